@@ -1,0 +1,183 @@
+"""The :class:`Assessment`: what twitchcds answers about a case (Assessment v1, DESIGN §6).
+
+Examples
+--------
+>>> from twitchcds import assess
+>>> result = assess({"age": 27, "findings": [{"id": "fasciculations", "status": "present"}]})
+>>> data = result.to_dict()
+>>> sorted(data)[:4]
+['advice', 'case_id', 'derived_findings', 'differential']
+>>> data["differential"][0]["probability"] >= data["differential"][-1]["probability"]
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from twitchcds.advice import AdviceItem
+from twitchcds.case import Case, FindingInput
+from twitchcds.errors import InvalidInputError
+from twitchcds.evidence import DerivedFinding, UnusedInput
+from twitchcds.explanation import Contribution
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.priors import RiskAdjustment
+from twitchcds.triage import Triage
+from twitchcds.workup import Question, TestValue
+
+__all__ = ["DISCLAIMER", "Assessment", "ConditionScore"]
+
+DISCLAIMER = (
+    "twitchcds supports clinicians; it does not diagnose. Probabilities come from a published-"
+    "evidence model of people presenting with muscle twitching and are no substitute for history, "
+    "examination and clinical judgement. Seek urgent care for weakness, difficulty swallowing or "
+    "breathing, or rapidly worsening symptoms."
+)
+
+
+@frozen
+class ConditionScore:
+    """One row of the differential: a condition's prior, posterior and explanation."""
+
+    id: str
+    name: str
+    probability: float
+    prior: float
+    base_prior: float
+    category: str
+    severity: str
+    codes: tuple[tuple[str, str], ...]
+    evidence: tuple[Contribution, ...]
+    risk_factors: tuple[RiskAdjustment, ...]
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+@frozen(eq=False)
+class Assessment:
+    """The result of :func:`twitchcds.assess`.
+
+    ``differential`` lists every condition, most probable first; ``tests`` only the recommended
+    ones, best value per cost first (``all_tests`` has every test's value); ``questions`` the
+    next findings worth asking about; ``advice`` management steps and the safety net.
+    """
+
+    case_id: str | None
+    kb_version: str
+    kb_sha256: str
+    setting: str
+    method: str
+    positive_findings: int
+    differential: tuple[ConditionScore, ...]
+    triage: Triage
+    all_tests: tuple[TestValue, ...]
+    questions: tuple[Question, ...]
+    advice: tuple[AdviceItem, ...]
+    derived_findings: tuple[DerivedFinding, ...]
+    unused_inputs: tuple[UnusedInput, ...]
+    case: Case = field(repr=False)
+    kb: KnowledgeBase = field(repr=False)
+    options: tuple[tuple[str, Any], ...] = field(repr=False, default=())
+    disclaimer: str = DISCLAIMER
+
+    @property
+    def tests(self) -> tuple[TestValue, ...]:
+        """Recommended tests, best value per cost first (may be empty)."""
+        return tuple(t for t in self.all_tests if t.recommended)
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        """Posterior probability by condition id."""
+        return {row.id: row.probability for row in self.differential}
+
+    def what_if(self, add: Iterable[tuple[str, str]] | dict[str, str] = (),
+                remove: Iterable[str] = ()) -> Assessment:
+        """Re-assess with findings added (``{id: status}``) or removed, without mutating anything.
+
+        Parameters
+        ----------
+        add : mapping or iterable of (finding id, status)
+            Findings to set; an existing entry for the same id is replaced.
+        remove : iterable of str
+            Finding ids to drop from the case's findings list.
+
+        Examples
+        --------
+        >>> from twitchcds import assess
+        >>> base = assess({"age": 60, "findings": [{"id": "fasciculations", "status": "present"}]})
+        >>> worse = base.what_if(add={"muscle_weakness": "present"})
+        >>> worse.probabilities["amyotrophic_lateral_sclerosis"] > \
+base.probabilities["amyotrophic_lateral_sclerosis"]
+        True
+        """
+        from twitchcds.pipeline import assess  # noqa: PLC0415  (pipeline imports this module)
+
+        changes = dict(add.items() if isinstance(add, dict) else add)
+        dropped = set(remove) | set(changes)
+        for finding_id, status in changes.items():
+            if status not in ("present", "absent"):
+                raise InvalidInputError(f"invalid input: what_if status for {finding_id!r} must be "
+                                        f"'present' or 'absent'", path=f"add.{finding_id}",
+                                        value=status)
+        kept = tuple(f for f in self.case.findings if f.id not in dropped)
+        added = tuple(FindingInput(status=s, id=f) for f, s in changes.items())
+        new_case = attrs.evolve(self.case, findings=kept + added)
+        return assess(new_case, self.kb, **dict(self.options))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready Assessment v1 dictionary (DESIGN §6)."""
+        return {
+            "case_id": self.case_id,
+            "knowledge_base": {"version": self.kb_version, "sha256": self.kb_sha256},
+            "setting": self.setting,
+            "inference": {"method": self.method, "positive_findings": self.positive_findings},
+            "differential": [_score_dict(row) for row in self.differential],
+            "triage": {
+                "level": self.triage.level,
+                "reasons": [{"id": r.id, "text": r.text, "level": r.level, "kind": r.kind,
+                             "references": list(r.references)} for r in self.triage.reasons],
+            },
+            "tests": [_test_dict(t) for t in self.tests],
+            "questions": [{"finding": q.finding, "text": q.text, "value": _round(q.value)}
+                          for q in self.questions],
+            "advice": [{"condition": a.condition, "text": a.text, "kind": a.kind,
+                        "references": list(a.references)} for a in self.advice],
+            "derived_findings": [{"finding": d.finding, "status": d.status, "from": d.source}
+                                 for d in self.derived_findings],
+            "unused_inputs": [{"path": u.path, "reason": u.reason} for u in self.unused_inputs],
+            "disclaimer": self.disclaimer,
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Return :meth:`to_dict` as JSON text (keys in a fixed order, deterministic)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def _score_dict(row: ConditionScore) -> dict[str, Any]:
+    return {
+        "id": row.id, "name": row.name, "probability": _round(row.probability),
+        "prior": _round(row.prior), "base_prior": _round(row.base_prior),
+        "category": row.category, "severity": row.severity, "codes": dict(row.codes),
+        "evidence": [{"finding": e.finding, "status": e.status, "weight": _round(e.weight),
+                      "linked": e.linked, "references": list(e.references)}
+                     for e in row.evidence],
+        "risk_factors": [{"id": r.risk_factor, "odds_ratio": r.odds_ratio,
+                          "references": list(r.references)} for r in row.risk_factors],
+    }
+
+
+def _test_dict(test: TestValue) -> dict[str, Any]:
+    return {
+        "id": test.id, "name": test.name, "value": _round(test.value), "cost": test.cost,
+        "value_per_cost": _round(test.value_per_cost), "rationale": test.rationale,
+        "outcomes": [{"findings": dict(o.findings), "probability": _round(o.probability),
+                      "posterior": [{"id": c, "probability": _round(p)} for c, p in o.posterior]}
+                     for o in test.outcomes],
+    }

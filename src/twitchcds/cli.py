@@ -1,0 +1,140 @@
+"""Command-line interface: ``twitchcds assess | batch | kb validate | kb export``.
+
+Exit codes: 0 success, 1 some batch lines failed, 2 bad input (one line on stderr, no traceback).
+
+Examples
+--------
+>>> main(["kb", "validate"])  # doctest: +ELLIPSIS
+knowledge base ... is valid: ...
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from twitchcds.case import Case
+from twitchcds.errors import KnowledgeBaseError, TwitchCDSError
+from twitchcds.knowledge.graph import to_graphml
+from twitchcds.knowledge.loader import build_knowledge_base, load_knowledge_base, read_sources
+from twitchcds.knowledge.validation import citation_summary, validate
+from twitchcds.pipeline import assess
+from twitchcds.report import render_text
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twitchcds", description="Clinical decision support for muscle twitching. "
+        "Supports clinicians; does not diagnose.")
+    parser.add_argument("--kb", metavar="DIR", help="knowledge-base directory (default: built-in)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_assess = sub.add_parser("assess", help="assess one case (Case v1 JSON file, or - for stdin)")
+    p_assess.add_argument("case", help="path to a Case v1 JSON file, or - for stdin")
+    p_assess.add_argument("--format", choices=("text", "json"), default="text")
+    p_batch = sub.add_parser("batch", help="assess a JSON-lines file of cases")
+    p_batch.add_argument("cases", help="JSONL file, one Case v1 object per line (- for stdin)")
+    p_batch.add_argument("-o", "--output", help="output JSONL (default stdout)")
+    p_kb = sub.add_parser("kb", help="knowledge-base tools")
+    kb_sub = p_kb.add_subparsers(dest="kb_command", required=True)
+    p_validate = kb_sub.add_parser("validate", help="validate a knowledge-base directory")
+    p_validate.add_argument("dir", nargs="?", help="directory (default: built-in)")
+    p_export = kb_sub.add_parser("export", help="export the knowledge graph")
+    p_export.add_argument("--format", choices=("json", "graphml"), default="json")
+    return parser
+
+
+def _read_case(source: str) -> Case:
+    if source == "-":
+        return Case.from_json(sys.stdin.read())
+    return Case.from_json(Path(source))
+
+
+def _assess(args: argparse.Namespace, out: TextIO) -> int:
+    kb = load_knowledge_base(args.kb)
+    result = assess(_read_case(args.case), kb)
+    out.write(render_text(result) if args.format == "text" else result.to_json() + "\n")
+    return 0
+
+
+def _batch(args: argparse.Namespace, out: TextIO) -> int:
+    kb = load_knowledge_base(args.kb)
+    failed = 0
+    source = sys.stdin if args.cases == "-" else Path(args.cases).open(encoding="utf-8")  # noqa: SIM115
+    target = Path(args.output).open("w", encoding="utf-8") if args.output else out  # noqa: SIM115
+    try:
+        for number, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                result = assess(Case.from_json(line), kb, workup=False, explain=False)
+            except TwitchCDSError as exc:
+                failed += 1
+                sys.stderr.write(f"line {number}: {exc}\n")
+                continue
+            target.write(result.to_json(indent=None) + "\n")
+    finally:
+        if source is not sys.stdin:
+            source.close()
+        if target is not out:
+            target.close()
+    return 1 if failed else 0
+
+
+def _kb_validate(args: argparse.Namespace, out: TextIO) -> int:
+    directory = args.dir or args.kb
+    try:
+        kb = build_knowledge_base(read_sources(directory))
+    except KnowledgeBaseError as exc:
+        for problem in exc.problems:
+            out.write(f"error {problem}\n")
+        out.write(f"knowledge base has {len(exc.problems)} errors\n")
+        return 2
+    issues = validate(kb)
+    for issue in issues:
+        out.write(f"{issue}\n")
+    errors = sum(i.severity == "error" for i in issues)
+    summary = citation_summary(kb)
+    share = summary["published"] / summary["numbers"] if summary["numbers"] else 0.0
+    status = "is valid" if not errors else f"has {errors} errors"
+    out.write(f"knowledge base {kb.version} {status}: {len(kb.conditions)} conditions, "
+              f"{len(kb.findings)} findings, {len(kb.links)} links, {len(kb.tests)} tests, "
+              f"{len(kb.red_flags)} red flags, {len(kb.references)} references; "
+              f"{summary['published']}/{summary['numbers']} numbers ({share:.0%}) cite a "
+              f"published source, {summary['expert_estimate']} are expert estimates\n")
+    return 2 if errors else 0
+
+
+def _kb_export(args: argparse.Namespace, out: TextIO) -> int:
+    kb = load_knowledge_base(args.kb)
+    if args.format == "json":
+        out.write(json.dumps(kb.to_node_link(), indent=1, sort_keys=True) + "\n")
+    else:
+        out.write(to_graphml(kb))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        if args.command == "assess":
+            return _assess(args, out)
+        if args.command == "batch":
+            return _batch(args, out)
+        if args.kb_command == "validate":
+            return _kb_validate(args, out)
+        return _kb_export(args, out)
+    except TwitchCDSError as exc:
+        sys.stderr.write(f"twitchcds: {str(exc).splitlines()[0]}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"twitchcds: {exc.strerror or exc}: {exc.filename or ''}\n")
+        return 2

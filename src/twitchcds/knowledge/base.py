@@ -1,0 +1,191 @@
+"""The :class:`KnowledgeBase`: every object of the model, indexed, plus its graph view.
+
+Examples
+--------
+>>> from twitchcds import load_knowledge_base
+>>> kb = load_knowledge_base()
+>>> "amyotrophic_lateral_sclerosis" in kb.condition_index
+True
+>>> kb.graph().nodes["emg"]["kind"]
+'test'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+from attrs import field, frozen
+
+from twitchcds.knowledge.model import (
+    Condition,
+    DecisionPolicy,
+    Finding,
+    HistoryRule,
+    LabRule,
+    Link,
+    MedicationClass,
+    RedFlag,
+    Reference,
+    RiskFactor,
+    Test,
+)
+
+if TYPE_CHECKING:
+    from twitchcds.inference import NoisyOrNetwork
+
+__all__ = ["KnowledgeBase"]
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def _freeze_map(value: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({k: tuple(v) for k, v in value.items()})
+
+
+def _index(items: tuple[Any, ...]) -> Mapping[str, Any]:
+    return MappingProxyType({item.id: item for item in items})
+
+
+@frozen
+class KnowledgeBase:
+    """An immutable knowledge base.
+
+    Collections are tuples in file order (which fixes the order of conditions in arrays);
+    ``*_index`` properties map ids to objects. ``hpo_present`` maps an HPO term to the nearest KB
+    findings it implies (true-path rule, upwards); ``hpo_absent`` maps an HPO term to every KB
+    finding it rules out when absent (the term itself and its descendants).
+    """
+
+    version: str
+    sha256: str
+    decision: DecisionPolicy
+    references: tuple[Reference, ...] = field(converter=_tuple)
+    conditions: tuple[Condition, ...] = field(converter=_tuple)
+    findings: tuple[Finding, ...] = field(converter=_tuple)
+    links: tuple[Link, ...] = field(converter=_tuple)
+    risk_factors: tuple[RiskFactor, ...] = field(factory=tuple, converter=_tuple)
+    medication_classes: tuple[MedicationClass, ...] = field(factory=tuple, converter=_tuple)
+    tests: tuple[Test, ...] = field(factory=tuple, converter=_tuple)
+    red_flags: tuple[RedFlag, ...] = field(factory=tuple, converter=_tuple)
+    lab_rules: tuple[LabRule, ...] = field(factory=tuple, converter=_tuple)
+    history_rules: tuple[HistoryRule, ...] = field(factory=tuple, converter=_tuple)
+    hpo_present: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_map)
+    hpo_absent: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_map)
+    hpo_release: str = ""
+
+    @cached_property
+    def reference_index(self) -> Mapping[str, Reference]:
+        """References by id."""
+        return _index(self.references)
+
+    @cached_property
+    def condition_index(self) -> Mapping[str, Condition]:
+        """Conditions by id."""
+        return _index(self.conditions)
+
+    @cached_property
+    def finding_index(self) -> Mapping[str, Finding]:
+        """Findings by id."""
+        return _index(self.findings)
+
+    @cached_property
+    def risk_factor_index(self) -> Mapping[str, RiskFactor]:
+        """Risk factors by id."""
+        return _index(self.risk_factors)
+
+    @cached_property
+    def test_index(self) -> Mapping[str, Test]:
+        """Tests by id."""
+        return _index(self.tests)
+
+    @cached_property
+    def medication_class_index(self) -> Mapping[str, MedicationClass]:
+        """Medication classes by id."""
+        return _index(self.medication_classes)
+
+    @cached_property
+    def finding_position(self) -> Mapping[str, int]:
+        """Index of each finding in ``findings`` (and in the compiled network's arrays)."""
+        return MappingProxyType({f.id: i for i, f in enumerate(self.findings)})
+
+    @cached_property
+    def link_index(self) -> Mapping[tuple[str, str], Link]:
+        """Links by ``(condition, finding)``."""
+        return MappingProxyType({(lk.condition, lk.finding): lk for lk in self.links})
+
+    @cached_property
+    def code_index(self) -> Mapping[str, str]:
+        """Finding or risk-factor id for every code a KB item declares (``HP:...``)."""
+        out: dict[str, str] = {}
+        items: tuple[Finding | RiskFactor, ...] = (*self.findings, *self.risk_factors)
+        for item in items:
+            for code in item.codes:
+                out.setdefault(code, item.id)
+        return MappingProxyType(out)
+
+    @cached_property
+    def revealed_by(self) -> Mapping[str, tuple[str, ...]]:
+        """Test ids that reveal each finding."""
+        out: dict[str, list[str]] = {}
+        for test in self.tests:
+            for finding in test.reveals:
+                out.setdefault(finding, []).append(test.id)
+        return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+    def graph(self) -> nx.DiGraph:
+        """Return the knowledge graph as a new :class:`networkx.DiGraph`.
+
+        Node attribute ``kind`` is one of ``condition``, ``finding``, ``risk_factor``, ``test``,
+        ``red_flag``, ``reference``; edge attribute ``kind`` is ``causes`` (condition -> finding),
+        ``modifies`` (risk factor -> condition), ``reveals`` (test -> finding), ``triggers``
+        (finding -> red flag) or ``cites`` (item -> reference).
+        """
+        from twitchcds.knowledge.graph import to_graph  # noqa: PLC0415  (graph imports base)
+
+        return to_graph(self)
+
+    def to_node_link(self) -> dict[str, Any]:
+        """Return networkx node-link JSON data (see ``knowledge.graph.to_node_link``)."""
+        from twitchcds.knowledge.graph import to_node_link  # noqa: PLC0415
+
+        return to_node_link(self)
+
+    @classmethod
+    def from_node_link(cls, data: dict[str, Any]) -> KnowledgeBase:
+        """Inverse of :meth:`to_node_link`; also reads minimal networks of one's own.
+
+        Examples
+        --------
+        >>> data = {"nodes": [
+        ...     {"id": "r", "kind": "reference", "title": "My study", "doi": "10.1/x"},
+        ...     {"id": "flu", "kind": "condition", "prior": {"primary-care": 0.1},
+        ...      "references": ["r"]},
+        ...     {"id": "fever", "kind": "finding", "leak": 0.01, "references": ["r"]}],
+        ...   "links": [{"source": "flu", "target": "fever", "kind": "causes",
+        ...              "probability": 0.8, "references": ["r"]}]}
+        >>> kb = KnowledgeBase.from_node_link(data)
+        >>> round(kb.posterior(["fever"])["flu"], 4)
+        0.8991
+        """
+        from twitchcds.knowledge.graph import from_node_link  # noqa: PLC0415
+
+        return from_node_link(data)
+
+    def posterior(self, present: Iterable[str], absent: Iterable[str] = ()) -> dict[str, float]:
+        """Shortcut for :func:`twitchcds.posterior` on this knowledge base."""
+        from twitchcds.inference import posterior  # noqa: PLC0415
+
+        return posterior(self, present, absent)
+
+    @cached_property
+    def network(self) -> NoisyOrNetwork:
+        """The compiled noisy-OR network (built once per knowledge base)."""
+        from twitchcds.inference import compile_network  # noqa: PLC0415
+
+        return compile_network(self)

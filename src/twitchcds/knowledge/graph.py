@@ -1,0 +1,272 @@
+"""The knowledge base as a networkx graph, and its node-link / GraphML exchange formats.
+
+``to_node_link(kb)`` is networkx node-link JSON (``edges="links"``) complete enough to recompute
+every score; ``from_node_link(data)`` reads it back to an equal knowledge base, and also accepts a
+minimal network (conditions with priors, findings with leaks, ``causes`` links, references).
+
+Examples
+--------
+>>> from twitchcds import KnowledgeBase, load_knowledge_base
+>>> kb = load_knowledge_base()
+>>> KnowledgeBase.from_node_link(kb.to_node_link()) == kb
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Any
+
+import cattrs
+import networkx as nx
+
+from twitchcds.errors import KnowledgeBaseError, Problem
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.knowledge.model import (
+    Advice,
+    Condition,
+    DecisionPolicy,
+    Escalation,
+    Finding,
+    HistoryRule,
+    LabRule,
+    Link,
+    MedicationClass,
+    RedFlag,
+    Reference,
+    RiskEffect,
+    RiskFactor,
+    Test,
+)
+
+__all__ = ["from_node_link", "to_graph", "to_graphml", "to_node_link"]
+
+_converter = cattrs.Converter()
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    data: dict[str, Any] = _converter.unstructure(obj)
+    return data
+
+
+def to_graph(kb: KnowledgeBase) -> nx.DiGraph:
+    """Build the layered knowledge graph (see :meth:`KnowledgeBase.graph`)."""
+    g = nx.DiGraph()
+    g.graph.update({
+        "name": "twitchcds knowledge base", "version": kb.version, "sha256": kb.sha256,
+        "decision": _plain(kb.decision),
+        "medication_classes": [_plain(m) for m in kb.medication_classes],
+        "lab_rules": [_plain(r) for r in kb.lab_rules],
+        "history_rules": [_plain(r) for r in kb.history_rules],
+        "hpo_release": kb.hpo_release,
+        "hpo_present": {k: list(v) for k, v in kb.hpo_present.items()},
+        "hpo_absent": {k: list(v) for k, v in kb.hpo_absent.items()},
+    })
+    for ref in kb.references:
+        attrs = {k: v for k, v in _plain(ref).items() if k != "id" and v not in (None, "")}
+        g.add_node(ref.id, kind="reference", **attrs)
+    for c in kb.conditions:
+        attrs = _plain(c)
+        attrs["references"] = attrs.pop("prior_references")
+        del attrs["id"]
+        g.add_node(c.id, kind="condition", **attrs)
+    for f in kb.findings:
+        attrs = _plain(f)
+        attrs["finding_kind"] = attrs.pop("kind")
+        attrs["references"] = attrs.pop("leak_references")
+        del attrs["id"]
+        g.add_node(f.id, kind="finding", **attrs)
+    for lk in kb.links:
+        g.add_edge(lk.condition, lk.finding, kind="causes", probability=lk.probability,
+                   references=list(lk.references))
+    for r in kb.risk_factors:
+        attrs = _plain(r)
+        attrs["risk_factor_kind"] = attrs.pop("kind")
+        effects = attrs.pop("effects")
+        del attrs["id"]
+        g.add_node(r.id, kind="risk_factor", **attrs)
+        for e in effects:
+            g.add_edge(r.id, e["condition"], kind="modifies", odds_ratio=e["odds_ratio"],
+                       references=e["references"])
+    for t in kb.tests:
+        attrs = _plain(t)
+        del attrs["id"]
+        g.add_node(t.id, kind="test", **attrs)
+        for finding in t.reveals:
+            g.add_edge(t.id, finding, kind="reveals")
+    for flag in kb.red_flags:
+        attrs = _plain(flag)
+        del attrs["id"]
+        g.add_node(flag.id, kind="red_flag", **attrs)
+        for finding in (*flag.all_of, *flag.any_of):
+            g.add_edge(finding, flag.id, kind="triggers")
+    return g
+
+
+def to_node_link(kb: KnowledgeBase) -> dict[str, Any]:
+    """Return node-link JSON data (``edges="links"``) for ``kb``.
+
+    Examples
+    --------
+    >>> from twitchcds import load_knowledge_base
+    >>> data = load_knowledge_base().to_node_link()
+    >>> sorted({n["kind"] for n in data["nodes"]})
+    ['condition', 'finding', 'red_flag', 'reference', 'risk_factor', 'test']
+    """
+    data: dict[str, Any] = nx.node_link_data(to_graph(kb), edges="links")
+    return data
+
+
+def _jsonable_scalar(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def to_graphml(kb: KnowledgeBase) -> str:
+    """Return GraphML text; nested attributes (lists, mappings) are stored as JSON strings."""
+    g = to_graph(kb)
+    flat = nx.DiGraph()
+    flat.graph.update({k: _jsonable_scalar(v) for k, v in g.graph.items()})
+    for node, attrs in g.nodes(data=True):
+        flat.add_node(node, **{k: _jsonable_scalar(v) for k, v in attrs.items() if v is not None})
+    for u, v, attrs in g.edges(data=True):
+        flat.add_edge(u, v, **{k: _jsonable_scalar(x) for k, x in attrs.items() if x is not None})
+    buffer = io.BytesIO()
+    nx.write_graphml(flat, buffer, encoding="utf-8")
+    return buffer.getvalue().decode("utf-8")
+
+
+# -- reading back ---------------------------------------------------------------------------------
+
+def _node_body(node: dict[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k not in drop}
+
+
+def _read_condition(node: dict[str, Any]) -> Condition:
+    body = _node_body(node, ("kind", "references"))
+    body.setdefault("name", node["id"])
+    body.setdefault("category", "neurological")
+    body.setdefault("severity", "moderate")
+    body["prior_references"] = node.get("references", ())
+    body["advice"] = [Advice(**a) for a in body.get("advice", [])]
+    body["escalations"] = [Escalation(**e) for e in body.get("escalations", [])]
+    return Condition(**body)
+
+
+def _read_finding(node: dict[str, Any]) -> Finding:
+    body = _node_body(node, ("kind", "references", "finding_kind"))
+    body.setdefault("name", node["id"])
+    body["kind"] = node.get("finding_kind", "sign")
+    body["leak_references"] = node.get("references", ())
+    return Finding(**body)
+
+
+def _read_reference(node: dict[str, Any]) -> Reference:
+    body = _node_body(node, ("kind",))
+    body.setdefault("title", node["id"])
+    return Reference(**body)
+
+
+def _read(node: dict[str, Any], links: list[dict[str, Any]], parts: dict[str, Any]) -> None:
+    kind = node.get("kind")
+    if kind == "condition":
+        parts["conditions"].append(_read_condition(node))
+    elif kind == "finding":
+        parts["findings"].append(_read_finding(node))
+    elif kind == "reference":
+        parts["references"].append(_read_reference(node))
+    elif kind == "risk_factor":
+        body = _node_body(node, ("kind", "risk_factor_kind"))
+        effects = [RiskEffect(condition=e["target"], odds_ratio=e["odds_ratio"],
+                              references=e["references"])
+                   for e in links if e["source"] == node["id"] and e.get("kind") == "modifies"]
+        parts["risk_factors"].append(RiskFactor(kind=node["risk_factor_kind"], effects=effects,
+                                                **body))
+    elif kind == "test":
+        parts["tests"].append(Test(**_node_body(node, ("kind",))))
+    elif kind == "red_flag":
+        parts["red_flags"].append(RedFlag(**_node_body(node, ("kind",))))
+    else:
+        msg = f"unknown node kind {kind!r}"
+        raise ValueError(msg)
+
+
+_DEFAULT_DECISION = {
+    # Used only for minimal networks that bring no decision policy of their own; the built-in
+    # knowledge base's policy (meta.toml) carries its references.
+    "miss_loss": {"mild": 1.0, "moderate": 4.0, "serious": 19.0, "critical": 49.0},
+    "false_alarm_loss": 1.0, "min_value_per_cost": 0.01, "advice_min_probability": 0.15,
+    "references": ["twitchcds_default_decision_policy"],
+}
+
+
+def from_node_link(data: dict[str, Any]) -> KnowledgeBase:
+    """Read node-link JSON back into a :class:`KnowledgeBase`.
+
+    Accepts the full export of :func:`to_node_link` or a minimal network: condition nodes with
+    ``prior`` and ``references``, finding nodes with ``leak`` and ``references``, ``causes`` links
+    with ``probability`` and ``references``, and reference nodes. Missing names default to the id,
+    a missing condition category to ``neurological`` and severity to ``moderate`` (so that
+    triage treats an unknown condition with caution).
+
+    Raises
+    ------
+    KnowledgeBaseError
+        Naming the node or link and the problem.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+        raise KnowledgeBaseError.from_problems([Problem("$.nodes", "node-link data needs 'nodes'")])
+    links = data.get("links", data.get("edges", []))
+    if not isinstance(links, list):
+        raise KnowledgeBaseError.from_problems([Problem("$.links", "must be a list")])
+    parts: dict[str, Any] = {k: [] for k in (
+        "conditions", "findings", "references", "risk_factors", "tests", "red_flags")}
+    problems: list[Problem] = []
+    for i, node in enumerate(data["nodes"]):
+        try:
+            _read(node, links, parts)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            problems.append(Problem(f"$.nodes[{i}]", str(exc), node.get("id") if
+                                    isinstance(node, dict) else node))
+    causes = []
+    for i, e in enumerate(links):
+        try:
+            if e.get("kind", "causes") == "causes":
+                causes.append(Link(condition=e["source"], finding=e["target"],
+                                   probability=e["probability"], references=e["references"]))
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            problems.append(Problem(f"$.links[{i}]", f"bad causes link: {exc}"))
+    graph = data.get("graph", {}) if isinstance(data.get("graph"), dict) else {}
+    extra: dict[str, Any]
+    try:
+        extra = {
+            "medication_classes": [_converter.structure(m, MedicationClass)
+                                   for m in graph.get("medication_classes", [])],
+            "decision": _converter.structure(graph.get("decision", _DEFAULT_DECISION),
+                                             DecisionPolicy),
+            "lab_rules": [_converter.structure(r, LabRule) for r in graph.get("lab_rules", [])],
+            "history_rules": [_converter.structure(r, HistoryRule)
+                              for r in graph.get("history_rules", [])],
+        }
+    except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
+        problems.append(Problem("$.graph", f"bad derivation rules: {exc}"))
+        extra = {}
+    if problems:
+        raise KnowledgeBaseError.from_problems(problems)
+    if "decision" not in graph:
+        parts["references"].append(Reference(
+            id="twitchcds_default_decision_policy", title="twitchcds default decision policy",
+            expert_estimate=True,
+            note="Losses of a missed diagnosis by severity (1, 4, 19, 49: action thresholds 50%, "
+                 "20%, 5%, 2%) following the threshold approach; used when a network brings none."))
+    sha = graph.get("sha256") or hashlib.sha256(
+        json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return KnowledgeBase(
+        version=str(graph.get("version", "custom")), sha256=str(sha),
+        links=causes, hpo_present=graph.get("hpo_present", {}),
+        hpo_absent=graph.get("hpo_absent", {}), hpo_release=str(graph.get("hpo_release", "")),
+        **parts, **extra,
+    )

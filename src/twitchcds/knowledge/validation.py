@@ -1,0 +1,275 @@
+"""Semantic checks of a knowledge base: ids, references, codes, reachability.
+
+Structural problems (wrong types, unknown keys, probabilities outside (0, 1), numbers without a
+reference list) are caught when the files are loaded; this module checks what spans objects.
+
+Examples
+--------
+>>> from twitchcds import load_knowledge_base
+>>> from twitchcds.knowledge.validation import validate
+>>> [issue for issue in validate(load_knowledge_base()) if issue.severity == "error"]
+[]
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+from attrs import fields, frozen
+
+from twitchcds.errors import KnowledgeBaseError, Problem
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.knowledge.model import (
+    CODE_PATTERN,
+    Condition,
+    Finding,
+    RedFlag,
+    Reference,
+    RiskFactor,
+    Test,
+)
+from twitchcds.typing import SETTINGS
+
+__all__ = ["Issue", "citation_summary", "raise_for_errors", "validate"]
+
+ICD10CM_PATTERN = re.compile(r"^[A-Z]\d[0-9A-Z](\.[0-9A-Z]{1,4})?$")
+SNOMED_ID_PATTERN = re.compile(r"^\d{6,18}$")
+LOINC_PATTERN = re.compile(r"^\d{1,7}-\d$")
+ATC_PATTERN = re.compile(r"^[A-Z](\d{2}([A-Z]([A-Z](\d{2})?)?)?)?$")
+MIN_FINDINGS_PER_CONDITION = 3
+
+
+@frozen
+class Issue:
+    """One validation finding: ``error`` blocks loading, ``warning`` is reported only."""
+
+    severity: Literal["error", "warning"]
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        """Return ``severity path: message``."""
+        return f"{self.severity} {self.path}: {self.message}"
+
+
+def _history_field_names() -> frozenset[str]:
+    from twitchcds.case import History  # noqa: PLC0415  (knowledge must not import case eagerly)
+
+    return frozenset(a.name for a in fields(History))
+
+
+def _duplicates(kb: KnowledgeBase) -> Iterator[Issue]:
+    groups: dict[str, tuple[Reference | Condition | Finding | RiskFactor | Test | RedFlag, ...]] = {
+        "references.toml": kb.references, "conditions.toml": kb.conditions,
+        "findings.toml": kb.findings, "risk_factors.toml": kb.risk_factors,
+        "tests.toml": kb.tests, "red_flags.toml": kb.red_flags,
+    }
+    owner: dict[str, str] = {}
+    for file, items in groups.items():
+        for item in items:
+            if item.id in owner:
+                yield Issue("error", f"{file}:{item.id}",
+                            f"id already used in {owner[item.id]}; graph node ids must be unique")
+            owner.setdefault(item.id, file)
+    seen: Counter[tuple[str, str]] = Counter((lk.condition, lk.finding) for lk in kb.links)
+    for (condition, finding), count in seen.items():
+        if count > 1:
+            yield Issue("error", f"links.toml:links.{condition}.{finding}", "duplicate link")
+
+
+def _references(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop per object kind)
+    known = kb.reference_index
+    cited: list[tuple[str, tuple[str, ...]]] = [("meta.toml:decision", kb.decision.references)]
+    for c in kb.conditions:
+        cited.append((f"conditions.toml:conditions.{c.id}.prior_references", c.prior_references))
+        for i, a in enumerate(c.advice):
+            cited.append((f"conditions.toml:conditions.{c.id}.advice[{i}]", a.references))
+        for i, esc in enumerate(c.escalations):
+            cited.append((f"conditions.toml:conditions.{c.id}.escalations[{i}]", esc.references))
+    for f in kb.findings:
+        cited.append((f"findings.toml:findings.{f.id}.leak_references", f.leak_references))
+    for lk in kb.links:
+        cited.append((f"links.toml:links.{lk.condition}.{lk.finding}", lk.references))
+    for r in kb.risk_factors:
+        for i, e in enumerate(r.effects):
+            cited.append((f"risk_factors.toml:risk_factors.{r.id}.effects[{i}]", e.references))
+    for t in kb.tests:
+        cited.append((f"tests.toml:tests.{t.id}.cost_references", t.cost_references))
+    for flag in kb.red_flags:
+        cited.append((f"red_flags.toml:red_flags.{flag.id}.references", flag.references))
+    for lab in kb.lab_rules:
+        for i, band in enumerate(lab.bands):
+            cited.append((f"derivations.toml:labs.{lab.id}.bands[{i}]", band.references))
+    for i, rule in enumerate(kb.history_rules):
+        cited.append((f"derivations.toml:history[{i}]", rule.references))
+    for m in kb.medication_classes:
+        cited.append((f"medications.toml:medication_classes.{m.id}.references", m.references))
+    used: set[str] = set()
+    for path, refs in cited:
+        for ref in refs:
+            used.add(ref)
+            if ref not in known:
+                yield Issue("error", path, f"unknown reference {ref!r}")
+    for source in kb.references:
+        if source.expert_estimate and not source.note.strip():
+            yield Issue("error", f"references.toml:references.{source.id}.note",
+                        "an expert estimate must give its reasoning in 'note'")
+        if not source.expert_estimate and not (source.doi or source.url):
+            yield Issue("error", f"references.toml:references.{source.id}",
+                        "a published reference needs a doi or url")
+        if source.id not in used:
+            yield Issue("warning", f"references.toml:references.{source.id}",
+                        "reference never cited")
+
+
+def _ids(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop per object kind)
+    conditions, findings = kb.condition_index, kb.finding_index
+    for lk in kb.links:
+        where = f"links.toml:links.{lk.condition}.{lk.finding}"
+        if lk.condition not in conditions:
+            yield Issue("error", where, f"unknown condition {lk.condition!r}")
+        if lk.finding not in findings:
+            yield Issue("error", where, f"unknown finding {lk.finding!r}")
+    for t in kb.tests:
+        for f in t.reveals:
+            if f not in findings:
+                yield Issue("error", f"tests.toml:tests.{t.id}.reveals", f"unknown finding {f!r}")
+    for flag in kb.red_flags:
+        where = f"red_flags.toml:red_flags.{flag.id}"
+        if not flag.all_of and not flag.any_of:
+            yield Issue("error", where, "needs all_of or any_of")
+        for f in (*flag.all_of, *flag.any_of):
+            if f not in findings:
+                yield Issue("error", where, f"unknown finding {f!r}")
+    for table in (kb.hpo_present, kb.hpo_absent):
+        for term, targets in table.items():
+            for target in targets:
+                if target not in findings and target not in kb.risk_factor_index:
+                    yield Issue("error", f"hpo_map.tsv:{term}", f"unknown finding {target!r}")
+
+
+def _risk_factors(kb: KnowledgeBase) -> Iterator[Issue]:
+    history_fields = _history_field_names()
+    for r in kb.risk_factors:
+        where = f"risk_factors.toml:risk_factors.{r.id}"
+        for e in r.effects:
+            if e.condition not in kb.condition_index:
+                yield Issue("error", f"{where}.effects", f"unknown condition {e.condition!r}")
+        if r.kind == "medication" and r.medication_class not in kb.medication_class_index:
+            yield Issue("error", f"{where}.medication_class",
+                        f"unknown medication class {r.medication_class!r}")
+        if r.kind in {"history", "family-history"} and r.history_field not in history_fields:
+            yield Issue("error", f"{where}.history_field",
+                        f"unknown history field {r.history_field!r}")
+        if r.kind == "age" and r.age_min is None and r.age_max is None:
+            yield Issue("error", where, "an age risk factor needs age_min and/or age_max")
+        if r.kind == "sex" and r.sex not in {"female", "male"}:
+            yield Issue("error", f"{where}.sex", "must be 'female' or 'male'")
+
+
+def _rules(kb: KnowledgeBase) -> Iterator[Issue]:
+    findings = kb.finding_index
+    for lab in kb.lab_rules:
+        for i, band in enumerate(lab.bands):
+            where = f"derivations.toml:labs.{lab.id}.bands[{i}]"
+            if band.finding not in findings:
+                yield Issue("error", where, f"unknown finding {band.finding!r}")
+            if (band.below is None) == (band.above is None):
+                yield Issue("error", where, "give exactly one of 'below' or 'above'")
+        for code in lab.loinc:
+            if not LOINC_PATTERN.match(code):
+                yield Issue("error", f"derivations.toml:labs.{lab.id}.loinc",
+                            f"malformed LOINC {code!r}")
+    history_fields = _history_field_names()
+    for i, rule in enumerate(kb.history_rules):
+        where = f"derivations.toml:history[{i}]"
+        if rule.finding not in findings:
+            yield Issue("error", where, f"unknown finding {rule.finding!r}")
+        if rule.field not in history_fields:
+            yield Issue("error", where, f"unknown history field {rule.field!r}")
+
+
+def _codes(kb: KnowledgeBase) -> Iterator[Issue]:
+    items: tuple[Finding | RiskFactor, ...] = (*kb.findings, *kb.risk_factors)
+    for item in items:
+        for code in item.codes:
+            if not CODE_PATTERN.match(code):
+                yield Issue("error", f"{item.id}.codes", f"malformed code {code!r}")
+    for c in kb.conditions:
+        where = f"conditions.toml:conditions.{c.id}.codes"
+        icd = c.codes.get("icd10cm")
+        if icd is not None and not ICD10CM_PATTERN.match(icd):
+            yield Issue("error", where, f"malformed ICD-10-CM code {icd!r}")
+        snomed = c.codes.get("snomedct")
+        if snomed is not None and not SNOMED_ID_PATTERN.match(snomed):
+            yield Issue("error", where, f"malformed SNOMED CT id {snomed!r}")
+    for m in kb.medication_classes:
+        for code in m.atc_prefixes:
+            if not ATC_PATTERN.match(code):
+                yield Issue("error", f"medications.toml:medication_classes.{m.id}",
+                            f"malformed ATC code {code!r}")
+
+
+def _structure(kb: KnowledgeBase) -> Iterator[Issue]:
+    linked: Counter[str] = Counter(lk.finding for lk in kb.links)
+    per_condition: Counter[str] = Counter(lk.condition for lk in kb.links)
+    for f in kb.findings:
+        if not linked[f.id]:
+            yield Issue("error", f"findings.toml:findings.{f.id}",
+                        "orphan finding: no condition links to it")
+    for c in kb.conditions:
+        if per_condition[c.id] < MIN_FINDINGS_PER_CONDITION:
+            yield Issue("error", f"conditions.toml:conditions.{c.id}",
+                        f"unreachable: linked to {per_condition[c.id]} findings, "
+                        f"needs at least {MIN_FINDINGS_PER_CONDITION}")
+        for setting in SETTINGS:
+            if setting not in c.prior:
+                yield Issue("warning", f"conditions.toml:conditions.{c.id}.prior",
+                            f"no prior for setting {setting!r}; the default setting's is used")
+
+
+def validate(kb: KnowledgeBase) -> list[Issue]:
+    """Return every semantic problem of ``kb`` (errors first, then warnings).
+
+    Checks: unique ids across node kinds; links, risk factors, tests, red flags, lab and history
+    rules name known objects; every cited reference exists; expert estimates give reasoning;
+    codes are well formed; no orphan findings; every condition reaches at least three findings.
+    """
+    issues = [*_duplicates(kb), *_references(kb), *_ids(kb), *_risk_factors(kb), *_rules(kb),
+              *_codes(kb), *_structure(kb)]
+    return sorted(issues, key=lambda i: i.severity != "error")
+
+
+def raise_for_errors(kb: KnowledgeBase) -> None:
+    """Raise :class:`KnowledgeBaseError` listing every error-level issue of ``kb``."""
+    errors = [Problem(i.path, i.message) for i in validate(kb) if i.severity == "error"]
+    if errors:
+        raise KnowledgeBaseError.from_problems(errors)
+
+
+def citation_summary(kb: KnowledgeBase) -> dict[str, int]:
+    """Count the knowledge base's numbers by what backs them.
+
+    Returns ``{"numbers": n, "published": p, "expert_estimate": e}``: a number counts as
+    published when at least one of its references is not an expert estimate.
+    """
+    refs = kb.reference_index
+
+    def published(ids: Iterable[str]) -> bool:
+        return any(r in refs and not refs[r].expert_estimate for r in ids)
+
+    groups: list[tuple[str, ...]] = []
+    groups += [c.prior_references for c in kb.conditions for _ in c.prior]
+    groups += [f.leak_references for f in kb.findings]
+    groups += [lk.references for lk in kb.links]
+    groups += [e.references for r in kb.risk_factors for e in r.effects]
+    groups += [t.cost_references for t in kb.tests]
+    groups += [b.references for lab in kb.lab_rules for b in lab.bands]
+    groups += [rule.references for rule in kb.history_rules]
+    groups += [e.references for c in kb.conditions for e in c.escalations]
+    n_published = sum(published(g) for g in groups)
+    return {"numbers": len(groups), "published": n_published,
+            "expert_estimate": len(groups) - n_published}

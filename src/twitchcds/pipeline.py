@@ -1,0 +1,159 @@
+"""``assess`` and ``assess_many``: the pipeline of DESIGN §3, composed in one direction.
+
+    Case -> evidence -> priors -> inference -> explanation -> triage -> work-up -> Assessment
+
+Each stage is a pure function of the earlier stages' frozen outputs; nothing is mutated.
+
+Examples
+--------
+>>> from twitchcds import assess
+>>> result = assess({"age": 27, "findings": [{"id": "fasciculations", "status": "present"}],
+...                  "history": {"caffeine_mg_per_day": 650, "sleep_hours_per_night": 5}})
+>>> result.differential[0].category in {"benign", "lifestyle"}
+True
+>>> result.triage.level in {"self-care", "routine"}
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from twitchcds.advice import advise
+from twitchcds.assessment import Assessment, ConditionScore
+from twitchcds.case import Case
+from twitchcds.errors import InvalidInputError
+from twitchcds.evidence import derive_evidence
+from twitchcds.explanation import explain
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.priors import case_priors
+from twitchcds.scoring import Method, Scorer
+from twitchcds.triage import triage
+from twitchcds.workup import next_questions, rank_tests
+
+__all__ = ["assess", "assess_many"]
+
+_OPTIONS = ("method", "workup", "explain", "setting")
+
+
+def _as_case(case: Case | Mapping[str, Any]) -> Case:
+    if isinstance(case, Case):
+        return case
+    return Case.from_dict(case)
+
+
+def _check_options(options: Mapping[str, Any]) -> tuple[Method, bool, bool, str | None]:
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise InvalidInputError(f"invalid input: unknown option {unknown[0]!r}; known: "
+                                f"{', '.join(_OPTIONS)}", path=f"options.{unknown[0]}",
+                                value=unknown[0])
+    method = options.get("method", "auto")
+    if method not in ("auto", "exact", "approximate"):
+        raise InvalidInputError("invalid input: method must be 'auto', 'exact' or 'approximate'",
+                                path="options.method", value=method)
+    flags = []
+    for name in ("workup", "explain"):
+        value = options.get(name, True)
+        if not isinstance(value, bool):
+            raise InvalidInputError(f"invalid input: {name} must be true or false",
+                                    path=f"options.{name}", value=value)
+        flags.append(value)
+    setting = options.get("setting")
+    if setting is not None and setting not in ("primary-care", "neuromuscular-clinic"):
+        raise InvalidInputError("invalid input: unknown setting", path="options.setting",
+                                value=setting)
+    return method, flags[0], flags[1], setting
+
+
+def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
+           **options: Any) -> Assessment:
+    """Assess one case: differential, explanation, triage, tests, questions and advice.
+
+    Parameters
+    ----------
+    case : Case or dict
+        A :class:`~twitchcds.case.Case` or a Case v1 dictionary (DESIGN §5).
+    kb : KnowledgeBase, optional
+        Defaults to the built-in knowledge base.
+    **options
+        ``method`` (``"auto"``, ``"exact"``, ``"approximate"``), ``workup`` (bool: value tests and
+        questions, default True), ``explain`` (bool: per-finding weights, default True),
+        ``setting`` (overrides the case's setting).
+
+    Returns
+    -------
+    Assessment
+
+    Raises
+    ------
+    TwitchCDSError
+        A subclass naming the field path and value for any bad input; nothing partial is
+        returned.
+
+    Notes
+    -----
+    Inference is exact (see :func:`twitchcds.inference.infer`) unless the network is too large
+    for the time budget, in which case a documented approximation runs and
+    ``Assessment.method`` says so.
+
+    Examples
+    --------
+    >>> result = assess({"labs": [{"loinc": "2823-3", "value": 2.6, "unit": "mmol/L"}],
+    ...                  "findings": [{"id": "muscle_cramps", "status": "present"}]})
+    >>> result.differential[0].id
+    'hypokalemia'
+    """
+    from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415  (lazy load)
+
+    method, do_workup, do_explain, setting_override = _check_options(options)
+    kb = builtin_knowledge_base() if kb is None else kb
+    case = _as_case(case)
+    evidence = derive_evidence(case, kb)
+    priors = case_priors(kb, setting_override or case.setting, evidence.risk_factors)
+    scorer = Scorer.for_priors(kb, priors.adjusted, method)
+    result = scorer.run(evidence.present, evidence.absent)
+    probs = result.probabilities
+    contributions = explain(scorer, evidence) if do_explain else tuple(() for _ in kb.conditions)
+    by_id = {c.id: float(p) for c, p in zip(kb.conditions, probs, strict=True)}
+    rows = [
+        ConditionScore(
+            c.id, c.name, float(probs[i]), priors.adjusted[i], priors.base[i], c.category,
+            c.severity, tuple(sorted(c.codes.items())), contributions[i],
+            tuple(a for a in priors.adjustments if a.condition == c.id))
+        for i, c in enumerate(kb.conditions)
+    ]
+    rows.sort(key=lambda r: (-r.probability, r.id))
+    tests = rank_tests(scorer, evidence, probs, result.log_evidence) if do_workup else ()
+    questions = next_questions(scorer, evidence, probs, result.log_evidence) if do_workup else ()
+    return Assessment(
+        case_id=case.id, kb_version=kb.version, kb_sha256=kb.sha256, setting=priors.setting,
+        method=result.method, positive_findings=len(evidence.present),
+        differential=tuple(rows), triage=triage(kb, evidence.present, by_id),
+        all_tests=tests, questions=questions, advice=advise(kb, by_id, evidence.present),
+        derived_findings=evidence.derived, unused_inputs=evidence.unused, case=case, kb=kb,
+        options=tuple(sorted(options.items())),
+    )
+
+
+def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | None = None,
+                **options: Any) -> Iterator[Assessment]:
+    """Assess cases lazily, one :class:`Assessment` per case, in the same order.
+
+    Streaming: memory stays flat in the number of cases. A bad case raises its error when its
+    turn comes (wrap cases yourself, or use the CLI's ``batch``, to continue past bad ones).
+
+    Examples
+    --------
+    >>> cases = [{"age": 30, "findings": [{"id": "fasciculations", "status": "present"}]},
+    ...          {"age": 70, "findings": [{"id": "muscle_weakness", "status": "present"}]}]
+    >>> [a.case.age for a in assess_many(cases, workup=False)]
+    [30, 70]
+    """
+    from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415
+
+    _check_options(options)
+    kb = builtin_knowledge_base() if kb is None else kb
+    for case in cases:
+        yield assess(case, kb, **options)

@@ -1,0 +1,97 @@
+"""Prior probabilities for a case: the care setting's base priors adjusted by risk factors.
+
+The odds-to-probability rule: for a condition with base prior ``p`` in the setting and active risk
+factors with odds ratios ``OR_1 .. OR_m`` for it,
+
+    odds = p / (1 - p) * OR_1 * ... * OR_m,        prior = odds / (1 + odds).
+
+This treats risk factors as independent and multiplicative on the odds scale (a log-linear model,
+as in logistic regression), which is how the odds ratios in the cited studies are reported. It
+overstates risk when correlated factors are counted twice, so the knowledge base keeps factors
+that measure the same thing (e.g. overlapping age bands) mutually exclusive.
+
+Examples
+--------
+>>> from twitchcds import load_knowledge_base
+>>> from twitchcds.priors import case_priors
+>>> kb = load_knowledge_base()
+>>> base = case_priors(kb, "primary-care", ())
+>>> base.adjusted == base.base
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from attrs import frozen
+
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.typing import SETTINGS
+
+_EPS = 1e-12
+
+__all__ = ["Priors", "RiskAdjustment", "adjust_odds", "case_priors"]
+
+
+@frozen
+class RiskAdjustment:
+    """One odds ratio applied to one condition's prior, and why."""
+
+    risk_factor: str
+    condition: str
+    odds_ratio: float
+    references: tuple[str, ...]
+
+
+@frozen
+class Priors:
+    """Base and adjusted priors aligned with ``kb.conditions``."""
+
+    setting: str
+    base: tuple[float, ...]
+    adjusted: tuple[float, ...]
+    adjustments: tuple[RiskAdjustment, ...]
+
+
+def adjust_odds(probability: float, odds_ratio: float) -> float:
+    """Multiply the odds of ``probability`` by ``odds_ratio`` and return a probability.
+
+    Examples
+    --------
+    >>> round(adjust_odds(0.5, 3.0), 6)
+    0.75
+    >>> adjust_odds(0.2, 1.0) == 0.2
+    True
+    """
+    if odds_ratio == 1.0:
+        return probability
+    log_odds = math.log(probability) - math.log1p(-probability) + math.log(odds_ratio)
+    # Keep priors strictly inside (0, 1) so no evidence can become impossible by rounding.
+    return min(max(1.0 / (1.0 + math.exp(-log_odds)), _EPS), 1.0 - _EPS)
+
+
+def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[str]) -> Priors:
+    """Return the priors of every condition for a setting and a set of active risk factors.
+
+    Parameters
+    ----------
+    kb : KnowledgeBase
+    setting : str or None
+        ``primary-care`` (default when ``None``) or ``neuromuscular-clinic``. A condition without a
+        prior for the setting uses its ``primary-care`` prior.
+    risk_factors : iterable of str
+        Ids of active risk factors (from :func:`twitchcds.evidence.derive_evidence`).
+    """
+    chosen = setting or SETTINGS[0]
+    base = tuple(c.prior.get(chosen, c.prior[SETTINGS[0]]) for c in kb.conditions)
+    ratio = dict.fromkeys(kb.condition_index, 1.0)
+    adjustments = []
+    for rf_id in risk_factors:
+        for effect in kb.risk_factor_index[rf_id].effects:
+            ratio[effect.condition] *= effect.odds_ratio
+            adjustments.append(RiskAdjustment(rf_id, effect.condition, effect.odds_ratio,
+                                              effect.references))
+    adjusted = tuple(adjust_odds(p, ratio[c.id]) for p, c in zip(base, kb.conditions, strict=True))
+    return Priors(chosen, base, adjusted, tuple(adjustments))

@@ -1,0 +1,90 @@
+"""Triage: how soon the patient should be seen.
+
+Red flags set a floor that no probability can lower: each red flag of the knowledge base whose
+findings are present forces at least its level. Probabilities can only raise the level further, by
+a condition's escalation rules (e.g. a likely serious cause). The result is the highest level
+reached, with every reason that fired; with nothing fired it is ``self-care``.
+
+Examples
+--------
+>>> from twitchcds import load_knowledge_base
+>>> from twitchcds.triage import triage
+>>> kb = load_knowledge_base()
+>>> probs = {c.id: 0.0 for c in kb.conditions}
+>>> triage(kb, frozenset(), probs).level
+'self-care'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from attrs import frozen
+
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.knowledge.model import RedFlag
+from twitchcds.typing import TRIAGE_LEVELS, TriageLevel
+
+__all__ = ["Triage", "TriageReason", "fired_red_flags", "level_rank", "triage"]
+
+
+@frozen
+class TriageReason:
+    """Why the level is at least ``level``: a red flag (``kind='red-flag'``) or a probability."""
+
+    id: str
+    text: str
+    level: TriageLevel
+    references: tuple[str, ...]
+    kind: str = "red-flag"
+
+
+@frozen
+class Triage:
+    """The triage level and every reason behind it (highest level first)."""
+
+    level: TriageLevel
+    reasons: tuple[TriageReason, ...]
+
+
+def level_rank(level: TriageLevel) -> int:
+    """Position of a level in :data:`twitchcds.typing.TRIAGE_LEVELS` (0 = self-care)."""
+    return TRIAGE_LEVELS.index(level)
+
+
+def _fires(flag: RedFlag, present: frozenset[str]) -> bool:
+    return all(f in present for f in flag.all_of) and (
+        not flag.any_of or any(f in present for f in flag.any_of))
+
+
+def fired_red_flags(kb: KnowledgeBase, present: frozenset[str]) -> tuple[RedFlag, ...]:
+    """Red flags whose finding pattern is present."""
+    return tuple(flag for flag in kb.red_flags if _fires(flag, present))
+
+
+def triage(kb: KnowledgeBase, present: frozenset[str],
+           probabilities: Mapping[str, float]) -> Triage:
+    """Return the triage level for present findings and posterior probabilities.
+
+    Parameters
+    ----------
+    kb : KnowledgeBase
+    present : frozenset of str
+        Findings present (after derivation).
+    probabilities : mapping
+        Posterior probability of each condition id.
+    """
+    reasons = [TriageReason(flag.id, flag.text, flag.level, flag.references)
+               for flag in fired_red_flags(kb, present)]
+    for condition in kb.conditions:
+        p = probabilities.get(condition.id, 0.0)
+        reached = [e for e in condition.escalations if p >= e.min_probability]
+        if reached:
+            top = max(reached, key=lambda e: level_rank(e.level))
+            reasons.append(TriageReason(
+                f"likely_{condition.id}",
+                f"{condition.name} has probability {p:.0%} (at least {top.min_probability:.0%} "
+                f"calls for '{top.level}')", top.level, top.references, kind="probability"))
+    reasons.sort(key=lambda r: (-level_rank(r.level), r.kind, r.id))
+    level: TriageLevel = reasons[0].level if reasons else TRIAGE_LEVELS[0]
+    return Triage(level, tuple(reasons))

@@ -1,0 +1,31 @@
+"""Shared fixtures and Hypothesis profiles (``HYPOTHESIS_PROFILE=ci`` for the thorough run)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from twitchcds import KnowledgeBase, load_knowledge_base
+
+settings.register_profile("default", max_examples=40, deadline=None)
+settings.register_profile("ci", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+DATA = Path(__file__).parent / "data"
+MINI_KB_DIR = DATA / "mini_kb"
+
+
+@pytest.fixture(scope="session")
+def mini_kb() -> KnowledgeBase:
+    """The three-condition test knowledge base in tests/data/mini_kb."""
+    return load_knowledge_base(MINI_KB_DIR)
+
+
+@pytest.fixture(scope="session")
+def kb() -> KnowledgeBase:
+    """The built-in knowledge base."""
+    return load_knowledge_base()

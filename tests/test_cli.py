@@ -1,0 +1,107 @@
+"""Command line: assess, batch, kb validate, kb export; exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from twitchcds import KnowledgeBase
+from twitchcds.cli import main
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "examples" / "cases" / "benign_caffeine.json"
+MINI = Path(__file__).parent / "data" / "mini_kb"
+
+
+def test_assess_text_report(capsys: pytest.CaptureFixture[str]) -> None:
+    """assess prints a readable report with differential, triage, tests, advice, disclaimer."""
+    assert main(["assess", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    for heading in ("Differential", "Triage:", "Recommended tests", "Advice:", "Disclaimer"):
+        assert heading in out
+
+
+def test_assess_json_from_stdin(monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """assess - reads the case from stdin and --format json prints Assessment v1."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(EXAMPLE.read_text()))
+    assert main(["assess", "-", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["case_id"] == "example-benign-caffeine"
+
+
+@pytest.mark.parametrize(("payload", "fragment"), [
+    ('{"age": "44"}', "$.age"),
+    ('{"findings": [{"id": "nope", "status": "present"}]}', "$.findings[0].id"),
+    ("{not json", "JSON"),
+    ("[]", "$"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         payload: str, fragment: str) -> None:
+    """Bad input exits 2 with a single line on stderr naming the problem, and no traceback."""
+    path = tmp_path / "case.json"
+    path.write_text(payload)
+    assert main(["assess", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """A case file that does not exist exits 2 with one line."""
+    assert main(["assess", "/nonexistent/case.json"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_batch_reports_bad_lines_and_continues(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """batch writes one assessment per good line, reports bad lines by number, and exits 1."""
+    lines = [json.dumps({"id": "a", "age": 30}), '{"age": -1}', "", json.dumps({"id": "c",
+                                                                               "age": 70})]
+    source = tmp_path / "cases.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    target = tmp_path / "out.jsonl"
+    assert main(["--kb", str(MINI), "batch", str(source), "-o", str(target)]) == 1
+    out = [json.loads(x) for x in target.read_text().splitlines()]
+    assert [o["case_id"] for o in out] == ["a", "c"]
+    assert "line 2:" in capsys.readouterr().err
+
+
+def test_kb_validate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """kb validate exits 0 on a valid directory and 2 on an invalid one, listing the errors."""
+    assert main(["kb", "validate", str(MINI)]) == 0
+    assert "is valid" in capsys.readouterr().out
+    broken = tmp_path / "kb"
+    broken.mkdir()
+    for f in MINI.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    links = broken / "links.toml"
+    links.write_text(links.read_text().replace("emg_denervation = {", "emg_x = {"))
+    assert main(["kb", "validate", str(broken)]) == 2
+    assert "unknown finding 'emg_x'" in capsys.readouterr().out
+
+
+def test_kb_export_json_round_trips(capsys: pytest.CaptureFixture[str],
+                                    mini_kb: KnowledgeBase) -> None:
+    """kb export --format json prints node-link JSON that reads back to an equal knowledge base."""
+    assert main(["--kb", str(MINI), "kb", "export", "--format", "json"]) == 0
+    assert KnowledgeBase.from_node_link(json.loads(capsys.readouterr().out)) == mini_kb
+
+
+def test_kb_export_graphml(capsys: pytest.CaptureFixture[str]) -> None:
+    """kb export --format graphml prints GraphML."""
+    assert main(["--kb", str(MINI), "kb", "export", "--format", "graphml"]) == 0
+    assert "<graphml" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point() -> None:
+    """python -m twitchcds runs the same command line."""
+    command = [sys.executable, "-m", "twitchcds", "kb", "validate", str(MINI)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    assert done.returncode == 0, done.stderr

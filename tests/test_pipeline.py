@@ -1,0 +1,212 @@
+"""assess(): priors, explanations, triage, work-up, advice and the Assessment v1 shape."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from twitchcds import Case, InvalidInputError, KnowledgeBase, assess, assess_many
+from twitchcds.priors import adjust_odds, case_priors
+from twitchcds.scoring import Scorer
+from twitchcds.triage import level_rank, triage
+from twitchcds.workup import expected_loss
+
+MINI_FINDINGS = ("twitching", "weakness", "cramps", "low_potassium", "high_caffeine",
+                 "emg_denervation")
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-15), 1 - 1e-15)
+    return math.log(p) - math.log1p(-p)
+
+
+@st.composite
+def mini_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """Random valid cases over the mini knowledge base's findings."""
+    chosen = draw(st.lists(st.sampled_from(MINI_FINDINGS), unique=True, min_size=1))
+    findings = [{"id": f, "status": draw(st.sampled_from(["present", "absent"]))}
+                for f in chosen]
+    case: dict[str, Any] = {"findings": findings}
+    if draw(st.booleans()):
+        case["age"] = draw(st.integers(18, 90))
+    return case
+
+
+def test_odds_rule() -> None:
+    """Risk factors multiply the prior odds."""
+    assert adjust_odds(0.2, 4.0) == pytest.approx(0.5)
+    assert adjust_odds(0.5, 0.25) == pytest.approx(0.2)
+
+
+@given(p=st.floats(1e-9, 1 - 1e-9), ratio=st.floats(1e-3, 1e3))
+def test_adjusted_priors_stay_probabilities(p: float, ratio: float) -> None:
+    """An adjusted prior is strictly inside (0, 1) and moves in the direction of the ratio."""
+    q = adjust_odds(p, ratio)
+    assert 0.0 < q < 1.0
+    if ratio > 1:
+        assert q >= p
+    if ratio < 1:
+        assert q <= p
+
+
+def test_case_priors_apply_setting_and_risk_factors(mini_kb: KnowledgeBase) -> None:
+    """Setting selects base priors (falling back to primary care); risk factors adjust them."""
+    clinic = case_priors(mini_kb, "neuromuscular-clinic", ())
+    assert clinic.base == (0.3, 0.05, 0.1)
+    adjusted = case_priors(mini_kb, None, ("age_over_60",))
+    assert adjusted.adjusted[2] == pytest.approx(adjust_odds(0.01, 3.0))
+    assert adjusted.adjustments[0].condition == "motor_neuron"
+
+
+@given(case=mini_cases())
+def test_probabilities_are_probabilities(mini_kb: KnowledgeBase, case: dict[str, Any]) -> None:
+    """Every probability in an assessment is in [0, 1] and the differential is sorted."""
+    result = assess(case, mini_kb)
+    probs = [row.probability for row in result.differential]
+    assert all(0.0 <= p <= 1.0 for p in probs)
+    assert probs == sorted(probs, reverse=True)
+    for test in result.all_tests:
+        assert test.value >= 0.0
+        if test.outcomes:
+            assert sum(o.probability for o in test.outcomes) == pytest.approx(1.0)
+
+
+@given(case=mini_cases())
+def test_explanations_sum_to_the_change(mini_kb: KnowledgeBase, case: dict[str, Any]) -> None:
+    """Each condition's evidence weights sum to its log-odds change from prior to posterior."""
+    result = assess(case, mini_kb, workup=False)
+    for row in result.differential:
+        total = sum(e.weight for e in row.evidence)
+        assert total == pytest.approx(_logit(row.probability) - _logit(row.prior), abs=1e-6)
+
+
+def test_absent_weight_is_log_of_link_complement(mini_kb: KnowledgeBase) -> None:
+    """An absent linked finding weighs log(1 - p) on its condition."""
+    result = assess({"findings": [{"id": "weakness", "status": "absent"}]}, mini_kb)
+    row = next(r for r in result.differential if r.id == "motor_neuron")
+    assert row.evidence[0].weight == pytest.approx(math.log(1 - 0.9))
+    assert row.evidence[0].references == ("test_source",)
+
+
+@given(case=mini_cases())
+def test_red_flag_never_masked(mini_kb: KnowledgeBase, case: dict[str, Any]) -> None:
+    """With twitching and weakness present, triage is at least the red flag's level."""
+    findings = [f for f in case["findings"] if f["id"] not in {"twitching", "weakness"}]
+    findings += [{"id": "twitching", "status": "present"}, {"id": "weakness", "status": "present"}]
+    result = assess({**case, "findings": findings}, mini_kb)
+    assert level_rank(result.triage.level) >= level_rank("soon")
+    assert "weakness_with_twitching" in {r.id for r in result.triage.reasons}
+
+
+@given(a=st.sets(st.sampled_from(MINI_FINDINGS)), b=st.sets(st.sampled_from(MINI_FINDINGS)),
+       low=st.lists(st.floats(0, 1), min_size=3, max_size=3),
+       bump=st.lists(st.floats(0, 1), min_size=3, max_size=3))
+def test_triage_monotone(mini_kb: KnowledgeBase, a: set[str], b: set[str], low: list[float],
+                         bump: list[float]) -> None:
+    """More present findings and higher probabilities never lower the triage level."""
+    ids = [c.id for c in mini_kb.conditions]
+    before = triage(mini_kb, frozenset(a), dict(zip(ids, low, strict=True)))
+    higher = [min(1.0, x + y) for x, y in zip(low, bump, strict=True)]
+    after = triage(mini_kb, frozenset(a | b), dict(zip(ids, higher, strict=True)))
+    assert level_rank(after.level) >= level_rank(before.level)
+    assert {r.id for r in before.reasons if r.kind == "red-flag"} <= {
+        r.id for r in after.reasons if r.kind == "red-flag"}
+
+
+def test_probability_escalation(mini_kb: KnowledgeBase) -> None:
+    """A likely serious condition raises triage through its escalation rule."""
+    result = assess({"findings": [{"id": "emg_denervation", "status": "present"},
+                                  {"id": "twitching", "status": "present"}]}, mini_kb)
+    assert result.probabilities["motor_neuron"] >= 0.2
+    assert result.triage.level == "urgent"
+    assert any(r.kind == "probability" for r in result.triage.reasons)
+
+
+def test_voi_zero_when_outcomes_cannot_change_anything(mini_kb: KnowledgeBase) -> None:
+    """A test whose result is already known has value 0 and is not recommended."""
+    result = assess({"findings": [{"id": "emg_denervation", "status": "absent"},
+                                  {"id": "twitching", "status": "present"}]}, mini_kb)
+    emg = next(t for t in result.all_tests if t.id == "emg")
+    assert emg.value == 0.0
+    assert not emg.recommended
+
+
+def test_voi_is_expected_loss_reduction(mini_kb: KnowledgeBase) -> None:
+    """A test's value equals the loss now minus the expected loss over its outcomes."""
+    case = {"findings": [{"id": "cramps", "status": "present"}]}
+    result = assess(case, mini_kb)
+    panel = next(t for t in result.all_tests if t.id == "electrolyte_panel")
+    priors = case_priors(mini_kb, None, ()).adjusted
+    scorer = Scorer.for_priors(mini_kb, priors)
+    now = scorer.run({"cramps"}, set())
+    pos = scorer.run({"cramps", "low_potassium"}, set())
+    neg = scorer.run({"cramps"}, {"low_potassium"})
+    p_pos = math.exp(pos.log_evidence - now.log_evidence)
+    expected = expected_loss(mini_kb, now.probabilities) - (
+        p_pos * expected_loss(mini_kb, pos.probabilities)
+        + (1 - p_pos) * expected_loss(mini_kb, neg.probabilities))
+    assert panel.value == pytest.approx(expected, abs=1e-12)
+    assert expected_loss(mini_kb, np.ones(3)) == 0.0  # certainty costs nothing
+    assert expected_loss(mini_kb, np.full(3, 0.5)) == pytest.approx(1.5)
+
+
+def test_assessment_json_shape(mini_kb: KnowledgeBase) -> None:
+    """to_dict() has the Assessment v1 keys and is valid JSON with no NaN."""
+    result = assess({"id": "c1", "age": 70, "findings": [{"id": "twitching", "status": "present"}]},
+                    mini_kb)
+    data = json.loads(result.to_json())
+    assert data["case_id"] == "c1"
+    assert data["knowledge_base"] == {"version": "test-1", "sha256": mini_kb.sha256}
+    assert data["inference"]["method"] == "exact"
+    assert len(data["differential"]) == 3
+    assert set(data) >= {"differential", "triage", "tests", "questions", "advice",
+                         "derived_findings", "disclaimer"}
+    assert "does not diagnose" in data["disclaimer"]
+
+
+def test_determinism(mini_kb: KnowledgeBase) -> None:
+    """The same case gives byte-identical JSON, whatever the order of its findings."""
+    a = {"findings": [{"id": "twitching", "status": "present"},
+                      {"id": "cramps", "status": "absent"}]}
+    b = {"findings": list(reversed(a["findings"]))}
+    assert assess(a, mini_kb).to_json() == assess(a, mini_kb).to_json()
+    assert assess(a, mini_kb).to_dict()["differential"] == assess(b, mini_kb).to_dict()[
+        "differential"]
+
+
+def test_what_if_does_not_mutate(mini_kb: KnowledgeBase) -> None:
+    """what_if returns a new assessment and leaves the original and its case untouched."""
+    data = {"findings": [{"id": "twitching", "status": "present"}]}
+    base = assess(data, mini_kb)
+    before = base.to_json()
+    worse = base.what_if(add={"weakness": "present"})
+    assert worse.probabilities["motor_neuron"] > base.probabilities["motor_neuron"]
+    assert base.to_json() == before
+    assert data == {"findings": [{"id": "twitching", "status": "present"}]}
+    back = worse.what_if(remove=["weakness"])
+    assert back.to_json() == before
+    with pytest.raises(InvalidInputError):
+        base.what_if(add={"weakness": "maybe"})
+
+
+def test_assess_many_keeps_order(mini_kb: KnowledgeBase) -> None:
+    """assess_many yields one assessment per case in the same order."""
+    cases = [{"id": str(i), "age": 20 + i, "findings": [{"id": "twitching", "status": "present"}]}
+             for i in range(5)]
+    assert [a.case_id for a in assess_many(cases, mini_kb, workup=False)] == list("01234")
+
+
+def test_bad_options_are_errors(mini_kb: KnowledgeBase) -> None:
+    """Unknown or mistyped options raise InvalidInputError naming the option."""
+    case = Case.from_dict({"age": 30})
+    with pytest.raises(InvalidInputError, match="unknown option"):
+        assess(case, mini_kb, speed="fast")
+    with pytest.raises(InvalidInputError) as info:
+        assess(case, mini_kb, workup="yes")
+    assert info.value.path == "options.workup"
