@@ -15,7 +15,7 @@ from twitchcds import Case, InvalidInputError, KnowledgeBase, assess, assess_man
 from twitchcds.priors import adjust_odds, case_priors
 from twitchcds.scoring import Scorer
 from twitchcds.triage import level_rank, triage
-from twitchcds.workup import expected_loss
+from twitchcds.workup import expected_loss, lab_constraints
 
 MINI_FINDINGS = ("twitching", "weakness", "cramps", "low_potassium", "high_caffeine",
                  "emg_denervation")
@@ -210,3 +210,41 @@ def test_bad_options_are_errors(mini_kb: KnowledgeBase) -> None:
     with pytest.raises(InvalidInputError) as info:
         assess(case, mini_kb, workup="yes")
     assert info.value.path == "options.workup"
+
+
+def test_red_flag_indicated_test_comes_first(mini_kb: KnowledgeBase) -> None:
+    """A test named by a fired red flag is recommended and listed first, whatever its value."""
+    result = assess({"findings": [{"id": "twitching", "status": "present"},
+                                  {"id": "weakness", "status": "present"}]}, mini_kb)
+    assert result.tests[0].id == "emg"
+    assert result.tests[0].indicated_by == ("weakness_with_twitching",)
+    assert result.to_dict()["tests"][0]["indicated_by"] == ["weakness_with_twitching"]
+
+
+def test_no_indication_without_red_flag(mini_kb: KnowledgeBase) -> None:
+    """Without the red flag, the indicated test competes on value per cost alone."""
+    result = assess({"findings": [{"id": "twitching", "status": "present"},
+                                  {"id": "weakness", "status": "absent"}]}, mini_kb)
+    assert all(not t.indicated_by for t in result.all_tests)
+    for test in result.tests:
+        assert test.value_per_cost >= mini_kb.decision.min_value_per_cost
+
+
+def test_lab_constraints_of_the_builtin_potassium_rule(kb: KnowledgeBase) -> None:
+    """Nested low bands imply each other and low/high bands of one lab exclude each other."""
+    constraints = set(lab_constraints(kb))
+    assert ("severe_low_potassium", "low_potassium", True) in constraints
+    assert ("low_potassium", "high_potassium", False) in constraints
+
+
+def test_test_outcomes_are_possible_results(kb: KnowledgeBase) -> None:
+    """No valued test outcome has a value both low and high, and outcome probabilities sum to 1."""
+    result = assess({"age": 50, "findings": [{"id": "muscle_cramps", "status": "present"}]}, kb)
+    panel = next(t for t in result.all_tests if t.id == "electrolyte_panel")
+    for outcome in panel.outcomes:
+        status = dict(outcome.findings)
+        assert not (status.get("low_potassium") == "present"
+                    and status.get("high_potassium") == "present")
+        assert not (status.get("severe_low_potassium") == "present"
+                    and status.get("low_potassium") == "absent")
+    assert sum(o.probability for o in panel.outcomes) == pytest.approx(1.0)

@@ -65,7 +65,8 @@ class Assessment:
     """The result of :func:`twitchcds.assess`.
 
     ``differential`` lists every condition, most probable first; ``tests`` only the recommended
-    ones, best value per cost first (``all_tests`` has every test's value); ``questions`` the
+    ones: those a fired red flag indicates, then the rest by value per cost (``all_tests`` has
+    every test's value); ``questions`` the
     next findings worth asking about; ``advice`` management steps and the safety net.
     """
 
@@ -177,6 +178,7 @@ def _test_dict(test: TestValue) -> dict[str, Any]:
     return {
         "id": test.id, "name": test.name, "value": _round(test.value), "cost": test.cost,
         "value_per_cost": _round(test.value_per_cost), "rationale": test.rationale,
+        "indicated_by": list(test.indicated_by),
         "outcomes": [{"findings": dict(o.findings), "probability": _round(o.probability),
                       "posterior": [{"id": c, "probability": _round(p)} for c, p in o.posterior]}
                      for o in test.outcomes],

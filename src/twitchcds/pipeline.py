@@ -29,7 +29,7 @@ from twitchcds.explanation import explain
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.priors import case_priors
 from twitchcds.scoring import Method, Scorer
-from twitchcds.triage import triage
+from twitchcds.triage import fired_red_flags, triage
 from twitchcds.workup import next_questions, rank_tests
 
 __all__ = ["assess", "assess_many"]
@@ -125,7 +125,8 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
         for i, c in enumerate(kb.conditions)
     ]
     rows.sort(key=lambda r: (-r.probability, r.id))
-    tests = rank_tests(scorer, evidence, probs, result.log_evidence) if do_workup else ()
+    fired = fired_red_flags(kb, evidence.present)
+    tests = rank_tests(scorer, evidence, probs, result.log_evidence, fired) if do_workup else ()
     questions = next_questions(scorer, evidence, probs, result.log_evidence) if do_workup else ()
     return Assessment(
         case_id=case.id, kb_version=kb.version, kb_sha256=kb.sha256, setting=priors.setting,

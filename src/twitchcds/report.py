@@ -44,7 +44,7 @@ def render_text(result: Assessment, *, top: int = _TOP) -> str:
     lines += ["", f"Triage: {result.triage.level.upper()}"]
     lines += [f"  - [{r.level}] {r.text}" for r in result.triage.reasons] or [
         "  - no red flags present"]
-    lines += ["", "Recommended tests (by value per relative cost):"]
+    lines += ["", "Recommended tests (indicated by red flags, then by value per relative cost):"]
     lines += [f"  {i}. {t.name} (value {t.value:.3f}, cost {t.cost:g}): {t.rationale}"
               for i, t in enumerate(result.tests, 1)] or ["  none: no test is worth its cost now"]
     if result.questions:

@@ -11,6 +11,13 @@ whose outcomes cannot change any posterior. A test is recommended when value / c
 knowledge base's ``min_value_per_cost``; questions (unobserved symptoms and signs) are ranked by
 the same value at no cost.
 
+Guideline indications come first: a test named by a red flag that fired (e.g. needle EMG for
+twitching with weakness or wasting) is recommended whatever its value and listed ahead of the
+tests recommended by value, with ``indicated_by`` naming the red flags. Value of information
+answers "what would change the picture most per unit of cost"; it cannot express that a
+diagnosis such as ALS is only made with electrodiagnostic confirmation, which is what the
+guideline rule adds.
+
 Examples
 --------
 >>> import numpy as np
@@ -33,7 +40,7 @@ from attrs import frozen
 
 from twitchcds.evidence import Evidence
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.knowledge.model import Test
+from twitchcds.knowledge.model import RedFlag, Test
 from twitchcds.scoring import Scorer
 from twitchcds.typing import Status
 
@@ -42,6 +49,7 @@ __all__ = [
     "Question",
     "TestValue",
     "expected_loss",
+    "lab_constraints",
     "next_questions",
     "rank_tests",
 ]
@@ -74,6 +82,8 @@ class TestValue:
     recommended: bool
     rationale: str
     outcomes: tuple[Outcome, ...]
+    indicated_by: tuple[str, ...] = ()
+    """Red flags whose guideline calls for this test (empty when recommended by value alone)."""
 
 
 @frozen
@@ -96,25 +106,62 @@ def expected_loss(kb: KnowledgeBase, probabilities: npt.NDArray[np.float64]) -> 
     return float(np.minimum(miss * probabilities, false_alarm * (1.0 - probabilities)).sum())
 
 
+def lab_constraints(kb: KnowledgeBase) -> tuple[tuple[str, str, bool], ...]:
+    """Logical links between findings derived from one lab value.
+
+    Returns ``(a, b, implies)`` triples: with ``implies`` true, ``a`` present forces ``b`` present
+    (potassium below 2.5 is also below 3.5); otherwise ``a`` and ``b`` cannot both be present
+    (below the lower limit and above the upper one). The noisy-OR model treats these findings as
+    conditionally independent, so test outcomes that break these links are impossible results
+    and are removed before valuing a test.
+    """
+    out: list[tuple[str, str, bool]] = []
+    for rule in kb.lab_rules:
+        lows = sorted((b for b in rule.bands if b.below is not None), key=lambda b: b.below or 0)
+        highs = sorted((b for b in rule.bands if b.above is not None),
+                       key=lambda b: -(b.above or 0))
+        out += [(x.finding, y.finding, True) for i, x in enumerate(lows) for y in lows[i + 1:]]
+        out += [(x.finding, y.finding, True) for i, x in enumerate(highs) for y in highs[i + 1:]]
+        out += [(x.finding, y.finding, False) for x in lows for y in highs
+                if (x.below or 0) <= (y.above or 0)]
+    return tuple(out)
+
+
+def _possible(status: dict[str, Status], constraints: Sequence[tuple[str, str, bool]]) -> bool:
+    for a, b, implies in constraints:
+        if status.get(a) == "present" and status.get(b) == ("absent" if implies else "present"):
+            return False
+    return True
+
+
 def _outcomes(
     scorer: Scorer, evidence: Evidence, findings: Sequence[str], base_log_evidence: float,
 ) -> list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]]:
+    """Enumerate the possible joint results of ``findings``, their probabilities and posteriors.
+
+    Probabilities are renormalised over the outcomes that respect :func:`lab_constraints`.
+    """
+    constraints = lab_constraints(scorer.kb)
+    known: dict[str, Status] = dict.fromkeys(evidence.present, "present")
+    known.update(dict.fromkeys(evidence.absent, "absent"))
     out = []
     statuses: tuple[Status, Status] = ("present", "absent")
     for combo in itertools.product(statuses, repeat=len(findings)):
         pairs = tuple(zip(findings, combo, strict=True))
+        if not _possible({**known, **dict(pairs)}, constraints):
+            continue
         present = set(evidence.present) | {f for f, s in pairs if s == "present"}
         absent = set(evidence.absent) | {f for f, s in pairs if s == "absent"}
         result = scorer.run(present, absent)
         probability = math.exp(result.log_evidence - base_log_evidence)
         out.append((pairs, probability, result.probabilities))
-    return out
+    total = sum(p for _, p, _ in out)
+    return [(pairs, p / total, post) for pairs, p, post in out]
 
 
 def _value(kb: KnowledgeBase, base_loss: float, outcomes: Sequence[
         tuple[object, float, npt.NDArray[np.float64]]]) -> float:
-    total = sum(p for _, p, _ in outcomes)
-    after = sum(p * expected_loss(kb, post) for _, p, post in outcomes) / total
+    after = sum(p * expected_loss(kb, post) for _, p, post in outcomes)
     return max(0.0, base_loss - after)
 
 
@@ -137,15 +184,25 @@ def _rationale(kb: KnowledgeBase, test: Test, current: npt.NDArray[np.float64],
             f"{test.invasiveness} invasiveness, about {test.turnaround_days:g} days).")
 
 
-def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
-               log_evidence: float) -> tuple[TestValue, ...]:
-    """Value every test of the knowledge base; best value per cost first.
+def _indications(fired: Sequence[RedFlag]) -> dict[str, list[RedFlag]]:
+    out: dict[str, list[RedFlag]] = {}
+    for flag in fired:
+        for test in flag.tests:
+            out.setdefault(test, []).append(flag)
+    return out
 
-    Tests whose findings are all observed already have value 0. Only tests with
-    ``recommended=True`` are meant to be shown to a user (see :attr:`TestValue.recommended`).
+
+def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
+               log_evidence: float, fired: Sequence[RedFlag] = ()) -> tuple[TestValue, ...]:
+    """Value every test of the knowledge base: indicated tests first, then best value per cost.
+
+    Tests whose findings are all observed already have value 0 and are never recommended. Only
+    tests with ``recommended=True`` are meant to be shown to a user; ``fired`` are the red flags
+    present, whose ``tests`` are recommended whatever their value.
     """
     kb = scorer.kb
     base_loss = expected_loss(kb, current)
+    indications = _indications(fired)
     values = []
     for test in kb.tests:
         unknown = [f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
@@ -157,12 +214,17 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
         value = _value(kb, base_loss, raw)
         outcomes = tuple(Outcome(pairs, p, _top(kb, post)) for pairs, p, post in raw)
         per_cost = value / test.cost
+        flags = indications.get(test.id, [])
+        rationale = _rationale(kb, test, current, outcomes, [post for _, _, post in raw])
+        if flags:
+            rationale = (f"Indicated by the red flag(s): {'; '.join(f.text for f in flags)}. "
+                         + rationale)
         values.append(TestValue(
             test.id, test.name, value, test.cost, per_cost,
-            recommended=per_cost >= kb.decision.min_value_per_cost,
-            rationale=_rationale(kb, test, current, outcomes, [post for _, _, post in raw]),
-            outcomes=outcomes))
-    return tuple(sorted(values, key=lambda t: (-t.value_per_cost, t.cost, t.id)))
+            recommended=bool(flags) or per_cost >= kb.decision.min_value_per_cost,
+            rationale=rationale, outcomes=outcomes, indicated_by=tuple(f.id for f in flags)))
+    return tuple(sorted(values, key=lambda t: (not t.indicated_by, -t.value_per_cost, t.cost,
+                                               t.id)))
 
 
 def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],

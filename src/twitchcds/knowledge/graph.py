@@ -102,6 +102,8 @@ def to_graph(kb: KnowledgeBase) -> nx.DiGraph:
         g.add_node(flag.id, kind="red_flag", **attrs)
         for finding in (*flag.all_of, *flag.any_of):
             g.add_edge(finding, flag.id, kind="triggers")
+        for test in flag.tests:
+            g.add_edge(flag.id, test, kind="indicates")
     return g
 
 

@@ -285,7 +285,9 @@ class RedFlag:
     """A finding pattern that forces at least ``level`` whatever the probabilities.
 
     Fires when every finding in ``all_of`` is present and at least one in ``any_of`` is present
-    (an empty ``any_of`` is satisfied).
+    (an empty ``any_of`` is satisfied). ``tests`` are the tests the cited guideline calls for when
+    the flag fires (e.g. needle EMG for twitching with weakness); they are recommended whatever
+    their value of information, ahead of the tests ranked by value.
     """
 
     id: str = field(validator=_check_id)
@@ -295,6 +297,7 @@ class RedFlag:
     all_of: tuple[str, ...] = field(factory=tuple, converter=_tuple)
     any_of: tuple[str, ...] = field(factory=tuple, converter=_tuple)
     advice: str = ""
+    tests: tuple[str, ...] = field(factory=tuple, converter=_tuple)
 
 
 @frozen

@@ -144,6 +144,9 @@ def _ids(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop per 
         for f in (*flag.all_of, *flag.any_of):
             if f not in findings:
                 yield Issue("error", where, f"unknown finding {f!r}")
+        for test_id in flag.tests:
+            if test_id not in kb.test_index:
+                yield Issue("error", f"{where}.tests", f"unknown test {test_id!r}")
     for table in (kb.hpo_present, kb.hpo_absent):
         for term, targets in table.items():
             for target in targets:
