@@ -105,3 +105,13 @@ def test_python_dash_m_entry_point() -> None:
     command = [sys.executable, "-m", "twitchcds", "kb", "validate", str(MINI)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     assert done.returncode == 0, done.stderr
+
+
+def test_evaluate_reports_metrics(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """evaluate prints the metrics of a vignette folder and exits 0 when nothing crashed."""
+    source = ROOT / "evaluation" / "vignettes"
+    for path in sorted(source.glob("*.json"))[:3]:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    assert main(["evaluate", str(tmp_path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["overall"]["n"] == 3

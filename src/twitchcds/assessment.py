@@ -178,7 +178,7 @@ def _test_dict(test: TestValue) -> dict[str, Any]:
     return {
         "id": test.id, "name": test.name, "value": _round(test.value), "cost": test.cost,
         "value_per_cost": _round(test.value_per_cost), "rationale": test.rationale,
-        "indicated_by": list(test.indicated_by),
+        "indicated_by": list(test.indicated_by), "confirms": list(test.confirms),
         "outcomes": [{"findings": dict(o.findings), "probability": _round(o.probability),
                       "posterior": [{"id": c, "probability": _round(p)} for c, p in o.posterior]}
                      for o in test.outcomes],

@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     p_batch = sub.add_parser("batch", help="assess a JSON-lines file of cases")
     p_batch.add_argument("cases", help="JSONL file, one Case v1 object per line (- for stdin)")
     p_batch.add_argument("-o", "--output", help="output JSONL (default stdout)")
+    p_eval = sub.add_parser("evaluate", help="measure the knowledge base on cited vignettes")
+    p_eval.add_argument("directory", help="folder of vignette JSON files (evaluation/vignettes)")
+    p_eval.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p_eval.add_argument("--sensitivity-runs", type=int, default=0, metavar="N",
+                        help="also perturb link probabilities by +-50%% N times")
     p_kb = sub.add_parser("kb", help="knowledge-base tools")
     kb_sub = p_kb.add_subparsers(dest="kb_command", required=True)
     p_validate = kb_sub.add_parser("validate", help="validate a knowledge-base directory")
@@ -111,6 +116,23 @@ def _kb_validate(args: argparse.Namespace, out: TextIO) -> int:
     return 2 if errors else 0
 
 
+def _evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    from twitchcds.evaluation import evaluate, load_vignettes, sensitivity  # noqa: PLC0415
+
+    kb = load_knowledge_base(args.kb)
+    vignettes = load_vignettes(args.directory)
+    report = evaluate(vignettes, kb, workup=True, explain=False)
+    extra = sensitivity(vignettes, kb, runs=args.sensitivity_runs) if args.sensitivity_runs else None
+    if args.format == "markdown":
+        out.write(report.to_markdown() + (extra.to_markdown() if extra else "") + "\n")
+    else:
+        data = report.to_dict()
+        if extra:
+            data["sensitivity"] = extra.to_dict()
+        out.write(json.dumps(data, indent=2) + "\n")
+    return 1 if report.crashes else 0
+
+
 def _kb_export(args: argparse.Namespace, out: TextIO) -> int:
     kb = load_knowledge_base(args.kb)
     if args.format == "json":
@@ -129,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _assess(args, out)
         if args.command == "batch":
             return _batch(args, out)
+        if args.command == "evaluate":
+            return _evaluate(args, out)
         if args.kb_command == "validate":
             return _kb_validate(args, out)
         return _kb_export(args, out)

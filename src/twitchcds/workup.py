@@ -13,8 +13,11 @@ the same value at no cost.
 
 Guideline indications come first: a test named by a red flag that fired (e.g. needle EMG for
 twitching with weakness or wasting) is recommended whatever its value and listed ahead of the
-tests recommended by value, with ``indicated_by`` naming the red flags. Value of information
-answers "what would change the picture most per unit of cost"; it cannot express that a
+tests recommended by value, with ``indicated_by`` naming the red flags. Next come confirmatory
+tests: a test that establishes a condition (``Condition.confirmed_by``) whose posterior reaches
+the policy's ``confirm_min_probability`` (e.g. AR CAG-repeat testing when Kennedy disease is
+likely), most probable condition first, with ``confirms`` naming the conditions. Value of
+information answers "what would change the picture most per unit of cost"; it cannot express that a
 diagnosis such as ALS is only made with electrodiagnostic confirmation, which is what the
 guideline rule adds.
 
@@ -42,6 +45,7 @@ from twitchcds.evidence import Evidence
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.model import RedFlag, Test
 from twitchcds.scoring import Scorer
+from twitchcds.triage import level_rank
 from twitchcds.typing import Status
 
 __all__ = [
@@ -84,6 +88,8 @@ class TestValue:
     outcomes: tuple[Outcome, ...]
     indicated_by: tuple[str, ...] = ()
     """Red flags whose guideline calls for this test (empty when recommended by value alone)."""
+    confirms: tuple[str, ...] = ()
+    """Likely conditions this test establishes or excludes."""
 
 
 @frozen
@@ -192,9 +198,31 @@ def _indications(fired: Sequence[RedFlag]) -> dict[str, list[RedFlag]]:
     return out
 
 
+def _confirmations(kb: KnowledgeBase, current: npt.NDArray[np.float64]) -> dict[str, list[str]]:
+    """Test id -> likely conditions it confirms, most probable condition first."""
+    out: dict[str, list[str]] = {}
+    order = sorted(range(len(kb.conditions)), key=lambda i: (-current[i], i))
+    for i in order:
+        condition = kb.conditions[i]
+        if current[i] < kb.decision.confirm_min_probability:
+            break
+        for test in condition.confirmed_by:
+            out.setdefault(test, []).append(condition.id)
+    return out
+
+
+def _order(test: TestValue, indicate_rank: dict[str, int],
+           confirm_rank: dict[str, int]) -> tuple[int, int, float, float, str]:
+    if test.indicated_by:
+        return (0, indicate_rank[test.id], 0.0, test.cost, test.id)
+    if test.confirms:
+        return (1, confirm_rank[test.id], 0.0, test.cost, test.id)
+    return (2, 0, -test.value_per_cost, test.cost, test.id)
+
+
 def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
                log_evidence: float, fired: Sequence[RedFlag] = ()) -> tuple[TestValue, ...]:
-    """Value every test of the knowledge base: indicated tests first, then best value per cost.
+    """Value every test: red-flag indications first, then confirmatory tests, then value per cost.
 
     Tests whose findings are all observed already have value 0 and are never recommended. Only
     tests with ``recommended=True`` are meant to be shown to a user; ``fired`` are the red flags
@@ -203,6 +231,7 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     kb = scorer.kb
     base_loss = expected_loss(kb, current)
     indications = _indications(fired)
+    confirmations = _confirmations(kb, current)
     values = []
     for test in kb.tests:
         unknown = [f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
@@ -215,16 +244,25 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
         outcomes = tuple(Outcome(pairs, p, _top(kb, post)) for pairs, p, post in raw)
         per_cost = value / test.cost
         flags = indications.get(test.id, [])
+        confirms = confirmations.get(test.id, [])
         rationale = _rationale(kb, test, current, outcomes, [post for _, _, post in raw])
+        if confirms:
+            names = ", ".join(kb.condition_index[c].name for c in confirms)
+            rationale = (f"Establishes or excludes {names}, now likely enough to confirm. "
+                         + rationale)
         if flags:
             rationale = (f"Indicated by the red flag(s): {'; '.join(f.text for f in flags)}. "
                          + rationale)
         values.append(TestValue(
             test.id, test.name, value, test.cost, per_cost,
-            recommended=bool(flags) or per_cost >= kb.decision.min_value_per_cost,
-            rationale=rationale, outcomes=outcomes, indicated_by=tuple(f.id for f in flags)))
-    return tuple(sorted(values, key=lambda t: (not t.indicated_by, -t.value_per_cost, t.cost,
-                                               t.id)))
+            recommended=bool(flags or confirms) or per_cost >= kb.decision.min_value_per_cost,
+            rationale=rationale, outcomes=outcomes, indicated_by=tuple(f.id for f in flags),
+            confirms=tuple(confirms)))
+    # Indicated tests: the most urgent flag's tests first, then in knowledge-base order.
+    indicate_rank = {t: rank for rank, t in enumerate(sorted(
+        indications, key=lambda t: -max(level_rank(f.level) for f in indications[t])))}
+    confirm_rank = {t: rank for rank, t in enumerate(confirmations)}
+    return tuple(sorted(values, key=lambda t: _order(t, indicate_rank, confirm_rank)))
 
 
 def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],

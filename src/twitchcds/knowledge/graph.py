@@ -51,19 +51,8 @@ def _plain(obj: Any) -> dict[str, Any]:
     return data
 
 
-def to_graph(kb: KnowledgeBase) -> nx.DiGraph:
-    """Build the layered knowledge graph (see :meth:`KnowledgeBase.graph`)."""
-    g = nx.DiGraph()
-    g.graph.update({
-        "name": "twitchcds knowledge base", "version": kb.version, "sha256": kb.sha256,
-        "decision": _plain(kb.decision),
-        "medication_classes": [_plain(m) for m in kb.medication_classes],
-        "lab_rules": [_plain(r) for r in kb.lab_rules],
-        "history_rules": [_plain(r) for r in kb.history_rules],
-        "hpo_release": kb.hpo_release,
-        "hpo_present": {k: list(v) for k, v in kb.hpo_present.items()},
-        "hpo_absent": {k: list(v) for k, v in kb.hpo_absent.items()},
-    })
+def _add_core(g: nx.DiGraph, kb: KnowledgeBase) -> None:
+    """Add references, conditions, findings and the noisy-OR links."""
     for ref in kb.references:
         attrs = {k: v for k, v in _plain(ref).items() if k != "id" and v not in (None, "")}
         g.add_node(ref.id, kind="reference", **attrs)
@@ -81,6 +70,10 @@ def to_graph(kb: KnowledgeBase) -> nx.DiGraph:
     for lk in kb.links:
         g.add_edge(lk.condition, lk.finding, kind="causes", probability=lk.probability,
                    references=list(lk.references))
+
+
+def _add_workup(g: nx.DiGraph, kb: KnowledgeBase) -> None:
+    """Add risk factors, tests and red flags, with their edges."""
     for r in kb.risk_factors:
         attrs = _plain(r)
         attrs["risk_factor_kind"] = attrs.pop("kind")
@@ -96,6 +89,9 @@ def to_graph(kb: KnowledgeBase) -> nx.DiGraph:
         g.add_node(t.id, kind="test", **attrs)
         for finding in t.reveals:
             g.add_edge(t.id, finding, kind="reveals")
+    for c in kb.conditions:
+        for test in c.confirmed_by:
+            g.add_edge(c.id, test, kind="confirmed_by")
     for flag in kb.red_flags:
         attrs = _plain(flag)
         del attrs["id"]
@@ -104,6 +100,23 @@ def to_graph(kb: KnowledgeBase) -> nx.DiGraph:
             g.add_edge(finding, flag.id, kind="triggers")
         for test in flag.tests:
             g.add_edge(flag.id, test, kind="indicates")
+
+
+def to_graph(kb: KnowledgeBase) -> nx.DiGraph:
+    """Build the layered knowledge graph (see :meth:`KnowledgeBase.graph`)."""
+    g = nx.DiGraph()
+    g.graph.update({
+        "name": "twitchcds knowledge base", "version": kb.version, "sha256": kb.sha256,
+        "decision": _plain(kb.decision),
+        "medication_classes": [_plain(m) for m in kb.medication_classes],
+        "lab_rules": [_plain(r) for r in kb.lab_rules],
+        "history_rules": [_plain(r) for r in kb.history_rules],
+        "hpo_release": kb.hpo_release,
+        "hpo_present": {k: list(v) for k, v in kb.hpo_present.items()},
+        "hpo_absent": {k: list(v) for k, v in kb.hpo_absent.items()},
+    })
+    _add_core(g, kb)
+    _add_workup(g, kb)
     return g
 
 
@@ -201,6 +214,7 @@ _DEFAULT_DECISION = {
     # knowledge base's policy (meta.toml) carries its references.
     "miss_loss": {"mild": 1.0, "moderate": 4.0, "serious": 19.0, "critical": 49.0},
     "false_alarm_loss": 1.0, "min_value_per_cost": 0.01, "advice_min_probability": 0.15,
+    "confirm_min_probability": 0.2,
     "references": ["twitchcds_default_decision_policy"],
 }
 

@@ -180,6 +180,8 @@ class Condition:
     description: str = ""
     advice: tuple[Advice, ...] = field(factory=tuple, converter=_tuple)
     escalations: tuple[Escalation, ...] = field(factory=tuple, converter=_tuple)
+    confirmed_by: tuple[str, ...] = field(factory=tuple, converter=_tuple)
+    """Tests that establish or exclude the condition; indicated once it is likely enough."""
 
 
 @frozen
@@ -369,7 +371,9 @@ class DecisionPolicy:
     ``false_alarm_loss``. The expected loss at posterior ``p`` is
     ``min(miss_loss * p, false_alarm_loss * (1 - p))``, so the action threshold is
     ``false_alarm_loss / (false_alarm_loss + miss_loss)``. A test is recommended when its expected
-    reduction of the summed loss is at least ``min_value_per_cost`` per unit of relative cost.
+    reduction of the summed loss is at least ``min_value_per_cost`` per unit of relative cost, or
+    when it confirms (``Condition.confirmed_by``) a condition whose posterior reaches
+    ``confirm_min_probability``.
     """
 
     miss_loss: Mapping[str, float] = field(converter=_freeze_mapping, validator=_check_losses)
@@ -377,3 +381,4 @@ class DecisionPolicy:
     min_value_per_cost: float = field(validator=_positive_finite)
     advice_min_probability: float = field(validator=_open_probability)
     references: tuple[str, ...] = field(converter=_tuple, validator=_cited)
+    confirm_min_probability: float = field(default=0.2, validator=_open_probability)

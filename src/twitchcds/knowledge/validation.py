@@ -133,6 +133,11 @@ def _ids(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop per 
             yield Issue("error", where, f"unknown condition {lk.condition!r}")
         if lk.finding not in findings:
             yield Issue("error", where, f"unknown finding {lk.finding!r}")
+    for c in kb.conditions:
+        for test_id in c.confirmed_by:
+            if test_id not in kb.test_index:
+                yield Issue("error", f"conditions.toml:conditions.{c.id}.confirmed_by",
+                            f"unknown test {test_id!r}")
     for t in kb.tests:
         for f in t.reveals:
             if f not in findings:
