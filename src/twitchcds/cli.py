@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -122,7 +122,8 @@ def _evaluate(args: argparse.Namespace, out: TextIO) -> int:
     kb = load_knowledge_base(args.kb)
     vignettes = load_vignettes(args.directory)
     report = evaluate(vignettes, kb, workup=True, explain=False)
-    extra = sensitivity(vignettes, kb, runs=args.sensitivity_runs) if args.sensitivity_runs else None
+    runs = args.sensitivity_runs
+    extra = sensitivity(vignettes, kb, runs=runs) if runs else None
     if args.format == "markdown":
         out.write(report.to_markdown() + (extra.to_markdown() if extra else "") + "\n")
     else:
@@ -142,20 +143,18 @@ def _kb_export(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "assess": _assess, "batch": _batch, "evaluate": _evaluate,
+    "kb validate": _kb_validate, "kb export": _kb_export,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
-    out = sys.stdout
+    name = f"kb {args.kb_command}" if args.command == "kb" else args.command
     try:
-        if args.command == "assess":
-            return _assess(args, out)
-        if args.command == "batch":
-            return _batch(args, out)
-        if args.command == "evaluate":
-            return _evaluate(args, out)
-        if args.kb_command == "validate":
-            return _kb_validate(args, out)
-        return _kb_export(args, out)
+        return _COMMANDS[name](args, sys.stdout)
     except TwitchCDSError as exc:
         sys.stderr.write(f"twitchcds: {str(exc).splitlines()[0]}\n")
         return 2
