@@ -1,0 +1,65 @@
+"""Triage on the built-in knowledge base: red flags are floors no probability can lower."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from twitchcds import KnowledgeBase, assess, load_knowledge_base
+from twitchcds.triage import level_rank, triage
+
+KB = load_knowledge_base()
+ASKABLE = sorted(f.id for f in KB.findings if f.kind in {"symptom", "sign"})
+
+
+def _flag_findings(kb: KnowledgeBase, flag_id: str) -> list[str]:
+    flag = next(f for f in kb.red_flags if f.id == flag_id)
+    return [*flag.all_of, *flag.any_of[:1]]
+
+
+@settings(max_examples=60)
+@given(flag=st.sampled_from([f.id for f in KB.red_flags]),
+       extra=st.dictionaries(st.sampled_from(ASKABLE), st.sampled_from(["present", "absent"]),
+                             max_size=8),
+       age=st.integers(16, 90))
+def test_red_flag_is_a_floor(flag: str, extra: dict[str, str], age: int) -> None:
+    """Whatever else is present or absent, a fired red flag's level is the minimum triage."""
+    required = _flag_findings(KB, flag)
+    findings: list[dict[str, Any]] = [{"id": f, "status": "present"} for f in required]
+    findings += [{"id": f, "status": s} for f, s in extra.items() if f not in required]
+    result = assess({"age": age, "findings": findings}, KB, workup=False, explain=False)
+    level = next(f.level for f in KB.red_flags if f.id == flag)
+    assert level_rank(result.triage.level) >= level_rank(level)
+    assert flag in {r.id for r in result.triage.reasons}
+
+
+def test_emergency_flags_force_emergency() -> None:
+    """Any emergency red flag makes the triage emergency, however benign the rest looks."""
+    emergency = [f for f in KB.red_flags if f.level == "emergency"]
+    assert emergency, "the built-in knowledge base should have emergency red flags"
+    benign = [{"id": "muscle_weakness", "status": "absent"},
+              {"id": "muscle_atrophy", "status": "absent"}]
+    for flag in emergency:
+        findings = [{"id": f, "status": "present"} for f in _flag_findings(KB, flag.id)]
+        findings += [b for b in benign if b["id"] not in {f["id"] for f in findings}]
+        result = assess({"age": 25, "findings": findings,
+                         "history": {"caffeine_mg_per_day": 500}}, KB, workup=False)
+        assert result.triage.level == "emergency", flag.id
+
+
+@given(present=st.sets(st.sampled_from(sorted(KB.finding_index))),
+       more=st.sets(st.sampled_from(sorted(KB.finding_index))),
+       probs=st.lists(st.floats(0, 1), min_size=len(KB.conditions),
+                      max_size=len(KB.conditions)),
+       bumps=st.lists(st.floats(0, 1), min_size=len(KB.conditions),
+                      max_size=len(KB.conditions)))
+def test_triage_is_monotone(present: set[str], more: set[str], probs: list[float],
+                            bumps: list[float]) -> None:
+    """More present findings and higher posteriors never lower the triage level."""
+    ids = [c.id for c in KB.conditions]
+    low = triage(KB, frozenset(present), dict(zip(ids, probs, strict=True)))
+    high_probs = [min(1.0, p + b) for p, b in zip(probs, bumps, strict=True)]
+    high = triage(KB, frozenset(present | more), dict(zip(ids, high_probs, strict=True)))
+    assert level_rank(high.level) >= level_rank(low.level)
