@@ -173,6 +173,19 @@ def test_builtin_node_link_round_trip_recomputes_scores(kb: KnowledgeBase) -> No
     assert back.posterior(present, ["muscle_atrophy"]) == kb.posterior(present, ["muscle_atrophy"])
 
 
+def test_edited_export_gets_its_own_hash(mini_kb: KnowledgeBase) -> None:
+    """An edited node-link export does not claim the hash of the knowledge base it came from."""
+    data = mini_kb.to_node_link()
+    same = KnowledgeBase.from_node_link(json.loads(json.dumps(data)))
+    for node in data["nodes"]:
+        if node["id"] == "low_k":
+            node["prior"] = {"primary-care": 0.5}
+    edited = KnowledgeBase.from_node_link(data)
+    assert edited != mini_kb
+    assert edited.sha256 != same.sha256
+    assert same.sha256 == KnowledgeBase.from_node_link(mini_kb.to_node_link()).sha256
+
+
 def test_node_link_has_the_contract_shape(mini_kb: KnowledgeBase) -> None:
     """Export nodes and links carry the attributes DESIGN §4 names."""
     data = mini_kb.to_node_link()

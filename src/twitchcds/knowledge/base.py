@@ -63,7 +63,9 @@ class KnowledgeBase:
     """
 
     version: str
-    sha256: str
+    sha256: str = field(eq=False)
+    """Hash of the bytes the knowledge base was read from; identifies the source, not the content
+    (two knowledge bases with equal content compare equal whatever their sources)."""
     decision: DecisionPolicy
     references: tuple[Reference, ...] = field(converter=_tuple)
     conditions: tuple[Condition, ...] = field(converter=_tuple)

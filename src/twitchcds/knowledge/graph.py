@@ -278,11 +278,34 @@ def from_node_link(data: dict[str, Any]) -> KnowledgeBase:
             expert_estimate=True,
             note="Losses of a missed diagnosis by severity (1, 4, 19, 49: action thresholds 50%, "
                  "20%, 5%, 2%) following the threshold approach; used when a network brings none."))
-    sha = graph.get("sha256") or hashlib.sha256(
-        json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-    return KnowledgeBase(
-        version=str(graph.get("version", "custom")), sha256=str(sha),
-        links=causes, hpo_present=graph.get("hpo_present", {}),
-        hpo_absent=graph.get("hpo_absent", {}), hpo_release=str(graph.get("hpo_release", "")),
-        **parts, **extra,
-    )
+    # The hash identifies the bytes read: recomputed from this data (minus any hash it carries),
+    # so an edited export never claims the hash of the knowledge base it was exported from.
+    unhashed = {**data, "graph": {k: v for k, v in graph.items() if k != "sha256"}}
+    sha = hashlib.sha256(
+        json.dumps(unhashed, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+    try:
+        kb = KnowledgeBase(
+            version=str(graph.get("version", "custom")), sha256=str(sha),
+            links=causes, hpo_present=graph.get("hpo_present", {}),
+            hpo_absent=graph.get("hpo_absent", {}), hpo_release=str(graph.get("hpo_release", "")),
+            **parts, **extra,
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise KnowledgeBaseError.from_problems(
+            [Problem("$.graph", f"bad HPO map: {exc}")]) from None
+    _raise_for_errors(kb)
+    return kb
+
+
+def _raise_for_errors(kb: KnowledgeBase) -> None:
+    """Run the semantic checks that apply to any network, minimal ones included.
+
+    Unique ids, known link ends, references, red flags, tests and codes are checked as for the
+    TOML files; the built-in knowledge base's own editorial rules (no orphan findings, at least
+    three findings per condition) are not imposed on researchers' networks.
+    """
+    from twitchcds.knowledge.validation import semantic_errors  # noqa: PLC0415  (cycle)
+
+    problems = [Problem(issue.path, issue.message) for issue in semantic_errors(kb)]
+    if problems:
+        raise KnowledgeBaseError.from_problems(problems)
