@@ -13,6 +13,8 @@ Case v1 (``twitchcds.case``)
     ``medications()``, ``lab_results()``, ``cases()``: valid values only.
     ``case_like_payloads()``: dictionaries shaped like Case v1 whose values are arbitrary JSON.
     ``invalid_case_payloads()``: a valid payload with one mutation, and the JSON path it breaks.
+Valid cases for a knowledge base
+    ``kb_cases(kb)``: Case v1 dictionaries that ``assess(case, kb)`` accepts (no contradictions).
 Lab units (``twitchcds.units``)
     ``LAB_UNITS``: UCUM spellings the library accepts.
 """
@@ -37,6 +39,7 @@ __all__ = [
     "histories",
     "invalid_case_payloads",
     "json_values",
+    "kb_cases",
     "lab_results",
     "medications",
 ]
@@ -256,3 +259,62 @@ _MUTATIONS = {
     "flag-as-number": _flag_as_number,
     "lab-value-as-text": _lab_value_as_text,
 }
+
+
+# --- Valid cases for a given knowledge base (reliability / fuzzing, tests/test_fuzz.py) -------
+# Cases that pass every evidence check of ``kb``: known finding ids and codes (each finding named
+# once, never one a lab or history rule derives), at most one lab per analyte with a plausible
+# value in the rule's own unit, medications by the KB's own names, comorbidities as findings.
+
+
+def _derived_findings(kb: Any) -> set[str]:
+    derived = {rule.finding for rule in kb.history_rules}
+    derived |= {band.finding for lab in kb.lab_rules for band in lab.bands}
+    return derived
+
+
+@st.composite
+def kb_cases(draw: st.DrawFn, kb: Any, *, max_findings: int = 12) -> dict[str, Any]:
+    """Case v1 dictionaries that ``twitchcds.assess(case, kb)`` accepts."""
+    derived = _derived_findings(kb)
+    free = [f for f in kb.findings if f.id not in derived]
+    chosen = draw(st.lists(st.sampled_from(free), max_size=min(max_findings, len(free)),
+                           unique_by=lambda f: f.id)) if free else []
+    findings = []
+    for finding in chosen:
+        status = draw(st.sampled_from(["present", "absent"]))
+        codes = [c for c in finding.codes if kb.code_index.get(c) == finding.id
+                 and c not in kb.hpo_absent and c not in kb.hpo_present]
+        if codes and draw(st.booleans()):
+            findings.append({"code": draw(st.sampled_from(codes)), "status": status})
+        else:
+            findings.append({"id": finding.id, "status": status})
+    comorbidities = [r.id for r in kb.risk_factors if r.kind in {"comorbidity", "exposure"}]
+    if comorbidities:
+        for rf in draw(st.lists(st.sampled_from(comorbidities), max_size=2, unique=True)):
+            findings.append({"id": rf, "status": "present"})
+    labs = []
+    covered: set[str] = set()  # two analytes deriving one finding (glucose, HbA1c) may disagree
+    for rule in draw(st.lists(st.sampled_from(kb.lab_rules), max_size=3,
+                              unique_by=lambda r: r.id)) if kb.lab_rules else []:
+        bands = {band.finding for band in rule.bands}
+        if bands & covered:
+            continue
+        covered |= bands
+        value = draw(st.floats(rule.plausible_min, min(rule.plausible_max, 1e6),
+                               allow_nan=False, allow_infinity=False))
+        labs.append({"loinc": draw(st.sampled_from(rule.loinc)), "value": value,
+                     "unit": rule.unit})
+    names = sorted({n for m in kb.medication_classes for n in m.names})
+    medications = [{"name": n} for n in draw(st.lists(st.sampled_from(names), max_size=3,
+                                                      unique=True))] if names else []
+    case: dict[str, Any] = {"age": draw(_number(0, 130))}
+    optional = {
+        "id": _TEXT, "sex": st.sampled_from(["female", "male", "other", "unknown"]),
+        "setting": st.sampled_from(["primary-care", "neuromuscular-clinic"]),
+    }
+    case.update({key: draw(strategy) for key, strategy in optional.items() if draw(st.booleans())})
+    history = {k: v for k, v in attrs.asdict(draw(histories())).items() if v is not None}
+    parts = {"findings": findings, "labs": labs, "medications": medications, "history": history}
+    case.update({key: value for key, value in parts.items() if value})
+    return case

@@ -115,3 +115,35 @@ def test_evaluate_reports_metrics(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert main(["evaluate", str(tmp_path), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["overall"]["n"] == 3
+
+
+@pytest.mark.parametrize("fmt", ["fhir", "cds-hooks"])
+def test_assess_interop_formats(capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    """assess --format fhir prints a FHIR Bundle, --format cds-hooks prints CDS Hooks cards."""
+    pytest.importorskip("fhir.resources")
+    assert main(["assess", str(ROOT / "examples" / "cases" / "als_progressive.json"),
+                 "--format", fmt]) == 0
+    data = json.loads(capsys.readouterr().out)
+    if fmt == "fhir":
+        assert data["resourceType"] == "Bundle"
+        kinds = [e["resource"]["resourceType"] for e in data["entry"]]
+        assert kinds[0] == "RiskAssessment"
+        assert "ServiceRequest" in kinds
+    else:
+        card = data["cards"][0]
+        assert len(card["summary"]) <= 140
+        assert card["indicator"] in {"warning", "critical"}
+
+
+def test_case_from_fhir_and_phenopacket_classmethods() -> None:
+    """Case.from_fhir and Case.from_phenopacket read the shipped examples into valid cases."""
+    pytest.importorskip("fhir.resources")
+    from twitchcds import Case
+
+    bundle = json.loads((ROOT / "examples" / "fhir" / "progressive_weakness_bundle.json")
+                        .read_text())
+    case = Case.from_fhir(bundle)
+    assert case.findings or case.labs
+    packet = json.loads((ROOT / "tests" / "data" / "phenopackets" / "progressive_weakness.json")
+                        .read_text())
+    assert Case.from_phenopacket(packet).findings

@@ -44,8 +44,8 @@ def test_emergency_flags_force_emergency() -> None:
     for flag in emergency:
         findings = [{"id": f, "status": "present"} for f in _flag_findings(KB, flag.id)]
         findings += [b for b in benign if b["id"] not in {f["id"] for f in findings}]
-        result = assess({"age": 25, "findings": findings,
-                         "history": {"caffeine_mg_per_day": 500}}, KB, workup=False)
+        result = assess({"age": 25, "findings": findings, "history": {"sleep_hours_per_night": 8}},
+                        KB, workup=False)
         assert result.triage.level == "emergency", flag.id
 
 

@@ -23,9 +23,9 @@ def builtin_knowledge_base() -> KnowledgeBase:
         with _lock:
             if _builtin is None:
                 from twitchcds.knowledge.loader import load_knowledge_base  # noqa: PLC0415
-
-                _builtin = load_knowledge_base(None, validate=False)
                 from twitchcds.knowledge.validation import raise_for_errors  # noqa: PLC0415
 
-                raise_for_errors(_builtin)
+                loaded = load_knowledge_base(None, validate=False)
+                raise_for_errors(loaded)  # cache only a knowledge base that passed validation
+                _builtin = loaded
     return _builtin

@@ -46,7 +46,9 @@ _FINDING_CODE: Final = re.compile(r"HP:[0-9]{7}|SNOMEDCT:[0-9]{6,18}")
 _LOINC: Final = re.compile(r"[0-9]{1,7}-[0-9]")
 _ATC: Final = re.compile(r"[A-Z](?:[0-9]{2}(?:[A-Z](?:[A-Z](?:[0-9]{2})?)?)?)?")
 _RXNORM: Final = re.compile(r"[0-9]{1,12}")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 control characters, and lone surrogates: a JSON "\\ud800" escape parses to a str that
+# cannot be encoded as UTF-8, so echoing it back (case id, report) would fail far from the input.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DISTRIBUTIONS: Final = ("focal", "multifocal", "generalized")
 _MISSING: Any = object()
@@ -74,6 +76,8 @@ class Problems:
         """
         if isinstance(value, _Constant):
             return
+        if isinstance(value, list | tuple | Mapping) and not _printable(value):
+            value = _TooDeep(type(value).__name__)
         self.items.append(Problem(path, message) if value is _MISSING
                           else Problem(path, message, value))
 
@@ -98,6 +102,25 @@ class Problems:
             raise InvalidCaseError.from_problems(self.items + self.contradictions)
         if self.contradictions:
             raise ContradictionError.from_problems(self.contradictions)
+
+
+class _TooDeep:
+    """Stands in for a container too deeply nested to show in a message (``repr`` would fail)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} nested too deeply to show>"
+
+
+def _printable(value: object) -> bool:
+    """Return whether ``repr(value)`` works (a deeply nested list exhausts the call stack)."""
+    try:
+        repr(value)
+    except RecursionError:
+        return False
+    return True
 
 
 Check = Callable[[Problems, Any, str], None]
@@ -401,6 +424,10 @@ def parse_json_text(text: str) -> tuple[Any, Problems]:
     if len(text) > MAX_JSON_CHARS:
         raise InvalidCaseError.from_problems(
             [Problem("$", f"JSON text must be at most {MAX_JSON_CHARS} characters", len(text))])
+    if not text.strip():
+        # Not the path hint below: an empty file read from a path is empty, not misnamed.
+        raise InvalidCaseError.from_problems([Problem("$", "empty JSON text: expected a case "
+                                                           "object")])
     try:
         data = json.loads(text, parse_constant=_Constant, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:

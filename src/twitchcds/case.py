@@ -352,6 +352,25 @@ class Case:
         problems.raise_if_any()
         return cls._build(data)
 
+    @classmethod
+    def from_fhir(cls, bundle: Any, **options: Any) -> Case:
+        """Read a FHIR R4 Bundle or list of resources (needs ``pip install "twitchcds[fhir]"``).
+
+        Resources the knowledge base cannot use are skipped; to see which, call
+        :func:`twitchcds.interop.fhir.case_from_fhir`, whose result also carries the report.
+        Options (``kb``, ``on_date``, ``case_id``, ``setting``) are passed on to it.
+        """
+        from twitchcds.interop.fhir import case_from_fhir  # noqa: PLC0415  (optional extra)
+
+        return case_from_fhir(bundle, **options).case
+
+    @classmethod
+    def from_phenopacket(cls, obj: Any, **options: Any) -> Case:
+        """Read a GA4GH Phenopacket v2 (JSON form); see :mod:`twitchcds.interop.phenopackets`."""
+        from twitchcds.interop.phenopackets import case_from_phenopacket  # noqa: PLC0415
+
+        return case_from_phenopacket(obj, **options)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready Case v1 dictionary, with only the fields that were given.
 

@@ -16,15 +16,20 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from twitchcds.case import Case
-from twitchcds.errors import KnowledgeBaseError, TwitchCDSError
+from twitchcds.errors import InvalidInputError, KnowledgeBaseError, TwitchCDSError
 from twitchcds.knowledge.graph import to_graphml
 from twitchcds.knowledge.loader import build_knowledge_base, load_knowledge_base, read_sources
 from twitchcds.knowledge.validation import citation_summary, validate
 from twitchcds.pipeline import assess
 from twitchcds.report import render_text
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from twitchcds.batch import CaseFailure
 
 __all__ = ["main"]
 
@@ -37,15 +42,36 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_assess = sub.add_parser("assess", help="assess one case (Case v1 JSON file, or - for stdin)")
     p_assess.add_argument("case", help="path to a Case v1 JSON file, or - for stdin")
-    p_assess.add_argument("--format", choices=("text", "json"), default="text")
-    p_batch = sub.add_parser("batch", help="assess a JSON-lines file of cases")
+    p_assess.add_argument("--format", choices=("text", "json", "cds-hooks", "fhir"),
+                          default="text")
+    p_batch = sub.add_parser(
+        "batch", help="assess a JSON-lines file of cases",
+        description="Assess a JSON-lines file: one Assessment v1 JSON object per good line, in "
+        "input order; each bad line is reported on stderr with its line number and the others "
+        "go on (exit 1 if any failed). Work-up (tests, questions) and per-finding explanations "
+        "are off by default: they cost most of the time per case.")
     p_batch.add_argument("cases", help="JSONL file, one Case v1 object per line (- for stdin)")
     p_batch.add_argument("-o", "--output", help="output JSONL (default stdout)")
+    p_batch.add_argument("--workers", type=int, default=1, metavar="N",
+                         help="worker processes (default 1: this process)")
+    p_batch.add_argument("--dask", metavar="ADDRESS",
+                         help="run on the Dask scheduler at ADDRESS (needs twitchcds[dask])")
+    p_batch.add_argument("--workup", action=argparse.BooleanOptionalAction, default=False,
+                         help="rank tests and next questions (default: no, for speed)")
+    p_batch.add_argument("--explain", action=argparse.BooleanOptionalAction, default=False,
+                         help="per-finding evidence weights (default: no, for speed)")
+    p_batch.add_argument("--no-progress", dest="progress", action="store_false",
+                         help="no progress bar (it shows only when stderr is a terminal)")
     p_eval = sub.add_parser("evaluate", help="measure the knowledge base on cited vignettes")
     p_eval.add_argument("directory", help="folder of vignette JSON files (evaluation/vignettes)")
     p_eval.add_argument("--format", choices=("markdown", "json"), default="markdown")
     p_eval.add_argument("--sensitivity-runs", type=int, default=0, metavar="N",
                         help="also perturb link probabilities by +-50%% N times")
+    p_serve = sub.add_parser("serve", help="run the CDS Hooks service (loopback by default)")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8000)
+    p_serve.add_argument("--cors-origin", action="append", default=[],
+                         help="allow this browser origin (repeatable)")
     p_kb = sub.add_parser("kb", help="knowledge-base tools")
     kb_sub = p_kb.add_subparsers(dest="kb_command", required=True)
     p_validate = kb_sub.add_parser("validate", help="validate a knowledge-base directory")
@@ -64,31 +90,96 @@ def _read_case(source: str) -> Case:
 def _assess(args: argparse.Namespace, out: TextIO) -> int:
     kb = load_knowledge_base(args.kb)
     result = assess(_read_case(args.case), kb)
-    out.write(render_text(result) if args.format == "text" else result.to_json() + "\n")
+    if args.format == "text":
+        out.write(render_text(result))
+    elif args.format == "json":
+        out.write(result.to_json() + "\n")
+    elif args.format == "fhir":
+        from twitchcds.interop.fhir import assessment_to_fhir  # noqa: PLC0415  (optional extra)
+
+        out.write(json.dumps(assessment_to_fhir(result), indent=2) + "\n")
+    else:
+        from twitchcds.interop.cds_hooks import cards  # noqa: PLC0415  (optional extra)
+
+        hook = result.case_id or "twitchcds-cli"
+        out.write(json.dumps({"cards": cards(result, hook_instance=hook)}, indent=2) + "\n")
     return 0
 
 
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    from twitchcds.interop.cds_hooks import serve  # noqa: PLC0415  (optional extra)
+
+    del out
+    serve(args.host, args.port, kb=load_knowledge_base(args.kb), cors_origins=args.cors_origin)
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    """Return a tqdm bar on stderr, or None when off, not a terminal, or tqdm is missing."""
+    if not (args.progress and sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm  # noqa: PLC0415
+    except ImportError:
+        sys.stderr.write("twitchcds: no progress bar without tqdm "
+                         "(pip install 'twitchcds[batch]')\n")
+        return None
+    total = None
+    if args.cases != "-":
+        with Path(args.cases).open(encoding="utf-8") as lines:
+            total = sum(1 for line in lines if line.strip())
+    return tqdm(total=total, unit="case", file=sys.stderr, dynamic_ncols=True)
+
+
+def _write_results(results: Iterable[tuple[int, str | CaseFailure]], target: TextIO,
+                   bar: Any) -> int:
+    """Write assessments to ``target`` and failures to stderr; return the number failed."""
+    from twitchcds.batch import CaseFailure  # noqa: PLC0415
+
+    failed = 0
+    for number, result in results:
+        if isinstance(result, CaseFailure):
+            failed += 1
+            message = f"line {number}: {result.error}"
+            if bar is not None:  # keeps the bar intact below the message
+                bar.write(message, file=sys.stderr)
+            else:
+                sys.stderr.write(message + "\n")
+        else:
+            target.write(result + "\n")
+        if bar is not None:
+            bar.update()
+    return failed
+
+
 def _batch(args: argparse.Namespace, out: TextIO) -> int:
+    from twitchcds.batch import assess_jsonl  # noqa: PLC0415
+
+    if args.workers < 1:
+        raise InvalidInputError("invalid input: --workers must be at least 1",
+                                path="--workers", value=args.workers)
+    if args.dask and args.workers > 1:
+        raise InvalidInputError("invalid input: give --workers or --dask, not both",
+                                path="--dask", value=args.dask)
     kb = load_knowledge_base(args.kb)
     failed = 0
     source = sys.stdin if args.cases == "-" else Path(args.cases).open(encoding="utf-8")  # noqa: SIM115
-    target = Path(args.output).open("w", encoding="utf-8") if args.output else out  # noqa: SIM115
+    bar = None
     try:
-        for number, line in enumerate(source, 1):
-            if not line.strip():
-                continue
-            try:
-                result = assess(Case.from_json(line), kb, workup=False, explain=False)
-            except TwitchCDSError as exc:
-                failed += 1
-                sys.stderr.write(f"line {number}: {exc}\n")
-                continue
-            target.write(result.to_json(indent=None) + "\n")
+        target = Path(args.output).open("w", encoding="utf-8") if args.output else out  # noqa: SIM115
+        try:
+            bar = _progress(args)
+            results = assess_jsonl(source, kb, workers=args.workers, dask=args.dask,
+                                   workup=args.workup, explain=args.explain)
+            failed = _write_results(results, target, bar)
+        finally:
+            if target is not out:
+                target.close()
     finally:
+        if bar is not None:
+            bar.close()
         if source is not sys.stdin:
             source.close()
-        if target is not out:
-            target.close()
     return 1 if failed else 0
 
 
@@ -144,7 +235,7 @@ def _kb_export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
-    "assess": _assess, "batch": _batch, "evaluate": _evaluate,
+    "assess": _assess, "batch": _batch, "evaluate": _evaluate, "serve": _serve,
     "kb validate": _kb_validate, "kb export": _kb_export,
 }
 

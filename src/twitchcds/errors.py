@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 _MAX_VALUE_CHARS = 60
+_MAX_PROBLEMS_SHOWN = 20
+"""The message lists this many problems; ``problems`` always holds all of them."""
 
 
 def _show(value: Any) -> str:
@@ -98,7 +100,9 @@ class TwitchCDSError(Exception):
             msg = "from_problems needs at least one problem"
             raise ValueError(msg)
         first = items[0]
-        text = "; ".join(str(p) for p in items)
+        text = "; ".join(str(p) for p in items[:_MAX_PROBLEMS_SHOWN])
+        if len(items) > _MAX_PROBLEMS_SHOWN:
+            text += f"; and {len(items) - _MAX_PROBLEMS_SHOWN} more problems"
         value = None if first.value is _NO_VALUE else first.value
         return cls(f"{cls.prefix}: {text}", path=first.path, value=value, problems=items)
 

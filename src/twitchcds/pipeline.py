@@ -18,7 +18,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from twitchcds.advice import advise
 from twitchcds.assessment import Assessment, ConditionScore
@@ -31,6 +31,9 @@ from twitchcds.priors import case_priors
 from twitchcds.scoring import Method, Scorer
 from twitchcds.triage import fired_red_flags, triage
 from twitchcds.workup import next_questions, rank_tests
+
+if TYPE_CHECKING:
+    from twitchcds.batch import CaseFailure
 
 __all__ = ["assess", "assess_many"]
 
@@ -138,12 +141,62 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     )
 
 
-def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | None = None,
-                **options: Any) -> Iterator[Assessment]:
+@overload
+def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | None = None, *,
+                workers: int | None = None, chunksize: int = 64,
+                errors: Literal["raise"] = "raise", **options: Any) -> Iterator[Assessment]: ...
+
+
+@overload
+def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | None = None, *,
+                workers: int | None = None, chunksize: int = 64,
+                errors: Literal["return"], **options: Any,
+                ) -> Iterator[Assessment | CaseFailure]: ...
+
+
+def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | None = None, *,
+                workers: int | None = None, chunksize: int = 64,
+                errors: Literal["raise", "return"] = "raise",
+                **options: Any) -> Iterator[Assessment] | Iterator[Assessment | CaseFailure]:
     """Assess cases lazily, one :class:`Assessment` per case, in the same order.
 
-    Streaming: memory stays flat in the number of cases. A bad case raises its error when its
-    turn comes (wrap cases yourself, or use the CLI's ``batch``, to continue past bad ones).
+    Streaming: cases are read as results are consumed, so memory stays flat in the number of
+    cases, with or without worker processes.
+
+    Parameters
+    ----------
+    cases : iterable of Case or dict
+        Read lazily (a generator over a huge file is fine).
+    kb : KnowledgeBase, optional
+        Defaults to the built-in knowledge base, which each worker process loads once; a custom
+        one is pickled to the workers.
+    workers : int, optional
+        Number of worker processes (:class:`concurrent.futures.ProcessPoolExecutor`); ``None``
+        or 1 assesses in this process. Results are identical either way.
+    chunksize : int, default 64
+        Cases sent to a worker at once; at most ``2 * workers`` chunks are in flight.
+    errors : {"raise", "return"}, default "raise"
+        ``"raise"``: a bad case raises its :class:`~twitchcds.errors.TwitchCDSError` when its
+        turn comes (the cases before it have been yielded). ``"return"``: a
+        :class:`twitchcds.batch.CaseFailure` (index, case id, error) is yielded in its place
+        and the others go on.
+    **options
+        As for :func:`assess` (``method``, ``workup``, ``explain``, ``setting``); checked
+        before the first case is read.
+
+    Returns
+    -------
+    iterator of Assessment (or CaseFailure with ``errors="return"``)
+
+    Raises
+    ------
+    TwitchCDSError
+        At once for a bad option; for a bad case when its turn comes (``errors="raise"``).
+
+    Notes
+    -----
+    For a pandas DataFrame see :func:`twitchcds.batch.assess_dataframe`; for a Dask cluster,
+    :func:`twitchcds.batch.assess_many_dask`.
 
     Examples
     --------
@@ -151,10 +204,14 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
     ...          {"age": 70, "findings": [{"id": "muscle_weakness", "status": "present"}]}]
     >>> [a.case.age for a in assess_many(cases, workup=False)]
     [30, 70]
+    >>> [getattr(r, "index", "ok") for r in assess_many([{"age": 1}, {"age": -1}],
+    ...                                                   errors="return", workup=False)]
+    ['ok', 1]
     """
-    from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415
+    from twitchcds.batch import _check_batch, _stream  # noqa: PLC0415  (batch imports this)
 
     _check_options(options)
-    kb = builtin_knowledge_base() if kb is None else kb
-    for case in cases:
-        yield assess(case, kb, **options)
+    _check_batch(workers, chunksize, errors)
+    stream: Iterator[Any] = _stream(cases, kb, options, workers=workers, chunksize=chunksize,
+                                    errors=errors, parse=False, output="assessment")
+    return stream

@@ -67,9 +67,24 @@ def adjust_odds(probability: float, odds_ratio: float) -> float:
     """
     if odds_ratio == 1.0:
         return probability
-    log_odds = math.log(probability) - math.log1p(-probability) + math.log(odds_ratio)
+    return _shift_log_odds(probability, math.log(odds_ratio))
+
+
+def _shift_log_odds(probability: float, log_ratio: float) -> float:
+    """Add ``log_ratio`` to the log odds of ``probability``; the result stays in (0, 1).
+
+    Working with summed log odds ratios keeps products of extreme ratios (1e-200 * 1e-200) from
+    underflowing to an odds ratio of 0, and the logistic below never overflows ``exp``.
+    """
+    if log_ratio == 0.0:
+        return probability
+    log_odds = math.log(probability) - math.log1p(-probability) + log_ratio
+    if log_odds >= 0.0:
+        result = 1.0 / (1.0 + math.exp(-log_odds))
+    else:
+        result = math.exp(log_odds) / (1.0 + math.exp(log_odds))
     # Keep priors strictly inside (0, 1) so no evidence can become impossible by rounding.
-    return min(max(1.0 / (1.0 + math.exp(-log_odds)), _EPS), 1.0 - _EPS)
+    return min(max(result, _EPS), 1.0 - _EPS)
 
 
 def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[str]) -> Priors:
@@ -86,12 +101,13 @@ def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[s
     """
     chosen = setting or SETTINGS[0]
     base = tuple(c.prior.get(chosen, c.prior[SETTINGS[0]]) for c in kb.conditions)
-    ratio = dict.fromkeys(kb.condition_index, 1.0)
+    log_ratio = dict.fromkeys(kb.condition_index, 0.0)
     adjustments = []
     for rf_id in risk_factors:
         for effect in kb.risk_factor_index[rf_id].effects:
-            ratio[effect.condition] *= effect.odds_ratio
+            log_ratio[effect.condition] += math.log(effect.odds_ratio)
             adjustments.append(RiskAdjustment(rf_id, effect.condition, effect.odds_ratio,
                                               effect.references))
-    adjusted = tuple(adjust_odds(p, ratio[c.id]) for p, c in zip(base, kb.conditions, strict=True))
+    adjusted = tuple(_shift_log_odds(p, log_ratio[c.id])
+                     for p, c in zip(base, kb.conditions, strict=True))
     return Priors(chosen, base, adjusted, tuple(adjustments))

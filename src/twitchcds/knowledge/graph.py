@@ -17,10 +17,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import cattrs
 import networkx as nx
+from attrs import fields as attrs_fields
+from attrs import has as attrs_has
 
 from twitchcds.errors import KnowledgeBaseError, Problem
 from twitchcds.knowledge.base import KnowledgeBase
@@ -306,6 +309,42 @@ def _raise_for_errors(kb: KnowledgeBase) -> None:
     """
     from twitchcds.knowledge.validation import semantic_errors  # noqa: PLC0415  (cycle)
 
-    problems = [Problem(issue.path, issue.message) for issue in semantic_errors(kb)]
+    problems = list(_type_problems(kb))
+    if not problems:
+        problems = [Problem(issue.path, issue.message) for issue in semantic_errors(kb)]
     if problems:
         raise KnowledgeBaseError.from_problems(problems)
+
+
+_NAMES = ("id", "condition", "finding")
+
+
+def _type_problems(kb: KnowledgeBase) -> Iterator[Problem]:
+    """Ids and id lists must hold strings (node-link objects are built without type checks)."""
+    groups = {"nodes": (*kb.references, *kb.conditions, *kb.findings, *kb.risk_factors,
+                        *kb.tests, *kb.red_flags), "links": kb.links}
+    for where, items in groups.items():
+        for item in items:
+            name = getattr(item, "id", None) or getattr(item, "condition", None)
+            yield from _item_type_problems(item, f"$.{where}[{name!r}]")
+
+
+def _item_type_problems(item: Any, where: str) -> Iterator[Problem]:
+    for attribute in attrs_fields(type(item)):
+        value = getattr(item, attribute.name)
+        path = f"{where}.{attribute.name}"
+        if attribute.name in _NAMES and not isinstance(value, str):
+            yield Problem(path, "must be a string", value)
+        elif isinstance(value, tuple):
+            for i, element in enumerate(value):
+                if attrs_has(type(element)):
+                    yield from _item_type_problems(element, f"{path}[{i}]")
+                elif not isinstance(element, str):
+                    yield Problem(path, "must be a list of strings", list(value))
+                    break
+        elif isinstance(value, Mapping) and not all(
+                isinstance(k, str) and isinstance(v, str | int | float)
+                for k, v in value.items()):
+            yield Problem(path, "must map strings to strings or numbers", dict(value))
+
+

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
@@ -41,6 +42,7 @@ from typing import Any
 
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.v import format_exception
 
 from twitchcds.errors import KnowledgeBaseError, Problem
 from twitchcds.knowledge.base import KnowledgeBase
@@ -76,6 +78,10 @@ def _strict_scalar(kind: type) -> Callable[[Any, type], Any]:
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
         if kind is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if ok and not math.isfinite(value):
+                # TOML spells nan and inf; a NaN threshold silently makes a finding impossible.
+                msg = f"must be a finite number, got {value!r}"
+                raise ValueError(msg)
         if not ok:
             msg = f"must be {names[kind]}, got {value!r}"
             raise ValueError(msg)
@@ -86,6 +92,21 @@ def _strict_scalar(kind: type) -> Callable[[Any, type], Any]:
 
 for _kind in (float, int, str, bool):
     _converter.register_structure_hook(_kind, _strict_scalar(_kind))
+
+
+def _strings(value: Any, _: type) -> tuple[str, ...]:
+    """Structure a list of strings; a bare string is refused (it would split into letters)."""
+    if not isinstance(value, list | tuple):
+        msg = f"must be a list of strings, got {value!r}"
+        raise ValueError(msg)  # cattrs reports a ValueError as an invalid value
+    bad = [item for item in value if not isinstance(item, str)]
+    if bad:
+        msg = f"must be a list of strings, got {bad[0]!r} in it"
+        raise ValueError(msg)
+    return tuple(value)
+
+
+_converter.register_structure_hook_func(lambda kind: kind == tuple[str, ...], _strings)
 
 
 def read_sources(path: str | Path | None = None) -> dict[str, bytes]:
@@ -130,9 +151,16 @@ def _sha256(sources: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
+def _format_exception(exc: BaseException, kind: type | None) -> str:
+    """Say what was wrong: a validator's own message rather than cattrs' bare "invalid value"."""
+    if isinstance(exc, ValueError) and exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return format_exception(exc, kind)
+
+
 def _error_problems(exc: BaseException, where: str) -> Iterator[Problem]:
     """Flatten a cattrs validation error into problems located at ``where``."""
-    for message in cattrs.transform_error(exc, path=where):
+    for message in cattrs.transform_error(exc, path=where, format_exception=_format_exception):
         location, _, text = message.rpartition(" @ ")
         yield Problem(text or where, location or message)
 
@@ -171,6 +199,9 @@ def _structure_one(body: Any, cls: type, where: str, problems: list[Problem]) ->
 def _links(data: dict[str, Any], problems: list[Problem]) -> list[Link]:
     out: list[Link] = []
     section = data.get("links", {})
+    if not isinstance(section, dict):
+        problems.append(Problem("links.toml:links", "must be a table"))
+        return out
     for condition, table in section.items():
         if not isinstance(table, dict):
             problems.append(Problem(f"links.toml:links.{condition}", "must be a table"))
@@ -188,8 +219,17 @@ def _links(data: dict[str, Any], problems: list[Problem]) -> list[Link]:
 
 def _history_rules(data: dict[str, Any], problems: list[Problem]) -> list[HistoryRule]:
     out: list[HistoryRule] = []
-    for i, body in enumerate(data.get("history", [])):
-        out.extend(_structure_one(body, HistoryRule, f"derivations.toml:history[{i}]", problems))
+    rules = data.get("history", [])
+    if not isinstance(rules, list):
+        problems.append(Problem("derivations.toml:history",
+                                "must be an array of tables ([[history]])"))
+        return out
+    for i, body in enumerate(rules):
+        where = f"derivations.toml:history[{i}]"
+        if not isinstance(body, dict):
+            problems.append(Problem(where, "must be a table"))
+            continue
+        out.extend(_structure_one(body, HistoryRule, where, problems))
     return out
 
 
@@ -225,6 +265,8 @@ def _parse(sources: Mapping[str, bytes], problems: list[Problem]) -> dict[str, d
             problems.append(Problem(name, f"not UTF-8: {exc}"))
         except tomllib.TOMLDecodeError as exc:
             problems.append(Problem(name, f"TOML syntax error: {exc}"))
+        except RecursionError:
+            problems.append(Problem(name, "TOML syntax error: nested too deeply"))
     return parsed
 
 
@@ -244,13 +286,23 @@ def build_knowledge_base(sources: Mapping[str, bytes]) -> KnowledgeBase:
     version = meta.get("version")
     if not isinstance(version, str):
         problems.append(Problem("meta.toml:version", "must be a string", version))
-    decision = _structure_one(meta.get("decision"), DecisionPolicy, "meta.toml:decision", problems)
+    decision: list[DecisionPolicy] = []
+    if isinstance(meta.get("decision"), dict):
+        decision = _structure_one(meta["decision"], DecisionPolicy, "meta.toml:decision", problems)
+    else:
+        problems.append(Problem("meta.toml:decision", "a [decision] table is required",
+                                meta.get("decision")))
     derivations = parsed["derivations.toml"]
     present: dict[str, Any] = {}
     absent: dict[str, Any] = {}
     release = ""
     if "hpo_map.tsv" in sources:
-        present, absent, release = _hpo_map(sources["hpo_map.tsv"].decode("utf-8"), problems)
+        try:
+            text = sources["hpo_map.tsv"].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(Problem("hpo_map.tsv", f"not UTF-8: {exc}"))
+            text = ""
+        present, absent, release = _hpo_map(text, problems)
     parts = {
         "references": _structure_table(
             parsed["references.toml"], "references.toml", "references", Reference, problems),

@@ -26,6 +26,8 @@ from twitchcds.knowledge.model import (
     CODE_PATTERN,
     Condition,
     Finding,
+    HistoryRule,
+    LabRule,
     RedFlag,
     Reference,
     RiskFactor,
@@ -174,12 +176,77 @@ def _risk_factors(kb: KnowledgeBase) -> Iterator[Issue]:
                         f"unknown history field {r.history_field!r}")
         if r.kind == "age" and r.age_min is None and r.age_max is None:
             yield Issue("error", where, "an age risk factor needs age_min and/or age_max")
+        if r.kind == "age" and r.age_min is not None and r.age_max is not None \
+                and not r.age_min < r.age_max:
+            yield Issue("error", where, "age_min must be below age_max (no age would match)")
         if r.kind == "sex" and r.sex not in {"female", "male"}:
             yield Issue("error", f"{where}.sex", "must be 'female' or 'male'")
 
 
+def _lab_rule(lab: LabRule, loinc_owner: dict[str, str]) -> Iterator[Issue]:
+    from twitchcds.errors import UnitConversionError  # noqa: PLC0415
+    from twitchcds.units import normalise_unit  # noqa: PLC0415  (pint is imported lazily)
+
+    where = f"derivations.toml:labs.{lab.id}"
+    try:
+        normalise_unit(lab.unit)
+    except UnitConversionError as exc:
+        yield Issue("error", f"{where}.unit",
+                    f"unknown unit {lab.unit!r}: {exc.problems[0].message}")
+    if lab.molar_mass is not None and lab.molar_mass <= 0:
+        yield Issue("error", f"{where}.molar_mass", "must be a positive number of g/mol")
+    if lab.valence == 0:
+        yield Issue("error", f"{where}.valence", "must not be zero")
+    if not lab.plausible_min < lab.plausible_max:
+        yield Issue("error", where, "plausible_min must be below plausible_max")
+    for i, band in enumerate(lab.bands):
+        cut = band.below if band.below is not None else band.above
+        if cut is not None and not lab.plausible_min < cut < lab.plausible_max:
+            # Every accepted value would fall on one side: the finding could never be present
+            # (or never absent), whatever the patient's result.
+            yield Issue("error", f"{where}.bands[{i}]",
+                        f"threshold {cut:g} is outside the plausible range "
+                        f"{lab.plausible_min:g}-{lab.plausible_max:g} {lab.unit}")
+    for code in lab.loinc:
+        if code in loinc_owner:
+            yield Issue("error", f"{where}.loinc",
+                        f"LOINC {code!r} is already used by labs.{loinc_owner[code]}")
+        loinc_owner.setdefault(code, lab.id)
+
+
+def _history_kinds() -> dict[str, str]:
+    """Kind of each history field: ``number``, ``flag`` or ``choice``."""
+    import typing  # noqa: PLC0415
+
+    from twitchcds.case import History  # noqa: PLC0415
+
+    kinds: dict[str, str] = {}
+    for name, hint in typing.get_type_hints(History).items():
+        args = typing.get_args(hint)
+        kinds[name] = "flag" if bool in args else "number" if float in args else "choice"
+    return kinds
+
+
+_CRITERIA = {"number": ("at_least", "below"), "flag": ("equals",), "choice": ("one_of",)}
+
+
+def _history_rule(rule: HistoryRule, where: str, kinds: dict[str, str]) -> Iterator[Issue]:
+    given = [name for name in ("at_least", "below", "equals", "one_of")
+             if getattr(rule, name) not in (None, ())]
+    if len(given) != 1:
+        yield Issue("error", where, "give exactly one of 'at_least', 'below', 'equals' or "
+                                    f"'one_of' (got {', '.join(given) or 'none'})")
+        return
+    kind = kinds.get(rule.field)
+    if kind is not None and given[0] not in _CRITERIA[kind]:
+        expected = " or ".join(repr(c) for c in _CRITERIA[kind])
+        yield Issue("error", where, f"history field {rule.field!r} is a {kind}: use {expected}, "
+                                    f"not {given[0]!r}")
+
+
 def _rules(kb: KnowledgeBase) -> Iterator[Issue]:
     findings = kb.finding_index
+    loinc_owner: dict[str, str] = {}
     for lab in kb.lab_rules:
         for i, band in enumerate(lab.bands):
             where = f"derivations.toml:labs.{lab.id}.bands[{i}]"
@@ -191,21 +258,35 @@ def _rules(kb: KnowledgeBase) -> Iterator[Issue]:
             if not LOINC_PATTERN.match(code):
                 yield Issue("error", f"derivations.toml:labs.{lab.id}.loinc",
                             f"malformed LOINC {code!r}")
-    history_fields = _history_field_names()
+        yield from _lab_rule(lab, loinc_owner)
+    kinds = _history_kinds()
     for i, rule in enumerate(kb.history_rules):
         where = f"derivations.toml:history[{i}]"
         if rule.finding not in findings:
             yield Issue("error", where, f"unknown finding {rule.finding!r}")
-        if rule.field not in history_fields:
+        if rule.field not in kinds:
             yield Issue("error", where, f"unknown history field {rule.field!r}")
+        yield from _history_rule(rule, where, kinds)
 
 
-def _codes(kb: KnowledgeBase) -> Iterator[Issue]:
+def _codes(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop per code system)
+    owner: dict[str, str] = {}
     items: tuple[Finding | RiskFactor, ...] = (*kb.findings, *kb.risk_factors)
     for item in items:
+        where = (f"findings.toml:findings.{item.id}.codes" if isinstance(item, Finding)
+                 else f"risk_factors.toml:risk_factors.{item.id}.codes")
         for code in item.codes:
             if not CODE_PATTERN.match(code):
-                yield Issue("error", f"{item.id}.codes", f"malformed code {code!r}")
+                yield Issue("error", where, f"malformed code {code!r}")
+            elif code in owner and owner[code] != item.id:
+                # A case naming this code would silently count for the first item only.
+                yield Issue("error", where, f"code {code!r} is already the code of "
+                                            f"{owner[code]!r}")
+            owner.setdefault(code, item.id)
+    for table in (kb.hpo_present, kb.hpo_absent):
+        for term in table:
+            if not CODE_PATTERN.match(term):
+                yield Issue("error", f"hpo_map.tsv:{term}", f"malformed HPO term {term!r}")
     for c in kb.conditions:
         where = f"conditions.toml:conditions.{c.id}.codes"
         icd = c.codes.get("icd10cm")
@@ -249,6 +330,17 @@ def validate(kb: KnowledgeBase) -> list[Issue]:
     issues = [*_duplicates(kb), *_references(kb), *_ids(kb), *_risk_factors(kb), *_rules(kb),
               *_codes(kb), *_structure(kb)]
     return sorted(issues, key=lambda i: i.severity != "error")
+
+
+def semantic_errors(kb: KnowledgeBase) -> list[Issue]:
+    """Return the error-level issues that make any network unusable (no editorial rules).
+
+    Used for networks read from node-link data, which may be minimal (see
+    :func:`twitchcds.knowledge.graph.from_node_link`).
+    """
+    issues = [*_duplicates(kb), *_references(kb), *_ids(kb), *_risk_factors(kb), *_rules(kb),
+              *_codes(kb)]
+    return [i for i in issues if i.severity == "error"]
 
 
 def raise_for_errors(kb: KnowledgeBase) -> None:

@@ -1,0 +1,167 @@
+"""A CDS Hooks 2.0 ``patient-view`` service: a Starlette ASGI app, served by uvicorn.
+
+Endpoints
+---------
+``GET /cds-services``
+    Discovery: service ``twitchcds`` on hook ``patient-view`` with prefetch templates
+    ``patient``, ``observations``, ``conditions``, ``medications`` (:data:`PREFETCH`).
+``POST /cds-services/twitchcds``
+    A CDS Hooks request whose ``prefetch`` holds the Patient and search Bundles; the answer is
+    ``{"cards": [...]}``: one card (summary <= 140 characters; indicator ``info`` for self-care and
+    routine triage, ``warning`` for soon and urgent, ``critical`` for emergency; markdown detail
+    with the top causes, red flags and tests; source label and docs link) whose suggestions
+    propose each recommended test as a ServiceRequest (action ``create``).
+
+Errors are JSON ``{"error": message, "path": json_path}``: 400 for malformed JSON, fields,
+resources or units; 412 when a prefetch key is missing (this version never calls the EHR's FHIR
+server, so the EHR must prefetch everything, sending ``null`` for no data); 413 for a body over
+``max_body_bytes`` (1 MiB by default); 404/405 for other routes and methods. The server keeps
+serving after any of them.
+
+Privacy: the app logs nothing; :func:`serve` turns uvicorn's access log off, so neither bodies
+nor URLs (which hold no patient data here) are logged. Authorization (the EHR's JWT) is not
+checked in this version: bind to loopback (the default) or put the service behind a gateway.
+
+Examples
+--------
+>>> response = handle_request({
+...     "hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+...     "context": {"userId": "Practitioner/1", "patientId": "p1"},
+...     "prefetch": {"patient": {"resourceType": "Patient", "id": "p1", "gender": "male",
+...                              "birthDate": "1990-01-01"},
+...                  "observations": None, "conditions": None, "medications": None}})
+>>> response["cards"][0]["indicator"]
+'info'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+from twitchcds.errors import TwitchCDSError
+from twitchcds.interop._cards import (
+    DOCS_URL,
+    HOOK,
+    PREFETCH,
+    SERVICE_ID,
+    PrefetchMissingError,
+    cards,
+    discovery,
+    handle_request,
+)
+from twitchcds.interop._extras import require
+from twitchcds.knowledge.base import KnowledgeBase
+
+__all__ = ["DOCS_URL", "HOOK", "MAX_BODY_BYTES", "PREFETCH", "SERVICE_ID",
+           "PrefetchMissingError", "cards", "create_app", "discovery", "handle_request", "serve"]
+
+MAX_BODY_BYTES: Final = 1 << 20
+"""Largest request body accepted by default (1 MiB); larger bodies get 413."""
+
+
+class _BodyTooLargeError(Exception):
+    """The body exceeded the limit (internal; becomes a 413 response)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] = (),
+               max_body_bytes: int = MAX_BODY_BYTES) -> Any:
+    """Return the CDS Hooks service as a Starlette ASGI application.
+
+    Parameters
+    ----------
+    kb : KnowledgeBase, optional
+        Knowledge base to assess with (default: built-in, loaded on first request).
+    cors_origins : sequence of str
+        Origins allowed by CORS (e.g. the EHR's SMART app origin); none by default.
+    max_body_bytes : int
+        Larger request bodies are refused with 413.
+
+    Returns
+    -------
+    starlette.applications.Starlette
+
+    Raises
+    ------
+    MissingExtraError
+        Without Starlette (``pip install "twitchcds[serve]"``).
+    """
+    applications = require("starlette.applications", "serve")
+    concurrency = require("starlette.concurrency", "serve")
+    exceptions = require("starlette.exceptions", "serve")
+    middleware = require("starlette.middleware", "serve")
+    cors = require("starlette.middleware.cors", "serve")
+    responses = require("starlette.responses", "serve")
+    routing = require("starlette.routing", "serve")
+
+    def error(status: int, message: str, path: str = "$") -> Any:
+        return responses.JSONResponse({"error": message, "path": path}, status_code=status)
+
+    async def read_body(request: Any) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body_bytes:
+            raise _BodyTooLargeError
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body_bytes:
+                raise _BodyTooLargeError
+        return bytes(body)
+
+    async def services(request: Any) -> Any:
+        return responses.JSONResponse(discovery())
+
+    async def service(request: Any) -> Any:
+        try:
+            body = await read_body(request)
+        except _BodyTooLargeError:
+            return error(413, f"request body is larger than {max_body_bytes} bytes")
+        try:
+            data = json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, NaN
+            return error(400, f"request body is not valid JSON: {type(exc).__name__}")
+        try:
+            answer = await concurrency.run_in_threadpool(handle_request, data, kb)
+        except PrefetchMissingError as exc:
+            return error(412, str(exc), exc.path)
+        except TwitchCDSError as exc:
+            return error(400, str(exc), exc.path)
+        return responses.JSONResponse(answer)
+
+    async def http_error(request: Any, exc: Any) -> Any:
+        return error(exc.status_code, str(exc.detail))
+
+    async def server_error(request: Any, exc: Exception) -> Any:
+        return error(500, "internal error")  # no details: they could hold patient data
+
+    stack = [middleware.Middleware(cors.CORSMiddleware, allow_origins=list(cors_origins),
+                                   allow_methods=["GET", "POST", "OPTIONS"],
+                                   allow_headers=["Authorization", "Content-Type"])]
+    return applications.Starlette(
+        routes=[routing.Route("/cds-services", services, methods=["GET"]),
+                routing.Route(f"/cds-services/{SERVICE_ID}", service, methods=["POST"])],
+        middleware=stack if cors_origins else [],
+        exception_handlers={exceptions.HTTPException: http_error, Exception: server_error},
+    )
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, kb: KnowledgeBase | None = None,
+          cors_origins: Sequence[str] = (), max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    """Run the CDS Hooks service with uvicorn until interrupted (``twitchcds serve``).
+
+    Access logging is off and the log level is ``warning``, so no request is logged.
+
+    Raises
+    ------
+    MissingExtraError
+        Without Starlette or uvicorn (``pip install "twitchcds[serve]"``).
+    """
+    uvicorn = require("uvicorn", "serve")
+    app = create_app(kb, cors_origins=cors_origins, max_body_bytes=max_body_bytes)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning",
+                server_header=False)

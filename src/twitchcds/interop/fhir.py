@@ -1,0 +1,168 @@
+"""FHIR R4 in and out: a patient record to a :class:`~twitchcds.case.Case`, an assessment to FHIR.
+
+Reading (:func:`case_from_fhir`) takes a Bundle, a list of resources or one resource. Every
+resource is first validated with the ``fhir.resources`` R4B models (``fhir.resources`` 8.x defaults
+to R5); a malformed resource is an :class:`~twitchcds.errors.InvalidInputError` naming its JSON
+path. Then:
+
+- **Patient**: ``birthDate`` -> ``age`` in completed years at ``on_date`` (default today; a partial
+  date is taken at its middle: ``1970`` as 1970-07-01, ``1970-05`` as 1970-05-15); ``gender`` ->
+  ``sex`` (``male``/``female``/``other``/``unknown``).
+- **Observation** with a LOINC coding (``http://loinc.org``) and ``valueQuantity`` -> a lab; the
+  unit is ``valueQuantity.code`` when ``system`` is UCUM (``http://unitsofmeasure.org``), else
+  ``valueQuantity.unit``. Several results for one analyte: the most recent (``effective[x]``,
+  ``issued``) is used and the others are reported as superseded.
+- **Observation** with an HPO or SNOMED CT coding and ``valueBoolean``, a yes/no or present/absent
+  SNOMED CT ``valueCodeableConcept`` (373066001/373067005, 52101004/2667000) or a ``POS``/``NEG``
+  interpretation (v3-ObservationInterpretation) -> a finding present/absent.
+- **Condition**: ``verificationStatus`` refuted -> absent; otherwise ``clinicalStatus`` active,
+  recurrence or relapse -> present; anything else (resolved, entered-in-error) is skipped.
+- **MedicationStatement** / **MedicationRequest** with status ``active``, coded in
+  ``medicationCodeableConcept`` or a referenced (bundled or contained) Medication: RxNorm
+  (``http://www.nlm.nih.gov/research/umls/rxnorm``) and ATC (``http://www.whocc.no/atc``) codings,
+  and a generic name read from the text or a display that starts with one the knowledge base
+  lists (``"Omeprazole 20 MG ..."`` -> ``omeprazole``).
+
+HPO codings are accepted with any of :data:`HPO_SYSTEMS` as system and code ``HP:0002380`` or
+``0002380``; SNOMED CT (``http://snomed.info/sct``) codes become ``SNOMEDCT:<code>``. Items the
+knowledge base cannot use (other resource types, unknown LOINC, codes it cannot place, cancelled
+or entered-in-error records) are skipped and listed in the result's report, not errors. Resources
+that name another patient than the record's Patient are errors.
+
+Examples
+--------
+>>> bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+...     {"resource": {"resourceType": "Patient", "id": "p1", "gender": "male",
+...                   "birthDate": "1961-05-02"}},
+...     {"resource": {"resourceType": "Observation", "id": "k", "status": "final",
+...                   "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+...                   "valueQuantity": {"value": 2.9, "unit": "mmol/l",
+...                                     "system": "http://unitsofmeasure.org",
+...                                     "code": "mmol/L"}}}]}
+>>> result = case_from_fhir(bundle, on_date=date(2025, 1, 1))
+>>> result.case.to_dict()
+{'age': 63, 'sex': 'male', 'labs': [{'loinc': '2823-3', 'value': 2.9, 'unit': 'mmol/L'}]}
+>>> [u.target for u in result.used]
+['age', 'sex', 'labs[0]']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from twitchcds.errors import InvalidInputError, Problem
+from twitchcds.interop._builder import CaseBuilder
+from twitchcds.interop._fhir_export import assessment_to_fhir
+from twitchcds.interop._fhir_model import FHIR_VERSION, model_problems
+from twitchcds.interop._fhir_read import HPO_SYSTEMS, Item, Reader
+from twitchcds.interop._report import ImportResult
+from twitchcds.knowledge.base import KnowledgeBase
+
+__all__ = ["FHIR_VERSION", "HPO_SYSTEMS", "FhirImport", "assessment_to_fhir", "bundle_problems",
+           "case_from_fhir", "read_resources", "resources_of"]
+
+FhirImport = ImportResult
+"""What :func:`case_from_fhir` returns: ``.case`` and the report (``.used``, ``.skipped``)."""
+
+
+
+def resources_of(source: Any) -> list[Item]:
+    """Return ``(json path, resource)`` pairs of a Bundle, a list of resources or one resource.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``source`` is none of these (path ``$``) or a Bundle's ``entry`` is not a list.
+
+    Examples
+    --------
+    >>> resources_of([{"resourceType": "Patient"}])
+    [('$[0]', {'resourceType': 'Patient'})]
+    """
+    if isinstance(source, Sequence) and not isinstance(source, str | bytes):
+        return [(f"$[{i}]", r) for i, r in enumerate(source)]
+    if not isinstance(source, Mapping):
+        raise InvalidInputError.from_problems([Problem(
+            "$", "FHIR input must be a Bundle, a resource or a list of resources",
+            type(source).__name__)])
+    if source.get("resourceType") != "Bundle":
+        return [("$", source)]
+    entries = source.get("entry", [])
+    if not isinstance(entries, list):
+        raise InvalidInputError.from_problems([Problem("$.entry", "must be an array", entries)])
+    return [(f"$.entry[{i}].resource", e["resource"]) for i, e in enumerate(entries)
+            if isinstance(e, Mapping) and "resource" in e]
+
+
+def bundle_problems(bundle: Mapping[str, Any], path: str) -> list[Problem]:
+    """Return what the R4B model finds wrong with a Bundle's envelope (not its resources)."""
+    entries = bundle.get("entry", [])
+    if isinstance(entries, list):
+        bundle = {**bundle, "entry": [{k: v for k, v in e.items() if k != "resource"}
+                                      if isinstance(e, Mapping) else e for e in entries]}
+    return model_problems(bundle, path)
+
+
+def case_from_fhir(source: Any, *, kb: KnowledgeBase | None = None, on_date: date | None = None,
+                   case_id: str | None = None, setting: str | None = None) -> ImportResult:
+    """Read a FHIR R4 Bundle, list of resources or resource into a case, with a report.
+
+    Parameters
+    ----------
+    source : dict or list
+        A Bundle (any type: collection, searchset, ...), a list of resources, or one resource,
+        in FHIR JSON form.
+    kb : KnowledgeBase, optional
+        Decides which codes, LOINC and medications can be used (default: built-in).
+    on_date : datetime.date, optional
+        The date at which the age is computed (default: today).
+    case_id, setting : str, optional
+        Copied into the case.
+
+    Returns
+    -------
+    ImportResult
+        ``.case`` (assesses against ``kb`` without error), ``.used`` and ``.skipped``.
+
+    Raises
+    ------
+    InvalidInputError
+        Malformed input, listing every problem with its JSON path (e.g.
+        ``$.entry[3].resource.valueQuantity.value``).
+    UnitConversionError, ContradictionError
+        A lab unit that cannot convert; a finding both present and absent (at the resources'
+        paths).
+    MissingExtraError
+        Without ``fhir.resources`` (``pip install "twitchcds[fhir]"``).
+    """
+    problems = []
+    if isinstance(source, Mapping) and source.get("resourceType") == "Bundle":
+        problems.extend(bundle_problems(source, "$"))
+    items = resources_of(source)
+    if problems:
+        raise InvalidInputError.from_problems(problems)
+    return read_resources(items, kb=kb, on_date=on_date, case_id=case_id, setting=setting)
+
+
+def read_resources(items: Sequence[Item], *, kb: KnowledgeBase | None = None,
+                   on_date: date | None = None, case_id: str | None = None,
+                   setting: str | None = None, patient_id: str | None = None) -> ImportResult:
+    """Read ``(json path, resource)`` pairs (see :func:`case_from_fhir`).
+
+    ``patient_id``, when given, must be the Patient's id, and every resource naming a subject must
+    name that patient (used by the CDS Hooks service with ``context.patientId``).
+    """
+    from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415  (lazy load)
+
+    problems: list[Problem] = []
+    for path, resource in items:
+        problems.extend(model_problems(resource, path))
+    if problems:
+        raise InvalidInputError.from_problems(problems)
+    builder = CaseBuilder(builtin_knowledge_base() if kb is None else kb)
+    reader = Reader(builder, items, on_date or date.today(), patient_id)
+    for path, resource in items:
+        reader.read(path, resource)
+    return builder.build(case_id=case_id, setting=setting)

@@ -1,0 +1,212 @@
+"""Batch assessment: assess_many (order, errors, worker processes), JSON lines and the batch CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import twitchcds
+from twitchcds import KnowledgeBase, TwitchCDSError, assess, assess_many, load_knowledge_base
+from twitchcds.batch import CaseFailure, _dumps, assess_jsonl
+from twitchcds.cli import main
+
+MINI = Path(__file__).parent / "data" / "mini_kb"
+FINDINGS = [f.id for f in load_knowledge_base().findings]
+
+
+@st.composite
+def kb_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """Case v1 dictionaries naming built-in findings; some are invalid (age out of range)."""
+    ids = draw(st.lists(st.sampled_from(FINDINGS), max_size=4, unique=True))
+    case: dict[str, Any] = {
+        "age": draw(st.integers(-5, 100)),
+        "findings": [{"id": i, "status": draw(st.sampled_from(["present", "absent"]))}
+                     for i in ids],
+    }
+    if draw(st.booleans()):
+        case["sex"] = draw(st.sampled_from(["female", "male"]))
+    if draw(st.booleans()):
+        case["id"] = draw(st.text("abc", min_size=1, max_size=3))
+    return case
+
+
+def expected(case: Any, kb: KnowledgeBase | None = None, **options: Any) -> dict[str, Any]:
+    """What assess() says about one case, or the error it raises, as comparable data."""
+    try:
+        return assess(case, kb, **options).to_dict()
+    except TwitchCDSError as exc:
+        return {"error": type(exc).__name__, "message": str(exc)}
+
+
+def comparable(result: Any) -> dict[str, Any]:
+    """An assess_many result as the same comparable data as expected()."""
+    if isinstance(result, CaseFailure):
+        return {"error": type(result.error).__name__, "message": str(result.error)}
+    data: dict[str, Any] = result.to_dict()
+    return data
+
+
+@given(st.lists(kb_cases(), max_size=8))
+def test_results_follow_input_order(cases: list[dict[str, Any]]) -> None:
+    """assess_many yields, in input order, what assess says about each case one by one."""
+    results = assess_many(cases, workup=False, errors="return")
+    assert [comparable(r) for r in results] == [expected(c, workup=False) for c in cases]
+
+
+def test_workers_give_the_sequential_results() -> None:
+    """With two worker processes and small chunks the results equal the sequential ones."""
+    cases = [{"id": str(i), "age": i, "findings": [{"id": FINDINGS[i % len(FINDINGS)],
+                                                    "status": "present"}]} for i in range(40)]
+    cases[7] = {"age": 200}
+    parallel = assess_many(cases, workup=False, errors="return", workers=2, chunksize=3)
+    assert [comparable(r) for r in parallel] == [expected(c, workup=False) for c in cases]
+
+
+def test_workers_use_a_custom_knowledge_base(mini_kb: KnowledgeBase) -> None:
+    """A custom knowledge base reaches the worker processes and scores as it does locally."""
+    cases = [{"age": age} for age in range(0, 100, 7)]
+    results = list(assess_many(cases, mini_kb, workers=2, chunksize=4, workup=False))
+    assert [r.to_dict() for r in results] == [expected(c, mini_kb, workup=False) for c in cases]
+    assert all(r.kb is mini_kb for r in results)
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+def test_bad_case_raises_when_its_turn_comes(workers: int | None) -> None:
+    """By default a bad case raises its own error after the cases before it were yielded."""
+    results = assess_many([{"age": 30}, {"age": "44"}, {"age": 50}], workup=False,
+                          workers=workers)
+    assert next(results).case.age == 30
+    with pytest.raises(twitchcds.InvalidCaseError, match=r"\$\.age") as info:
+        next(results)
+    assert info.value.path == "$.age"
+
+
+@pytest.mark.parametrize(("options", "path"), [
+    ({"workers": 0}, "options.workers"),
+    ({"workers": 1.5}, "options.workers"),
+    ({"chunksize": 0}, "options.chunksize"),
+    ({"errors": "ignore"}, "options.errors"),
+    ({"workup": "no"}, "options.workup"),
+    ({"colour": "red"}, "options.colour"),
+])
+def test_bad_options_fail_before_any_case(options: dict[str, Any], path: str) -> None:
+    """A bad option raises InvalidInputError at the call, before any case is read."""
+    def cases() -> Any:
+        raise AssertionError  # pragma: no cover - must never be iterated
+        yield
+
+    with pytest.raises(twitchcds.InvalidInputError) as info:
+        assess_many(cases(), **options)
+    assert info.value.path == path
+
+
+def test_case_failure_record_is_json_ready() -> None:
+    """A CaseFailure gives the input position, case id and every problem as JSON data."""
+    [_, failure] = assess_many([{"age": 1}, {"id": "x", "age": "1", "sex": "MALE"}],
+                               errors="return", workup=False)
+    assert isinstance(failure, CaseFailure)
+    data = failure.to_dict()
+    assert (data["index"], data["case_id"], data["error"]["type"]) == (1, "x", "InvalidCaseError")
+    assert [p["path"] for p in data["error"]["problems"]] == ["$.age", "$.sex"]
+    json.dumps(data)
+
+
+def test_knowledge_base_pickles_with_the_batch_pickler(mini_kb: KnowledgeBase) -> None:
+    """The batch pickler carries a knowledge base (mapping proxies included) to an equal one."""
+    copy = pickle.loads(_dumps(mini_kb))  # noqa: S301
+    assert copy == mini_kb
+    assert copy.posterior(["weakness"]) == mini_kb.posterior(["weakness"])
+
+
+def test_jsonl_numbers_lines_and_skips_blank_ones() -> None:
+    """assess_jsonl pairs each result with its 1-based line number; blank lines are skipped."""
+    lines = ['{"age": 30}\n', "\n", "{oops\n", "x.json", '{"id": "d", "age": 40}']
+    results = list(assess_jsonl(lines, workup=False))
+    assert [n for n, _ in results] == [1, 3, 4, 5]
+    assert [isinstance(r, CaseFailure) for _, r in results] == [False, True, True, False]
+    assert json.loads(str(results[-1][1]))["case_id"] == "d"
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    """Write a JSON-lines file and return its path."""
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_batch_cli_reports_bad_lines_and_goes_on(tmp_path: Path, workers: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """batch writes good lines in order, names each bad line's number on stderr, and exits 1."""
+    good = [{"id": str(i), "age": 20 + i} for i in range(6)]
+    lines = [json.dumps(c) for c in good]
+    lines[2:2] = ["{not json", "", json.dumps({"age": 30, "colour": "red"})]
+    source = write_lines(tmp_path / "cases.jsonl", lines)
+    target = tmp_path / "out.jsonl"
+    assert main(["batch", str(source), "-o", str(target), "--workers", workers]) == 1
+    out = [json.loads(x) for x in target.read_text().splitlines()]
+    assert out == [expected(c, workup=False, explain=False) for c in good]
+    err = capsys.readouterr().err.splitlines()
+    assert [e.split(":")[0] for e in err] == ["line 3", "line 5"]
+    assert "$.colour" in err[1]
+
+
+def test_batch_cli_exits_0_when_all_lines_pass(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """batch exits 0, prints to stdout and says nothing on stderr when every line is good."""
+    source = write_lines(tmp_path / "cases.jsonl", ['{"age": 30}', '{"age": 60}'])
+    assert main(["batch", str(source), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2
+    assert captured.err == ""
+
+
+def test_batch_cli_workup_flag_adds_tests(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """batch leaves out the work-up unless --workup is given."""
+    source = write_lines(tmp_path / "cases.jsonl", ['{"age": 60, "findings": [{"id": '
+                                                    '"weakness", "status": "present"}]}'])
+    main(["--kb", str(MINI), "batch", str(source)])
+    assert json.loads(capsys.readouterr().out)["tests"] == []
+    main(["--kb", str(MINI), "batch", str(source), "--workup", "--explain"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["tests"]
+    assert data["differential"][0]["evidence"]
+
+
+@pytest.mark.parametrize("argv", [["--workers", "0"], ["--workers", "2", "--dask", "tcp://x:1"]])
+def test_batch_cli_rejects_bad_arguments(tmp_path: Path, argv: list[str],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """batch exits 2 with one line on stderr for a bad --workers or --dask combination."""
+    source = write_lines(tmp_path / "cases.jsonl", ['{"age": 30}'])
+    assert main(["batch", str(source), *argv]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_batch_cli_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """On a terminal batch draws a progress bar on stderr, and --no-progress turns it off."""
+    pytest.importorskip("tqdm")
+    source = write_lines(tmp_path / "cases.jsonl", ['{"age": 30}', '{"age": -3}'])
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["batch", str(source)]) == 1
+    shown = terminal.getvalue()
+    assert "2/2" in shown
+    assert "line 2:" in shown
+    quiet = _Terminal()
+    monkeypatch.setattr("sys.stderr", quiet)
+    main(["batch", str(source), "--no-progress"])
+    assert quiet.getvalue().startswith("line 2:")
+    assert len(capsys.readouterr().out.splitlines()) == 2

@@ -1,0 +1,284 @@
+"""FHIR R4 import (Bundle -> Case) and export (Assessment -> Bundle), validated with R4B models."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fhir.resources")
+
+from fhir.resources.R4B.bundle import Bundle
+
+from twitchcds import assess
+from twitchcds.errors import (
+    ContradictionError,
+    InvalidCaseError,
+    InvalidInputError,
+    UnitConversionError,
+)
+from twitchcds.interop import MissingExtraError
+from twitchcds.interop.fhir import assessment_to_fhir, case_from_fhir
+from twitchcds.schemas import validate_assessment_dict, validate_case_dict
+
+DATA = Path(__file__).parent / "data" / "fhir"
+EXAMPLES = Path(__file__).parent.parent / "examples" / "fhir"
+ON = date(2025, 2, 3)
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+HPO = "http://purl.obolibrary.org/obo/hp.owl"
+SCT = "http://snomed.info/sct"
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def patient(**extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": "p1", "gender": "female",
+            "birthDate": "1980-06-01", **extra}
+
+
+def potassium(value: Any = 2.9, **qty: Any) -> dict[str, Any]:
+    quantity = {"value": value, "unit": "mmol/L", "system": UCUM, "code": "mmol/L", **qty}
+    return {"resourceType": "Observation", "id": "k", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "2823-3"}]},
+            "subject": {"reference": "Patient/p1"}, "valueQuantity": quantity}
+
+
+def finding(code: str = "HP:0002380", system: str = HPO, rid: str = "f", **value: Any,
+            ) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": rid, "status": "final",
+            "code": {"coding": [{"system": system, "code": code}]},
+            "subject": {"reference": "Patient/p1"}, **(value or {"valueBoolean": True})}
+
+
+def condition(code: str = "82470000", clinical: str | None = "active",
+              verification: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"resourceType": "Condition", "id": "c",
+                           "code": {"coding": [{"system": SCT, "code": code}]},
+                           "subject": {"reference": "Patient/p1"}}
+    if clinical:
+        out["clinicalStatus"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": clinical}]}
+    if verification:
+        out["verificationStatus"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            "code": verification}]}
+    return out
+
+
+def bundle(*resources: Any, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": r} for r in resources], **extra}
+
+
+def test_ehr_export_reads_the_modelled_items():
+    """An EHR-shaped export yields demographics, newest labs, coded findings and medications."""
+    result = case_from_fhir(load(DATA / "ehr_export.json"), on_date=ON)
+    case = result.case.to_dict()
+    assert case["age"] == 63
+    assert case["sex"] == "male"
+    assert case["labs"][0] == {"loinc": "2823-3", "value": 2.9, "unit": "mmol/L"}
+    assert {"loinc": "17861-6", "value": 9.4, "unit": "mg/dL"} in case["labs"]
+    assert {"status": "absent", "code": "SNOMEDCT:26544005"} in case["findings"]
+    assert {"status": "present", "code": "SNOMEDCT:55300003"} in case["findings"]
+    assert [m.get("name") for m in case["medications"]] == ["omeprazole", "hydrochlorothiazide"]
+    validate_case_dict(case)
+
+
+def test_ehr_export_reports_every_skipped_resource():
+    """Resources the knowledge base cannot use are listed with type, id and reason."""
+    result = case_from_fhir(load(DATA / "ehr_export.json"), on_date=ON)
+    reasons = {s.id: s.reason for s in result.skipped}
+    assert reasons["prac-1"] == "Practitioner is not read"
+    assert reasons["na-2025"] == "LOINC 2951-2 is not used by the knowledge base"
+    assert "resolved" in reasons["c-back"]
+    assert "superseded" in reasons["k-2024"]
+    assert "no medication class" in reasons["mr-lis"]
+    assert "stopped" in reasons["mr-old"]
+    assert result.skipped_count == len(result.report()["skipped"]) == 15
+    used = {u.id for u in result.used}
+    assert {"k-2025", "fx-1", "c-cramps", "ms-omep", "mr-hctz"} <= used
+
+
+def test_imported_case_assesses_and_validates():
+    """A case read from FHIR assesses, and its assessment matches the Assessment v1 schema."""
+    result = case_from_fhir(load(DATA / "ehr_export.json"), on_date=ON)
+    assessment = assess(result.case)
+    assert assessment.differential[0].id == "hypokalemia"
+    validate_assessment_dict(assessment.to_dict())
+
+
+@pytest.mark.parametrize("path", [DATA / "ehr_export.json",
+                                  *sorted(EXAMPLES.glob("*.json"))], ids=lambda p: p.name)
+def test_r4_examples_round_trip_through_r4b_models(path):
+    """Example bundles validate with the R4B models and serialise back to the same JSON."""
+    data = load(path)
+    again = json.loads(Bundle.model_validate(data).model_dump_json(exclude_none=True,
+                                                                   by_alias=True))
+    millis = re.compile(r"(\.[0-9]{3})000(?=[+-Z])")
+    assert millis.sub(r"\1", json.dumps(again, sort_keys=True)) == json.dumps(data,
+                                                                              sort_keys=True)
+
+
+def test_assessment_to_fhir_is_a_valid_bundle():
+    """The output Bundle holds one RiskAssessment with a prediction per condition and a
+    ServiceRequest proposal per recommended test, and validates with the R4B models."""
+    imported = case_from_fhir(load(EXAMPLES / "progressive_weakness_bundle.json"), on_date=ON)
+    result = assess(imported.case)
+    out = assessment_to_fhir(result, imported=imported)
+    Bundle.model_validate(out)
+    assert out["type"] == "collection"
+    risk = out["entry"][0]["resource"]
+    assert risk["resourceType"] == "RiskAssessment"
+    assert risk["status"] == "final"
+    assert risk["subject"] == {"reference": "Patient/pat-7f3c"}
+    assert len(risk["prediction"]) == len(result.kb.conditions)
+    als = next(p for p in risk["prediction"] if p["outcome"]["text"].startswith("Amyotrophic"))
+    assert als["outcome"]["coding"] == [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                         "code": "G12.21"}]
+    assert {"reference": "Observation/obs-fasc"} in risk["basis"]
+    assert risk["note"][-1]["text"] == result.disclaimer
+    requests = [e["resource"] for e in out["entry"][1:]]
+    assert [r["code"]["text"] for r in requests] == [t.name for t in result.tests]
+    assert all(r["intent"] == "proposal" and r["status"] == "draft" for r in requests)
+    assert out == assessment_to_fhir(result, imported=imported)  # deterministic ids
+    json.dumps(out, allow_nan=False)
+
+
+def test_service_request_carries_loinc_code():
+    """A recommended test with a LOINC code is proposed with that coding."""
+    result = assess({"age": 30, "findings": [{"id": "palpitations", "status": "present"},
+                                             {"id": "heat_intolerance", "status": "present"},
+                                             {"id": "fasciculations", "status": "present"}]})
+    out = assessment_to_fhir(result)
+    codes = {c["code"] for e in out["entry"][1:] for c in e["resource"]["code"].get("coding", [])}
+    assert "3016-3" in codes
+    assert out["entry"][0]["resource"]["subject"] == {"display": "unidentified patient"}
+
+
+VALID = [
+    ("partial-birth-year", [patient(birthDate="1961")], {"age": 63, "sex": "female"}),
+    ("unit-without-ucum-system", [potassium(system="http://example.org", code="x")],
+     {"labs": [{"loinc": "2823-3", "value": 2.9, "unit": "mmol/L"}]}),
+    ("hpo-jax-unprefixed", [finding("0002380", "https://hpo.jax.org/")],
+     {"findings": [{"status": "present", "code": "HP:0002380"}]}),
+    ("interpretation-neg", [finding(interpretation=[{"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+        "code": "NEG"}]}])], {"findings": [{"status": "absent", "code": "HP:0002380"}]}),
+    ("snomed-no-value", [finding("82470000", SCT, valueCodeableConcept={"coding": [
+        {"system": SCT, "code": "373067005"}]})],
+     {"findings": [{"status": "absent", "code": "SNOMEDCT:82470000"}]}),
+    ("refuted-condition", [condition(clinical=None, verification="refuted")],
+     {"findings": [{"status": "absent", "code": "SNOMEDCT:82470000"}]}),
+    ("single-resource", potassium(),
+     {"labs": [{"loinc": "2823-3", "value": 2.9, "unit": "mmol/L"}]}),
+    ("atc-medication", [{"resourceType": "MedicationStatement", "id": "m", "status": "active",
+                         "subject": {"reference": "Patient/p1"},
+                         "medicationCodeableConcept": {"coding": [
+                             {"system": "http://www.whocc.no/atc", "code": "A02BC01"}]}}],
+     {"medications": [{"atc": "A02BC01"}]}),
+]
+
+
+@pytest.mark.parametrize(("payload", "expected"), [v[1:] for v in VALID],
+                         ids=[v[0] for v in VALID])
+def test_valid_variants_are_read(payload, expected):
+    """Accepted spellings (partial dates, HPO systems, interpretations, single resources) read."""
+    assert case_from_fhir(payload, on_date=ON).case.to_dict() == expected
+
+
+def _with(resource: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = copy.deepcopy(resource)
+    for key, value in changes.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+K = "$.entry[1].resource"
+MALFORMED = [
+    ("not-fhir", "a string", InvalidInputError, "$"),
+    ("entry-not-array", {"resourceType": "Bundle", "type": "collection", "entry": {}},
+     InvalidInputError, "$.entry"),
+    ("bundle-without-type", {"resourceType": "Bundle", "entry": [{"resource": patient()}]},
+     InvalidInputError, "$.type"),
+    ("no-resource-type", bundle({"id": "x"}), InvalidInputError,
+     "$.entry[0].resource.resourceType"),
+    ("unknown-resource-type", bundle({"resourceType": "Patientt"}), InvalidInputError,
+     "$.entry[0].resource.resourceType"),
+    ("value-not-decimal", bundle(patient(), potassium("abc")), InvalidInputError,
+     f"{K}.valueQuantity.value"),
+    ("value-as-string", bundle(patient(), potassium("2.9")), InvalidInputError,
+     f"{K}.valueQuantity.value"),
+    ("no-unit", bundle(patient(), potassium(unit=None, code=None, system=None)),
+     InvalidInputError, f"{K}.valueQuantity"),
+    ("unconvertible-unit", bundle(patient(), potassium(code="kg")), UnitConversionError,
+     f"{K}.valueQuantity.code"),
+    ("implausible-value", bundle(patient(), potassium(45)), InvalidInputError,
+     f"{K}.valueQuantity.value"),
+    ("bad-gender", bundle(patient(gender="boy")), InvalidInputError,
+     "$.entry[0].resource.gender"),
+    ("bad-birth-date", bundle(patient(birthDate="1980-13-01")), InvalidInputError,
+     "$.entry[0].resource.birthDate"),
+    ("future-birth-date", bundle(patient(birthDate="2030-01-01")), InvalidInputError,
+     "$.entry[0].resource.birthDate"),
+    ("too-old", bundle(patient(birthDate="1850-01-01")), InvalidCaseError,
+     "$.entry[0].resource.birthDate"),
+    ("other-patient", bundle(patient(), _with(potassium(), subject={
+        "reference": "Patient/p2"})), InvalidInputError, f"{K}.subject.reference"),
+    ("second-patient", bundle(patient(), patient(id="p2")), InvalidInputError, K),
+    ("observation-without-status", bundle(patient(), _with(potassium(), status=None)),
+     InvalidInputError, f"{K}.status"),
+    ("observation-without-code", bundle(patient(), _with(potassium(), code=None)),
+     InvalidInputError, f"{K}.code"),
+    ("value-boolean-string", bundle(patient(), finding(valueBoolean="yes")),
+     InvalidInputError, f"{K}.valueBoolean"),
+    ("contradicting-findings", bundle(patient(), finding(), finding(rid="g", valueBoolean=False)),
+     ContradictionError, "$.entry[2].resource.valueBoolean"),
+    ("bad-rxnorm", bundle(patient(), {
+        "resourceType": "MedicationRequest", "id": "m", "status": "active", "intent": "order",
+        "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"coding": [
+            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "abc"}]}}),
+     InvalidInputError, f"{K}.medicationCodeableConcept.coding[0].code"),
+    ("list-with-non-object", [patient(), 3], InvalidInputError, "$[1]"),
+    ("nothing-usable", bundle({"resourceType": "Practitioner", "id": "x"}), InvalidInputError,
+     "$"),
+]
+
+
+@pytest.mark.parametrize(("payload", "error", "path"), [m[1:] for m in MALFORMED],
+                         ids=[m[0] for m in MALFORMED])
+def test_malformed_fhir_is_an_error_at_its_path(payload, error, path):
+    """A malformed resource raises the documented error class at its JSON path."""
+    with pytest.raises(error) as info:
+        case_from_fhir(payload, on_date=ON)
+    assert info.value.path == path, str(info.value)
+
+
+def test_missing_extra_names_the_install_command(monkeypatch):
+    """Without fhir.resources the import fails with a MissingExtraError naming the extra."""
+    monkeypatch.setitem(sys.modules, "fhir.resources.R4B", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "twitchcds\[fhir\]"'):
+        case_from_fhir(potassium())
+
+
+def test_import_twitchcds_loads_no_optional_dependency():
+    """Importing twitchcds and twitchcds.interop imports no FHIR, web or protobuf package."""
+    code = ("import sys, twitchcds, twitchcds.interop, twitchcds.schemas; "
+            "print(sorted(m for m in ('fhir', 'starlette', 'uvicorn', 'google.protobuf', "
+            "'phenopackets', 'jsonschema') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code],  # noqa: S603  (fixed arguments)
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
