@@ -3,8 +3,11 @@
 Run ``python benchmarks/bench_inference.py [--repeats N]``. Networks have 1-8 parents per
 finding; each case draws ``k`` present findings (every finding has a parent) and 20 absent
 ones. Brute force checks every case on networks small enough to enumerate (16 conditions); on
-larger networks the error column compares against the exact method run without its reductions
-(split and collapse off) when that is feasible, else it shows ``-``.
+larger networks the error column compares against the plain frontier sum (private-parent
+collapse and the full-table method off), a slow but trusted exact path, when that is feasible,
+else it shows ``-``. Timings include everything ``infer`` does (validation, folding, building
+the structure of a present set never seen before, solving). ``benchmarks/bench_compare.py``
+puts these numbers beside a numpy Quickscore and pyAgrum's junction tree.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ def run(repeats: int, seed: int) -> None:
                     errors.append(float(np.abs(result.probabilities - truth).max()))
                 elif result.method == "exact" and result.estimated_cost < DEFAULT_BUDGET / 8:
                     plain = _run(net, priors, np.array(present), np.array(absent),
-                                 method="auto", budget=DEFAULT_BUDGET, collapse=False)
+                                 method="auto", budget=DEFAULT_BUDGET, collapse=False,
+                                 tables=False)
                     if plain.method == "exact":
                         errors.append(float(np.abs(result.probabilities
                                                    - plain.probabilities).max()))

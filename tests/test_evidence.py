@@ -128,3 +128,17 @@ def test_all_problems_collected(mini_kb: KnowledgeBase) -> None:
         _ev(mini_kb, {"findings": [{"id": "nope", "status": "present"}],
                       "labs": [{"loinc": "2823-3", "value": 3.0, "unit": "kg"}]})
     assert {p.path for p in info.value.problems} == {"$.findings[0].id", "$.labs[0].unit"}
+
+
+def test_lab_logic_contradiction(kb: KnowledgeBase) -> None:
+    """Findings no single lab value could produce together are a contradiction, not a guess."""
+    with pytest.raises(ContradictionError) as info:
+        _ev(kb, {"findings": [{"id": "severe_low_potassium", "status": "present"},
+                              {"id": "low_potassium", "status": "absent"}]})
+    assert info.value.path == "$.findings[1].id"
+    with pytest.raises(ContradictionError):
+        _ev(kb, {"findings": [{"id": "low_potassium", "status": "present"},
+                              {"id": "high_potassium", "status": "present"}]})
+    ok = _ev(kb, {"findings": [{"id": "severe_low_potassium", "status": "present"},
+                               {"id": "low_potassium", "status": "present"}]})
+    assert ok.present == {"severe_low_potassium", "low_potassium"}

@@ -248,3 +248,19 @@ def test_test_outcomes_are_possible_results(kb: KnowledgeBase) -> None:
         assert not (status.get("severe_low_potassium") == "present"
                     and status.get("low_potassium") == "absent")
     assert sum(o.probability for o in panel.outcomes) == pytest.approx(1.0)
+
+
+def test_approximate_inference_keeps_cost_bounded(kb: KnowledgeBase) -> None:
+    """With approximate inference, no outcome enumeration or chained explanation runs, and the
+    assessment says so."""
+    symptoms = [f.id for f in kb.findings if f.kind in {"symptom", "sign"}]
+    case = {"findings": [{"id": f, "status": "present"} for f in symptoms]}
+    result = assess(case, kb)
+    assert result.method == "approximate"
+    note = result.to_dict()["inference"]["note"]
+    assert "sampling" in note and "not valued" in note
+    assert result.questions == ()
+    assert all(t.value == 0.0 and not t.outcomes for t in result.all_tests)
+    assert all(t.indicated_by or t.confirms for t in result.tests)
+    exact = assess({"findings": [{"id": "fasciculations", "status": "present"}]}, kb)
+    assert "note" not in exact.to_dict()["inference"]

@@ -87,6 +87,8 @@ class Assessment:
     kb: KnowledgeBase = field(repr=False)
     options: tuple[tuple[str, Any], ...] = field(repr=False, default=())
     disclaimer: str = DISCLAIMER
+    note: str = ""
+    """Why parts of the assessment were simplified (empty when inference was exact)."""
 
     @property
     def tests(self) -> tuple[TestValue, ...]:
@@ -138,7 +140,8 @@ base.probabilities["amyotrophic_lateral_sclerosis"]
             "case_id": self.case_id,
             "knowledge_base": {"version": self.kb_version, "sha256": self.kb_sha256},
             "setting": self.setting,
-            "inference": {"method": self.method, "positive_findings": self.positive_findings},
+            "inference": {"method": self.method, "positive_findings": self.positive_findings,
+                          **({"note": self.note} if self.note else {})},
             "differential": [_score_dict(row) for row in self.differential],
             "triage": {
                 "level": self.triage.level,

@@ -246,6 +246,20 @@ def _merge(out: _Collector) -> tuple[dict[str, Status], list[DerivedFinding]]:
     return status, derived
 
 
+def _check_lab_logic(kb: KnowledgeBase, status: dict[str, Status], out: _Collector) -> None:
+    """Refuse statuses that no single lab value could produce (e.g. severe low K, but not low)."""
+    where = {f.finding: f.path for f in out.facts}
+    for a, b, implies in kb.lab_constraints:
+        if status.get(a) != "present":
+            continue
+        if implies and status.get(b) == "absent":
+            out.problem(ContradictionError, where[b],
+                        f"{b!r} cannot be absent while {a!r} is present ({where[a]})", b)
+        elif not implies and status.get(b) == "present":
+            out.problem(ContradictionError, where[b],
+                        f"{b!r} and {a!r} ({where[a]}) cannot both be present", b)
+
+
 def _raise(problems: list[tuple[type[TwitchCDSError], Problem]]) -> None:
     kinds = {kind for kind, _ in problems}
     cls = kinds.pop() if len(kinds) == 1 else InvalidCaseError
@@ -289,6 +303,7 @@ def derive_evidence(case: Case, kb: KnowledgeBase) -> Evidence:
         if _risk_factor_active(rf, case, classes):
             out.risk_factors[rf.id] = None
     status, derived = _merge(out)
+    _check_lab_logic(kb, status, out)
     if out.problems:
         _raise(out.problems)
     return Evidence(

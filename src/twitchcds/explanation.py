@@ -58,10 +58,14 @@ def logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return result
 
 
-def explain(scorer: Scorer, evidence: Evidence) -> tuple[tuple[Contribution, ...], ...]:
-    """Return, per condition (in knowledge-base order), its contributions by decreasing |weight|.
+def explain(scorer: Scorer, evidence: Evidence, *,
+            chain: bool = True) -> tuple[tuple[Contribution, ...], ...]:
+    """Return, per condition (in knowledge-base order), its contributions by decreasing ``|w|``.
 
-    Costs one inference per present finding.
+    Costs one inference per present finding. With ``chain=False`` (used when inference had to be
+    approximate, where each extra run is a sampling run) present findings get their *isolated*
+    link weight instead, ``log(P(f | c alone) / P(f | nothing))`` for linked findings only; such
+    weights do not sum to the posterior change, and the assessment says so.
     """
     kb = scorer.kb
     order = kb.finding_position
@@ -75,6 +79,16 @@ def explain(scorer: Scorer, evidence: Evidence) -> tuple[tuple[Contribution, ...
             if link is not None:
                 rows[i].append(Contribution(f, "absent", math.log1p(-link.probability),
                                             link.references, linked=True))
+    if not chain:
+        for f in present:
+            leak = kb.finding_index[f].leak
+            for i, c in enumerate(kb.conditions):
+                link = kb.link_index.get((c.id, f))
+                if link is not None:
+                    alone = 1.0 - (1.0 - leak) * (1.0 - link.probability)
+                    rows[i].append(Contribution(f, "present", math.log(alone / leak),
+                                                link.references, linked=True))
+        return tuple(tuple(sorted(r, key=lambda e: (-abs(e.weight), e.finding))) for r in rows)
     previous = logit(scorer.run((), absent).probabilities)
     for j, f in enumerate(present):
         current = logit(scorer.run(present[: j + 1], absent).probabilities)

@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 __all__ = ["assess", "assess_many"]
 
 _OPTIONS = ("method", "workup", "explain", "setting")
+_APPROXIMATE_NOTE = (
+    "Too many interacting findings for exact inference within the time budget: probabilities are "
+    "estimated by sampling; explanation weights are isolated link strengths (they do not sum to "
+    "the posterior change); tests are not valued (only red-flag and confirmatory indications) "
+    "and no next questions are ranked.")
 
 
 def _as_case(case: Case | Mapping[str, Any]) -> Case:
@@ -118,7 +123,10 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     scorer = Scorer.for_priors(kb, priors.adjusted, method)
     result = scorer.run(evidence.present, evidence.absent)
     probs = result.probabilities
-    contributions = explain(scorer, evidence) if do_explain else tuple(() for _ in kb.conditions)
+    # Past the exact budget every extra inference is a sampling run: keep the cost bounded.
+    exact = result.method == "exact"
+    contributions = (explain(scorer, evidence, chain=exact) if do_explain
+                     else tuple(() for _ in kb.conditions))
     by_id = {c.id: float(p) for c, p in zip(kb.conditions, probs, strict=True)}
     rows = [
         ConditionScore(
@@ -129,8 +137,10 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     ]
     rows.sort(key=lambda r: (-r.probability, r.id))
     fired = fired_red_flags(kb, evidence.present)
-    tests = rank_tests(scorer, evidence, probs, result.log_evidence, fired) if do_workup else ()
-    questions = next_questions(scorer, evidence, probs, result.log_evidence) if do_workup else ()
+    tests = (rank_tests(scorer, evidence, probs, result.log_evidence, fired, valued=exact)
+             if do_workup else ())
+    questions = (next_questions(scorer, evidence, probs, result.log_evidence)
+                 if do_workup and exact else ())
     return Assessment(
         case_id=case.id, kb_version=kb.version, kb_sha256=kb.sha256, setting=priors.setting,
         method=result.method, positive_findings=len(evidence.present),
@@ -138,6 +148,7 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
         all_tests=tests, questions=questions, advice=advise(kb, by_id, evidence.present),
         derived_findings=evidence.derived, unused_inputs=evidence.unused, case=case, kb=kb,
         options=tuple(sorted(options.items())),
+        note="" if exact else _APPROXIMATE_NOTE,
     )
 
 

@@ -11,6 +11,20 @@ whose outcomes cannot change any posterior. A test is recommended when value / c
 knowledge base's ``min_value_per_cost``; questions (unobserved symptoms and signs) are ranked by
 the same value at no cost.
 
+Computation. Every outcome needs a posterior, so a naive work-up runs one inference per outcome
+of every test and two per question (hundreds per case). Instead, every "current evidence plus
+some of these findings absent" row shares the current present findings, so all of a test's
+(or all questions') rows are solved in one batched exact inference
+(:meth:`~twitchcds.scoring.Scorer.run_absent_batch`): an absent finding only re-folds priors.
+Outcomes with findings present follow by inclusion-exclusion over the findings shown present,
+``P(e, S+, T-) = sum over U in S of (-1)^|U| P(e, (T + U)-)``, and the same for each
+condition's joint probability. Expected losses are computed from these joint probabilities, so
+a value's error is at most a few units of rounding of the batched inference (about 1e-14)
+whatever the outcome probabilities; an outcome's own posterior divides by its probability, so
+when the cancellation factor ``sum |terms| / P(outcome)`` times ``BATCH_ROUNDING`` exceeds
+``OUTCOME_TOLERANCE`` that outcome is recomputed directly (exactly as before). Values and
+posteriors therefore agree with one inference per outcome to within 1e-10.
+
 Guideline indications come first: a test named by a red flag that fired (e.g. needle EMG for
 twitching with weakness or wasting) is recommended whatever its value and listed ahead of the
 tests recommended by value, with ``indicated_by`` naming the red flags. Next come confirmatory
@@ -60,6 +74,16 @@ __all__ = [
 
 MAX_REVEALED = 6
 """Tests revealing more unobserved findings than this are valued on their first six."""
+
+BATCH_ROUNDING = 1e-14
+"""Bound used for the relative rounding error of one batched inference.
+
+Measured on the built-in knowledge base: an outcome posterior's error is below 5e-16 times its
+cancellation factor (``benchmarks/bench_assess.py --check``), so this leaves a margin of 20.
+"""
+
+OUTCOME_TOLERANCE = 1e-10
+"""Largest error allowed in an outcome posterior computed by inclusion-exclusion."""
 
 
 @frozen
@@ -113,24 +137,12 @@ def expected_loss(kb: KnowledgeBase, probabilities: npt.NDArray[np.float64]) -> 
 
 
 def lab_constraints(kb: KnowledgeBase) -> tuple[tuple[str, str, bool], ...]:
-    """Logical links between findings derived from one lab value.
+    """Return the logical links between findings derived from one lab value.
 
-    Returns ``(a, b, implies)`` triples: with ``implies`` true, ``a`` present forces ``b`` present
-    (potassium below 2.5 is also below 3.5); otherwise ``a`` and ``b`` cannot both be present
-    (below the lower limit and above the upper one). The noisy-OR model treats these findings as
-    conditionally independent, so test outcomes that break these links are impossible results
-    and are removed before valuing a test.
+    See ``KnowledgeBase.lab_constraints``; test outcomes that break them are
+    impossible.
     """
-    out: list[tuple[str, str, bool]] = []
-    for rule in kb.lab_rules:
-        lows = sorted((b for b in rule.bands if b.below is not None), key=lambda b: b.below or 0)
-        highs = sorted((b for b in rule.bands if b.above is not None),
-                       key=lambda b: -(b.above or 0))
-        out += [(x.finding, y.finding, True) for i, x in enumerate(lows) for y in lows[i + 1:]]
-        out += [(x.finding, y.finding, True) for i, x in enumerate(highs) for y in highs[i + 1:]]
-        out += [(x.finding, y.finding, False) for x in lows for y in highs
-                if (x.below or 0) <= (y.above or 0)]
-    return tuple(out)
+    return kb.lab_constraints
 
 
 def _possible(status: dict[str, Status], constraints: Sequence[tuple[str, str, bool]]) -> bool:
@@ -163,6 +175,68 @@ def _outcomes(
         out.append((pairs, probability, result.probabilities))
     total = sum(p for _, p, _ in out)
     return [(pairs, p / total, post) for pairs, p, post in out]
+
+
+def _subset_rows(r: int) -> npt.NDArray[np.float64]:
+    """Row ``v`` marks the findings absent in subset ``v`` (bit ``i`` of ``v`` = finding ``i``)."""
+    v = np.arange(1 << r)
+    return ((v[:, None] >> np.arange(r)[None, :]) & 1).astype(np.float64)
+
+
+def _outcomes_batched(
+    scorer: Scorer, evidence: Evidence, findings: Sequence[str], base_log_evidence: float,
+) -> list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]] | None:
+    """:func:`_outcomes` from one batched inference by inclusion-exclusion (module Notes).
+
+    Returns ``None`` when the batch cannot run exactly (the caller falls back to
+    :func:`_outcomes`).
+    """
+    r = len(findings)
+    batch = scorer.run_absent_batch(evidence.present, evidence.absent, findings,
+                                    _subset_rows(r))
+    if batch is None:
+        return None
+    probs, log_ev = batch
+    weight = np.exp(log_ev - base_log_evidence)  # P(subset absent | evidence)
+    joint = weight[:, None] * probs
+    constraints = lab_constraints(scorer.kb)
+    known: dict[str, Status] = dict.fromkeys(evidence.present, "present")
+    known.update(dict.fromkeys(evidence.absent, "absent"))
+    full = (1 << r) - 1
+    out = []
+    statuses: tuple[Status, Status] = ("present", "absent")
+    for combo in itertools.product(statuses, repeat=r):
+        pairs = tuple(zip(findings, combo, strict=True))
+        if not _possible({**known, **dict(pairs)}, constraints):
+            continue
+        absent_bits = sum(1 << i for i, st in enumerate(combo) if st == "absent")
+        shown = full & ~absent_bits
+        terms = [absent_bits | u for u in _submasks(shown)]
+        signs = np.array([-1.0 if (u.bit_count() & 1) else 1.0 for u in _submasks(shown)])
+        probability = float(signs @ weight[terms])
+        scale = float(weight[terms].sum())
+        if probability > 0.0 and scale * BATCH_ROUNDING <= OUTCOME_TOLERANCE * probability:
+            post = np.clip((signs @ joint[terms]) / probability, 0.0, 1.0)
+        else:  # ill-conditioned (a very improbable outcome): one direct inference
+            present = set(evidence.present) | {f for f, st in pairs if st == "present"}
+            absent = set(evidence.absent) | {f for f, st in pairs if st == "absent"}
+            result = scorer.run(present, absent)
+            probability = math.exp(result.log_evidence - base_log_evidence)
+            post = result.probabilities
+        out.append((pairs, probability, post))
+    total = sum(p for _, p, _ in out)
+    return [(pairs, p / total, post) for pairs, p, post in out]
+
+
+def _submasks(mask: int) -> list[int]:
+    """Every submask of ``mask`` (including 0 and ``mask``)."""
+    out = []
+    sub = mask
+    while True:
+        out.append(sub)
+        if sub == 0:
+            return out
+        sub = (sub - 1) & mask
 
 
 def _value(kb: KnowledgeBase, base_loss: float, outcomes: Sequence[
@@ -221,12 +295,16 @@ def _order(test: TestValue, indicate_rank: dict[str, int],
 
 
 def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
-               log_evidence: float, fired: Sequence[RedFlag] = ()) -> tuple[TestValue, ...]:
+               log_evidence: float, fired: Sequence[RedFlag] = (), *,
+               valued: bool = True) -> tuple[TestValue, ...]:
     """Value every test: red-flag indications first, then confirmatory tests, then value per cost.
 
     Tests whose findings are all observed already have value 0 and are never recommended. Only
     tests with ``recommended=True`` are meant to be shown to a user; ``fired`` are the red flags
-    present, whose ``tests`` are recommended whatever their value.
+    present, whose ``tests`` are recommended whatever their value. With ``valued=False`` (used
+    when inference had to be approximate, where each outcome would cost a sampling run) no
+    outcome is enumerated: every value is 0 and only indicated and confirmatory tests are
+    recommended.
     """
     kb = scorer.kb
     base_loss = expected_loss(kb, current)
@@ -239,13 +317,19 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
             values.append(TestValue(test.id, test.name, 0.0, test.cost, 0.0, recommended=False,
                                     rationale="Its results are already known.", outcomes=()))
             continue
-        raw = _outcomes(scorer, evidence, unknown, log_evidence)
-        value = _value(kb, base_loss, raw)
-        outcomes = tuple(Outcome(pairs, p, _top(kb, post)) for pairs, p, post in raw)
-        per_cost = value / test.cost
         flags = indications.get(test.id, [])
         confirms = confirmations.get(test.id, [])
-        rationale = _rationale(kb, test, current, outcomes, [post for _, _, post in raw])
+        if valued:
+            raw = (_outcomes_batched(scorer, evidence, unknown, log_evidence)
+                   or _outcomes(scorer, evidence, unknown, log_evidence))
+            value = _value(kb, base_loss, raw)
+            outcomes = tuple(Outcome(pairs, p, _top(kb, post)) for pairs, p, post in raw)
+            rationale = _rationale(kb, test, current, outcomes, [post for _, _, post in raw])
+        else:
+            value, outcomes = 0.0, ()
+            rationale = ("Not valued: this case needed approximate inference, so outcomes were "
+                         "not enumerated.")
+        per_cost = value / test.cost
         if confirms:
             names = ", ".join(kb.condition_index[c].name for c in confirms)
             rationale = (f"Establishes or excludes {names}, now likely enough to confirm. "
@@ -255,7 +339,8 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
                          + rationale)
         values.append(TestValue(
             test.id, test.name, value, test.cost, per_cost,
-            recommended=bool(flags or confirms) or per_cost >= kb.decision.min_value_per_cost,
+            recommended=bool(flags or confirms) or (
+                valued and per_cost >= kb.decision.min_value_per_cost),
             rationale=rationale, outcomes=outcomes, indicated_by=tuple(f.id for f in flags),
             confirms=tuple(confirms)))
     # Indicated tests: the most urgent flag's tests first, then in knowledge-base order.
@@ -267,15 +352,53 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
 
 def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
                    log_evidence: float, limit: int = 10) -> tuple[Question, ...]:
-    """Unobserved askable findings (those with a ``question``), by expected value; top ``limit``."""
+    """Unobserved askable findings (those with a ``question``), by expected value; top ``limit``.
+
+    All candidates are valued from one batched inference (each row: the current evidence plus
+    one candidate absent); "present" follows as the current joint probability minus the
+    "absent" one, so no division by a small probability occurs.
+    """
     kb = scorer.kb
     base_loss = expected_loss(kb, current)
+    candidates = [f for f in kb.findings
+                  if f.question is not None and evidence.status(f.id) is None]
+    values = _question_values(scorer, evidence, current, log_evidence,
+                              ids=[f.id for f in candidates], base_loss=base_loss)
     questions = []
-    for finding in kb.findings:
-        if finding.question is None or evidence.status(finding.id) is not None:
-            continue
-        value = _value(kb, base_loss, _outcomes(scorer, evidence, [finding.id], log_evidence))
+    for finding, value in zip(candidates, values, strict=True):
         if value > 1e-9:
+            assert finding.question is not None  # noqa: S101  (candidates have one)
             questions.append(Question(finding.id, finding.question, value))
     questions.sort(key=lambda q: (-q.value, q.finding))
     return tuple(questions[:limit])
+
+
+def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
+                     log_evidence: float, *, ids: Sequence[str], base_loss: float,
+                     ) -> list[float]:
+    """Return the expected loss reduction of observing each of ``ids`` (one batch)."""
+    kb = scorer.kb
+    constraints = lab_constraints(kb)
+    known: dict[str, Status] = dict.fromkeys(evidence.present, "present")
+    known.update(dict.fromkeys(evidence.absent, "absent"))
+    simple = [all(_possible({**known, f: st}, constraints) for st in ("present", "absent"))
+              for f in ids]
+    batch_ids = [f for f, ok in zip(ids, simple, strict=True) if ok]
+    batch = (scorer.run_absent_batch(evidence.present, evidence.absent, batch_ids,
+                                     np.eye(len(batch_ids))) if batch_ids else None)
+    values = {}
+    if batch is not None:
+        miss, false_alarm = _losses(kb)
+        probs, log_ev = batch
+        p_neg = np.minimum(np.exp(log_ev - log_evidence), 1.0)
+        joint_neg = p_neg[:, None] * probs
+        p_pos = 1.0 - p_neg
+        joint_pos = np.clip(current[None, :] - joint_neg, 0.0, p_pos[:, None])
+        after = (np.minimum(miss * joint_neg, false_alarm * (p_neg[:, None] - joint_neg))
+                 + np.minimum(miss * joint_pos, false_alarm * (p_pos[:, None] - joint_pos)))
+        values = dict(zip(batch_ids, np.maximum(0.0, base_loss - after.sum(axis=1)).tolist(),
+                          strict=True))
+    for f in ids:
+        if f not in values:
+            values[f] = _value(kb, base_loss, _outcomes(scorer, evidence, [f], log_evidence))
+    return [values[f] for f in ids]

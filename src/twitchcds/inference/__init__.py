@@ -29,7 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -37,10 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from twitchcds.errors import ContradictionError, InvalidInputError, Problem, UnknownCodeError
-from twitchcds.inference._approximate import SamplerSettings, solve_approximate
-from twitchcds.inference._exact import MAX_WIDTH, Plan, make_plan, solve_exact
+from twitchcds.inference._engine import run as _run
 from twitchcds.inference._network import NoisyOrNetwork, compile_network
-from twitchcds.inference._reduce import build_components, fold_absent
 from twitchcds.inference._result import InferenceResult
 
 __all__ = [
@@ -174,61 +171,6 @@ def infer(network: NoisyOrNetwork, priors: npt.ArrayLike, present: Sequence[int]
                                      path=f"$.absent[{list(absent).index(f)}]", value=f)
     return _run(network, pri, pos, neg, method=method,
                 budget=DEFAULT_BUDGET if budget is None else float(budget))
-
-
-def _run(network: NoisyOrNetwork, priors: npt.NDArray[np.float64], pos: npt.NDArray[np.intp],
-         neg: npt.NDArray[np.intp], *, method: str, budget: float, split: bool = True,
-         collapse: bool = True, sampler: SamplerSettings | None = None) -> InferenceResult:
-    folded = fold_absent(network, priors, neg)
-    log_ev = folded.log_evidence
-    n_parents = network.parent_ptr[pos + 1] - network.parent_ptr[pos]
-    orphans = pos[n_parents == 0]
-    if orphans.size:
-        leaks = network.leaks[orphans]
-        if np.any(leaks <= 0.0):
-            f = int(orphans[np.argmin(leaks)])
-            raise InvalidInputError("present finding has no cause and no leak (probability "
-                                    "zero)", path="$.present", value=f)
-        log_ev += float(np.log(leaks).sum())
-    reduced = build_components(network, folded, pos[n_parents > 0], split=split,
-                               collapse=collapse)
-    if not np.isfinite(reduced.standalone_log_evidence):
-        raise InvalidInputError("a present finding cannot occur (probability zero)",
-                                path="$.present", value=pos.tolist())
-    log_ev += reduced.standalone_log_evidence
-    probs = folded.pi.copy()
-    probs[reduced.standalone_cond] = reduced.standalone_post
-    plans: list[Plan] = [make_plan(c) for c in reduced.components]
-    total = math.fsum(p.cost for p in plans)
-    exact = _choose(plans, method, budget)
-    for comp, plan, ok in zip(reduced.components, plans, exact, strict=True):
-        if ok:
-            if plan.max_width > MAX_WIDTH:
-                raise InvalidInputError(f"exact inference needs a frontier of {plan.max_width}"
-                                        f" findings (limit {MAX_WIDTH}); use method='auto'",
-                                        path="$.method", value=method)
-            log_z, post, post_priv = solve_exact(comp, plan)
-        else:
-            log_z, post, post_priv = solve_approximate(comp, sampler or SamplerSettings())
-        log_ev += log_z
-        probs[comp.shared] = post
-        probs[comp.priv_cond] = post_priv
-    np.clip(probs, 0.0, 1.0, out=probs)
-    return InferenceResult(probabilities=probs, method="exact" if all(exact) else "approximate",
-                           log_evidence=log_ev, positive_findings=int(pos.size),
-                           estimated_cost=total)
-
-
-def _choose(plans: list[Plan], method: str, budget: float) -> list[bool]:
-    """Which components run exactly: all, none, or the cheapest while the budget lasts."""
-    if method != "auto":
-        return [method == "exact"] * len(plans)
-    exact = [False] * len(plans)
-    spent = 0.0
-    for i in sorted(range(len(plans)), key=lambda i: plans[i].cost):
-        spent += plans[i].cost
-        exact[i] = spent <= budget and plans[i].max_width <= MAX_WIDTH
-    return exact
 
 
 def _id_list(values: Any, name: str, known: dict[str, int]) -> tuple[list[str], list[Problem],

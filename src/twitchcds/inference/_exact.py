@@ -17,16 +17,16 @@ and, for a private parent, the derivative of ``P(e)`` with respect to its findin
 
 from __future__ import annotations
 
-import math
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds.errors import InvalidInputError
-from twitchcds.inference._reduce import Component
 
-__all__ = ["MAX_WIDTH", "STEP_OVERHEAD", "Plan", "impossible", "make_plan", "solve_exact"]
+__all__ = ["MAX_WIDTH", "STEP_OVERHEAD", "Plan", "Step", "impossible", "make_plan", "make_steps",
+           "solve_batch"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -49,14 +49,14 @@ class Plan:
     cost: float
 
 
-def make_plan(component: Component) -> Plan:
+def make_plan(children: tuple[IntArray, ...], k: int) -> Plan:
     """Greedy order: next the condition giving the narrowest frontier (then peak, then index).
 
-    The cost is ``sum over steps of STEP_OVERHEAD + 2**peak * (children + 2)``, where ``peak`` is
-    the frontier width after the step's findings enter.
+    ``children[j]`` are shared condition ``j``'s local findings (``0 <= f < k``). The cost is
+    ``sum over steps of STEP_OVERHEAD + 2**peak * (children + 2)``, where ``peak`` is the
+    frontier width after the step's findings enter.
     """
-    children = component.children
-    m, k = len(children), component.findings.size
+    m = len(children)
     incidence = np.zeros((m, k))
     for j, ch in enumerate(children):
         incidence[j, ch] = 1.0
@@ -89,7 +89,56 @@ def make_plan(component: Component) -> Plan:
     return Plan(tuple(order), tuple(entering), tuple(retiring), max_width, cost)
 
 
-def impossible(component: Component) -> InvalidInputError:
+_Index = tuple[slice | int, ...]
+
+
+class Step(NamedTuple):
+    """One step of a plan with its table indices precomputed (a leading batch axis included).
+
+    ``child_ops`` are ``(off, on, p, 1 - p)`` per child axis; ``keep`` selects the retained
+    cells (index 1 on retiring axes); ``enter_ones`` / ``keep_ones`` are broadcast shapes
+    (without the batch axis) after the findings enter and after retirement.
+    """
+
+    condition: int
+    entering: tuple[int, ...]
+    child_ops: tuple[tuple[_Index, _Index, float, float], ...]
+    keep: _Index
+    enter_ones: tuple[int, ...]
+    keep_ones: tuple[int, ...]
+    entry_shapes: tuple[tuple[int, ...], ...]
+
+
+def make_steps(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
+               plan: Plan) -> tuple[Step, ...]:
+    """Precompute every step's axis positions and index tuples (they depend on structure only)."""
+    axes: list[int] = []
+    steps = []
+    for t, j in enumerate(plan.order):
+        ent = tuple(plan.entering[t].tolist())
+        shapes = []
+        for f in ent:
+            shapes.append((1,) * len(axes) + (2,))
+            axes.append(f)
+        nd = len(axes)
+        ops = []
+        for f, p in zip(children[j].tolist(), child_p[j].tolist(), strict=True):
+            i = axes.index(f)
+            ops.append((_index(i + 1, 0), _index(i + 1, 1), p, 1.0 - p))
+        retire = set(plan.retiring[t].tolist())
+        keep = (slice(None), *(1 if f in retire else slice(None) for f in axes))
+        axes = [f for f in axes if f not in retire]
+        steps.append(Step(j, ent, tuple(ops), keep, (1,) * nd, (1,) * len(axes),
+                          tuple(shapes)))
+    return tuple(steps)
+
+
+class _HasFindings(Protocol):
+    @property
+    def findings(self) -> IntArray: ...
+
+
+def impossible(component: _HasFindings) -> InvalidInputError:
     """Return the error for evidence that has probability zero under the model."""
     ids = component.findings.tolist()
     return InvalidInputError("positive findings cannot all be present under the model "
@@ -103,96 +152,117 @@ def _index(axis: int, value: int) -> tuple[slice | int, ...]:
     return (slice(None),) * axis + (value,)
 
 
-_Saved = tuple[FloatArray, tuple[int, ...], tuple[slice | int, ...], list[int], FloatArray,
-               FloatArray]
+_Saved = tuple[FloatArray, tuple[int, ...], FloatArray, FloatArray]
 
 
-def solve_exact(component: Component, plan: Plan) -> tuple[float, FloatArray, FloatArray]:
+class _Solvable(Protocol):
+    @property
+    def findings(self) -> IntArray: ...
+    @property
+    def children(self) -> tuple[IntArray, ...]: ...
+    @property
+    def priv_finding(self) -> IntArray: ...
+    @property
+    def steps(self) -> tuple[Step, ...] | None: ...
+
+
+def solve_batch(component: _Solvable, shared_pi: FloatArray, shared_pi_c: FloatArray,
+                log_rho: FloatArray, *, priv_pi: FloatArray, priv_log_rho: FloatArray,
+                ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Log evidence and posteriors (shared conditions, then private parents) of one component.
 
-    Every finding of ``component`` has at least one shared parent.
+    Every argument after ``component`` has a leading batch axis of size ``B`` (rows are solved
+    together, with one table of shape ``(B, 2, ..., 2)``): ``shared_pi`` / ``shared_pi_c``
+    ``(B, m)``, ``log_rho`` ``(B, k)``, ``priv_pi`` / ``priv_log_rho`` ``(B, r)``. Every
+    finding of ``component`` has at least one shared parent.
 
     Raises
     ------
     InvalidInputError
-        If the component's evidence has probability zero.
+        If the component's evidence has probability zero (in any row).
     """
-    entry = np.stack([np.exp(component.log_rho), -np.expm1(component.log_rho)], axis=1)
-    log_z, saved = _forward(component, plan, entry)
-    post_shared, grad = _backward(component, plan, entry, saved)
-    rho_t = component.priv_log_rho
+    steps = component.steps
+    if steps is None:
+        msg = "component has no frontier steps (see _structure.frontier_steps)"
+        raise ValueError(msg)
+    entry = np.stack([np.exp(log_rho), -np.expm1(log_rho)], axis=2)
+    log_z, saved = _forward(component, steps, shared_pi, shared_pi_c, entry)
+    post_shared, grad = _backward(component, steps, shared_pi, shared_pi_c, entry, saved=saved)
     pv = component.priv_finding
-    g = grad[pv]
-    num = g[:, 0] * np.exp(rho_t) + g[:, 1] * -np.expm1(rho_t)
-    den = g[:, 0] * entry[pv, 0] + g[:, 1] * entry[pv, 1]
-    return log_z, post_shared, component.priv_pi * num / den
+    g = grad[:, pv]
+    num = g[..., 0] * np.exp(priv_log_rho) + g[..., 1] * -np.expm1(priv_log_rho)
+    den = g[..., 0] * entry[:, pv, 0] + g[..., 1] * entry[:, pv, 1]
+    return log_z, post_shared, priv_pi * num / den
 
 
-def _forward(component: Component, plan: Plan, entry: FloatArray,
-             ) -> tuple[float, list[_Saved]]:
+def _forward(component: _Solvable, steps: tuple[Step, ...], shared_pi: FloatArray,
+             shared_pi_c: FloatArray, entry: FloatArray) -> tuple[FloatArray, list[_Saved]]:
     """Run the table forward; keep what the backward pass needs."""
-    alpha: FloatArray = np.ones(())
-    axes: list[int] = []
+    b = entry.shape[0]
+    alpha: FloatArray = np.ones(b)
     saved: list[_Saved] = []
-    log_z = 0.0
-    for t, j in enumerate(plan.order):
+    log_z = np.zeros(b)
+    for step in steps:
         prev = alpha
-        for f in plan.entering[t].tolist():
-            alpha = alpha[..., None] * entry[f]
-            axes.append(f)
-        pos = [axes.index(f) for f in component.children[j].tolist()]
+        for f, shape in zip(step.entering, step.entry_shapes, strict=True):
+            alpha = alpha[..., None] * entry[:, f].reshape((b, *shape))
         on = alpha.copy()
-        for i, p in zip(pos, component.child_p[j].tolist(), strict=True):
-            off_i, on_i = _index(i, 0), _index(i, 1)
+        for off_i, on_i, p, q in step.child_ops:
             on[on_i] += p * on[off_i]
-            on[off_i] *= 1.0 - p
-        retire = set(plan.retiring[t].tolist())
-        idx = tuple(1 if f in retire else slice(None) for f in axes)
-        a, b = on[idx], alpha[idx]
+            on[off_i] *= q
+        a, c = on[step.keep], alpha[step.keep]
         shape = alpha.shape
-        alpha = component.shared_pi[j] * a + component.shared_pi_c[j] * b
-        scale = float(alpha.sum())
-        if not scale > 0.0:
+        j = step.condition
+        bshape = (b, *step.keep_ones)
+        alpha = shared_pi[:, j].reshape(bshape) * a + shared_pi_c[:, j].reshape(bshape) * c
+        scale = alpha.reshape(b, -1).sum(axis=1)
+        if not np.all(scale > 0.0):
             raise impossible(component)
-        alpha /= scale
-        log_z += math.log(scale)
-        saved.append((prev, shape, idx, pos, a, b))
-        axes = [f for f in axes if f not in retire]
+        alpha /= scale.reshape(bshape)
+        log_z += np.log(scale)
+        saved.append((prev, shape, a, c))
     return log_z, saved
 
 
-def _backward(component: Component, plan: Plan, entry: FloatArray, saved: list[_Saved],
+def _backward(component: _Solvable, steps: tuple[Step, ...], shared_pi: FloatArray,
+              shared_pi_c: FloatArray, entry: FloatArray, *, saved: list[_Saved],
               ) -> tuple[FloatArray, FloatArray]:
     """Transposed pass: shared posteriors and the gradient of P(e) per finding entry vector."""
+    b, k = entry.shape[0], entry.shape[1]
     m = len(component.children)
-    post_shared = np.empty(m)
-    grad = np.zeros((component.findings.size, 2))
+    post_shared = np.empty((b, m))
+    grad = np.zeros((b, k, 2))
     wanted = set(component.priv_finding.tolist())
-    beta: FloatArray = np.ones(())
+    beta: FloatArray = np.ones(b)
     for t in range(m - 1, -1, -1):
-        j = plan.order[t]
-        prev, shape, idx, pos, a, b = saved[t]
-        pi, pi_c = component.shared_pi[j], component.shared_pi_c[j]
-        x, y = pi * float((beta * a).sum()), pi_c * float((beta * b).sum())
-        post_shared[j] = x / (x + y)
+        step = steps[t]
+        j = step.condition
+        prev, shape, a, c = saved[t]
+        pi, pi_c = shared_pi[:, j], shared_pi_c[:, j]
+        x = pi * (beta * a).reshape(b, -1).sum(axis=1)
+        y = pi_c * (beta * c).reshape(b, -1).sum(axis=1)
+        post_shared[:, j] = x / (x + y)
         z = np.zeros(shape)
-        z[idx] = beta
+        z[step.keep] = beta
         g = z.copy()
-        for i, p in zip(pos, component.child_p[j].tolist(), strict=True):
-            off_i, on_i = _index(i, 0), _index(i, 1)
-            g[off_i] *= 1.0 - p
+        for off_i, on_i, p, q in step.child_ops:
+            g[off_i] *= q
             g[off_i] += p * g[on_i]
-        big = pi * g + pi_c * z
-        ent = plan.entering[t].tolist()
+        eshape = (b, *step.enter_ones)
+        big = pi.reshape(eshape) * g + pi_c.reshape(eshape) * z
+        ent = step.entering
         if wanted.intersection(ent):
-            outer = np.tensordot(prev, big, axes=prev.ndim)
+            ne = len(ent)
+            outer = np.matmul(prev.reshape(b, 1, -1), big.reshape(b, prev[0].size, -1))
+            outer = outer.reshape((b,) + (2,) * ne)
             for e, f in enumerate(ent):
                 h = outer
-                for e2 in range(len(ent) - 1, -1, -1):
+                for e2 in range(ne - 1, -1, -1):
                     if e2 != e:  # later axes are gone already, so axis e2 is still at e2
-                        h = np.tensordot(h, entry[ent[e2]], axes=([e2], [0]))
-                grad[f] = h / max(float(h.max()), _TINY)
+                        h = np.einsum("b...i,bi->b...", np.moveaxis(h, e2 + 1, -1),
+                                      entry[:, ent[e2]])
+                grad[:, f] = h / np.maximum(h.max(axis=1), _TINY)[:, None]
         for f in reversed(ent):
-            big = big @ entry[f]
-        beta = big / float(big.max())
+            big = np.einsum("b...i,bi->b...", big, entry[:, f])
+        beta = big / big.reshape(b, -1).max(axis=1).reshape((b,) + (1,) * (big.ndim - 1))
     return post_shared, grad

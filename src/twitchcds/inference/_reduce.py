@@ -12,6 +12,9 @@ Every step here is an identity of the model, not an approximation:
   ``f``'s entry vector (see :mod:`._exact`).
 * **Independent components** (positive findings connected through shared parents) are solved
   separately and their evidences multiply.
+
+What depends only on *which* findings are present is built once per present set and cached
+(:mod:`._structure`); this module holds the parts that depend on priors and absent findings.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from attrs import frozen
 
 from twitchcds.inference._network import NoisyOrNetwork, gather_rows
 
-__all__ = ["Component", "Folded", "Reduced", "build_components", "fold_absent"]
+__all__ = ["Component", "Folded", "components", "fold_absent", "fold_batch"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -72,6 +75,56 @@ def fold_absent(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray) -
     log_evidence = float(np.log1p(-network.leaks[absent]).sum() + (log_pi_c + soft).sum())
     return Folded(pi=pi, pi_c=pi_c, log_evidence=log_evidence)
 
+def fold_batch(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
+               extra: FloatArray, extra_findings: IntArray) -> tuple[FloatArray, FloatArray,
+                                                                      FloatArray]:
+    """:func:`fold_absent` for a batch: the shared ``absent`` plus, per row, more absent findings.
+
+    ``extra`` is a ``(B, len(extra_findings))`` 0/1 matrix saying which of ``extra_findings``
+    are also absent in row ``b``. Returns ``pi``, ``pi_c`` (shape ``(B, n_conditions)``) and the
+    log evidence of each row's absent findings. Conditions no absent finding touches keep their
+    prior exactly.
+
+    Examples
+    --------
+    >>> net = NoisyOrNetwork.from_arrays(["a", "b"], ["x", "y"], [0.0, 0.1],
+    ...                                  [(0, 0, 0.5), (1, 1, 0.5)])
+    >>> pi, pi_c, log_ev = fold_batch(net, np.array([0.5, 0.5]), np.array([0]),
+    ...                               np.array([[0.0], [1.0]]), np.array([1]))
+    >>> pi.round(6).tolist(), np.exp(log_ev).round(6).tolist()
+    ([[0.333333, 0.5], [0.333333, 0.333333]], [0.75, 0.50625])
+    """
+    n = network.n_conditions
+    both = np.concatenate((absent, extra_findings))
+    dense = np.zeros((both.size, n))
+    at = gather_rows(network.parent_ptr, both)
+    rows = np.repeat(np.arange(both.size), network.parent_ptr[both + 1] - network.parent_ptr[both])
+    dense[rows, network.parent_index[at]] = network.parent_log_q[at]
+    linked = np.zeros((both.size, n))
+    linked[rows, network.parent_index[at]] = 1.0
+    b = extra.shape[0]
+    weights = np.concatenate((np.ones((b, absent.size)), extra), axis=1)
+    touched = (weights @ linked) > 0
+    cols = np.flatnonzero(touched.any(axis=0))
+    with np.errstate(invalid="ignore"):
+        # 0 * -inf (an absent finding with a p = 1 link, not absent in this row) counts as 0
+        shift = np.where(weights[:, :, None] > 0, dense[None, :, cols], 0.0).sum(axis=1)
+    prior = priors[cols]
+    log_pi_c = np.log1p(-prior)
+    log_odds = np.log(prior) - log_pi_c + shift
+    with np.errstate(over="ignore"):
+        soft = np.logaddexp(0.0, log_odds)
+        new_pi = np.exp(log_odds - soft)
+        new_pi_c = np.exp(-soft)
+    hit = touched[:, cols]
+    pi = np.broadcast_to(priors, (b, n)).copy()
+    pi_c = np.broadcast_to(1.0 - priors, (b, n)).copy()
+    pi[:, cols] = np.where(hit, new_pi, prior)
+    pi_c[:, cols] = np.where(hit, new_pi_c, 1.0 - prior)
+    log_leak = np.log1p(-network.leaks[both])
+    log_evidence = weights @ log_leak + np.where(hit, log_pi_c + soft, 0.0).sum(axis=1)
+    return pi, pi_c, log_evidence
+
 
 @frozen(eq=False)
 class Component:
@@ -115,84 +168,7 @@ class _UnionFind:
             self.parent[max(ri, rj)] = min(ri, rj)
 
 
-@frozen(eq=False)
-class Reduced:
-    """Positive findings after collapsing private parents, split into independent parts.
-
-    Findings with no shared parent are *standalone*: their evidence is ``1 - rho`` and their
-    private parents' posteriors have a closed form, so they are handled here, vectorised
-    (``standalone_log_evidence``, ``standalone_cond`` with ``standalone_post``). The rest form
-    ``components``.
-    """
-
-    components: list[Component]
-    standalone_log_evidence: float
-    standalone_cond: IntArray
-    standalone_post: FloatArray
-
-
-def build_components(network: NoisyOrNetwork, folded: Folded, present: IntArray, *,
-                     split: bool = True, collapse: bool = True) -> Reduced:
-    """Collapse private parents and group the positive findings (which all have a parent).
-
-    ``split=False`` puts every tabled finding in one component and ``collapse=False`` keeps
-    every relevant condition in the frontier sum; both exist to test that the reductions are
-    exact.
-    """
-    k = present.size
-    at = gather_rows(network.parent_ptr, present)
-    cond = network.parent_index[at]
-    prob = network.parent_prob[at]
-    log_q = network.parent_log_q[at]
-    row = np.repeat(np.arange(k), network.parent_ptr[present + 1] - network.parent_ptr[present])
-    degree = np.bincount(cond, minlength=network.n_conditions)
-    is_shared = degree[cond] >= (2 if collapse else 1)
-
-    pi, pi_c = folded.pi[cond], folded.pi_c[cond]
-    # log(1 - pi' p): log1p when pi' p is small, else log((1 - pi') + pi' (1 - p)), which keeps
-    # its digits when pi' and p are both near 1
-    pip = pi * prob
-    with np.errstate(divide="ignore"):
-        log_keep = np.where(pip < 0.5, np.log1p(-pip), np.log(pi_c + pi * np.exp(log_q)))
-    priv = ~is_shared
-    log_rho: FloatArray = np.log1p(-network.leaks[present]) + np.bincount(
-        row[priv], weights=log_keep[priv], minlength=k)
-    # log of "f still off" when the private parent is known to be present
-    priv_log_rho = log_rho[row] - log_keep + log_q
-    tabled = np.zeros(k, dtype=bool)
-    tabled[row[is_shared]] = True
-
-    lone = priv & ~tabled[row]
-    on = -np.expm1(log_rho[~tabled])
-    with np.errstate(divide="ignore"):
-        lone_log_ev = float(np.log(on).sum())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lone_post = pi[lone] * -np.expm1(priv_log_rho[lone]) / -np.expm1(log_rho[row[lone]])
-
-    components = _components(cond, row, is_shared, tabled, split=split)
-    out = []
-    for rows, sh_links in components:
-        local = np.full(k, -1, dtype=np.intp)
-        local[rows] = np.arange(rows.size)
-        pv = np.flatnonzero(priv & (local[row] >= 0))
-        shared_ids = sorted({int(cond[i]) for i in sh_links})
-        position = {c: j for j, c in enumerate(shared_ids)}
-        kids: list[list[int]] = [[] for _ in shared_ids]
-        for i in sh_links:
-            kids[position[int(cond[i])]].append(i)
-        shared = np.array(shared_ids, dtype=np.intp)
-        out.append(Component(
-            findings=present[rows], log_rho=log_rho[rows], shared=shared,
-            shared_pi=folded.pi[shared], shared_pi_c=folded.pi_c[shared],
-            children=tuple(local[row[ix]] for ix in kids),
-            child_p=tuple(prob[ix] for ix in kids),
-            priv_cond=cond[pv], priv_finding=local[row[pv]], priv_pi=pi[pv],
-            priv_log_rho=priv_log_rho[pv],
-        ))
-    return Reduced(out, lone_log_ev, cond[lone], lone_post)
-
-
-def _components(cond: IntArray, row: IntArray, is_shared: npt.NDArray[np.bool_],
+def components(cond: IntArray, row: IntArray, is_shared: npt.NDArray[np.bool_],
                 tabled: npt.NDArray[np.bool_], *, split: bool,
                 ) -> list[tuple[IntArray, list[int]]]:
     """Tabled rows of each component and its shared links (positions in ``cond``)."""

@@ -162,7 +162,7 @@ def read_phenopacket(obj: Any, *, kb: KnowledgeBase | None = None, setting: str 
     _subject(b, obj.get("subject"))
     for i, feature in enumerate(_objects(obj, "phenotypicFeatures")):
         path = f"$.phenotypicFeatures[{i}]"
-        code = feature.get("type", {}).get("id", "")
+        code = _at(feature, "type", "id") or ""
         origin = Origin("phenotypicFeature", code or None, path,
                         {"code": ".type.id", "status": ".excluded"})
         if not _HPO.fullmatch(code):
@@ -175,6 +175,19 @@ def read_phenopacket(obj: Any, *, kb: KnowledgeBase | None = None, setting: str 
         _treatment(b, action, f"$.medicalActions[{i}]")
     case_id = obj.get("id") if isinstance(obj.get("id"), str) and obj.get("id") else None
     return b.build(case_id=case_id, setting=setting)
+
+
+def _at(obj: Any, *keys: str) -> Any:
+    """Walk nested JSON objects; ``None`` where a key is missing or null.
+
+    The protobuf check has already refused wrong types, and the proto3 JSON mapping reads null
+    as the field's default, so a null anywhere on the way means "not given".
+    """
+    for key in keys:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
 
 
 def _objects(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -198,7 +211,7 @@ def _subject(b: CaseBuilder, subject: Any) -> None:
     sid = subject.get("id") or None
     if subject.get("sex") in _SEX:
         b.scalar("sex", _SEX[subject["sex"]], Origin("subject", sid, "$.subject", {"sex": ".sex"}))
-    duration = subject.get("timeAtLastEncounter", {}).get("age", {}).get("iso8601duration")
+    duration = _at(subject, "timeAtLastEncounter", "age", "iso8601duration")
     if duration is not None:
         path = "$.subject.timeAtLastEncounter.age.iso8601duration"
         years = _age(duration)
@@ -209,16 +222,16 @@ def _subject(b: CaseBuilder, subject: Any) -> None:
 
 
 def _measurement(b: CaseBuilder, measurement: Mapping[str, Any], path: str) -> None:
-    assay = measurement.get("assay", {}).get("id", "")
+    assay = _at(measurement, "assay", "id") or ""
     origin = Origin("measurement", assay or None, path)
     if not assay.startswith("LOINC:"):
         b.skip(origin, f"assay {assay!r} is not a LOINC code")
         return
-    quantity = measurement.get("value", {}).get("quantity")
+    quantity = _at(measurement, "value", "quantity")
     if quantity is None:
         b.skip(origin, "value is not a quantity")
         return
-    value, unit = quantity.get("value"), quantity.get("unit", {})
+    value, unit = quantity.get("value"), _at(quantity, "unit") or {}
     unit_id = unit.get("id", "")
     text = unit_id[5:] if unit_id.startswith("UCUM:") else unit.get("label")
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -233,7 +246,7 @@ def _measurement(b: CaseBuilder, measurement: Mapping[str, Any], path: str) -> N
 
 
 def _treatment(b: CaseBuilder, action: Mapping[str, Any], path: str) -> None:
-    agent = action.get("treatment", {}).get("agent", {})
+    agent = _at(action, "treatment", "agent") or {}
     prefix, _, code = str(agent.get("id", "")).partition(":")
     entry = {"RXNORM": {"rxnorm": code}, "ATC": {"atc": code}}.get(prefix.upper())
     origin = Origin("medicalAction", agent.get("id") or None, path)

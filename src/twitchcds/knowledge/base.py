@@ -132,6 +132,29 @@ class KnowledgeBase:
         return MappingProxyType(out)
 
     @cached_property
+    def lab_constraints(self) -> tuple[tuple[str, str, bool], ...]:
+        """Logical links between findings derived from one lab value.
+
+        ``(a, b, implies)`` triples: with ``implies`` true, ``a`` present forces ``b`` present
+        (potassium below 2.5 is also below 3.5); otherwise ``a`` and ``b`` cannot both be present
+        (below the lower limit and above the upper one). The noisy-OR model treats these findings
+        as conditionally independent; the evidence stage refuses inputs that break these links
+        and the work-up drops test outcomes that would.
+        """
+        out: list[tuple[str, str, bool]] = []
+        for rule in self.lab_rules:
+            lows = sorted((b for b in rule.bands if b.below is not None),
+                          key=lambda b: b.below or 0.0)
+            highs = sorted((b for b in rule.bands if b.above is not None),
+                           key=lambda b: -(b.above or 0.0))
+            out += [(x.finding, y.finding, True) for i, x in enumerate(lows) for y in lows[i + 1:]]
+            out += [(x.finding, y.finding, True)
+                    for i, x in enumerate(highs) for y in highs[i + 1:]]
+            out += [(x.finding, y.finding, False) for x in lows for y in highs
+                    if (x.below or 0.0) <= (y.above or 0.0)]
+        return tuple(out)
+
+    @cached_property
     def revealed_by(self) -> Mapping[str, tuple[str, ...]]:
         """Test ids that reveal each finding."""
         out: dict[str, list[str]] = {}

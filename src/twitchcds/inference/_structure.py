@@ -1,0 +1,249 @@
+"""What an inference needs that depends only on which findings are present, built once and cached.
+
+Every call with the same present findings (the explanation's prefixes, the work-up's outcomes,
+many patients with the same symptoms) shares the links of those findings, the split into
+private and shared parents, the independent components and each component's processing plan
+(:func:`._exact.make_plan`). :func:`structure` builds that :class:`Structure` and keeps it on the
+network (a bounded cache, so memory stays flat); :func:`structure_values` then computes, from
+folded priors with an optional leading batch axis, everything the solvers need.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+from attrs import evolve, frozen
+
+from twitchcds.inference._exact import Plan, Step, make_plan, make_steps
+from twitchcds.inference._network import NoisyOrNetwork, gather_rows
+from twitchcds.inference._reduce import Component, components
+from twitchcds.inference._table import (
+    MAX_TABLE_FINDINGS,
+    TablePlan,
+    make_table_plan,
+    table_cost,
+)
+
+__all__ = ["ComponentStructure", "Structure", "Values", "build_structure", "component_at",
+           "frontier_steps", "structure", "structure_values"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+CACHE_SIZE = 2048
+"""Structures kept per network (least recently used are dropped)."""
+
+
+@frozen(eq=False)
+class ComponentStructure:
+    """One component: its findings (local order), shared conditions and plan.
+
+    ``rows`` index the structure's linked findings; ``children[j]`` are shared condition ``j``'s
+    local findings with link probabilities ``child_p[j]``; ``priv`` are the positions (in the
+    structure's link arrays) of the private parents inside this component, ``priv_finding``
+    their local findings.
+    """
+
+    rows: IntArray
+    findings: IntArray
+    shared: IntArray
+    children: tuple[IntArray, ...]
+    child_p: tuple[FloatArray, ...]
+    priv: IntArray
+    priv_cond: IntArray
+    priv_finding: IntArray
+    plan: Plan
+    steps: tuple[Step, ...] | None
+    """The frontier steps (``None`` when ``table`` is set; see :func:`frontier_steps`)."""
+    table: TablePlan | None
+    """The full-table plan when it is cheaper than the frontier plan (small components)."""
+
+
+@frozen(eq=False)
+class Structure:
+    """Present findings, their links and components, independent of priors.
+
+    ``linked`` are the present findings with at least one parent (the rows of the link arrays
+    ``cond``, ``prob``, ``log_q``, ``row``); ``orphans`` those with none. ``priv`` marks links
+    whose condition has no other present child (collapsed into the finding), ``lone`` the
+    private links of findings with no shared parent (closed form), ``open_rows`` those findings.
+    """
+
+    present: IntArray
+    orphans: IntArray
+    linked: IntArray
+    cond: IntArray
+    prob: FloatArray
+    log_q: FloatArray
+    row: IntArray
+    priv: npt.NDArray[np.bool_]
+    priv_links: IntArray
+    lone: IntArray
+    open_rows: IntArray
+    components: tuple[ComponentStructure, ...]
+    cost: float
+
+
+def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool = True,
+                    collapse: bool = True, tables: bool = True) -> Structure:
+    """Build the :class:`Structure` of sorted, distinct ``present`` finding indices.
+
+    ``split=False`` puts every tabled finding in one component and ``collapse=False`` keeps
+    every relevant condition in the frontier sum; both exist to test that the reductions are
+    exact. ``tables=False`` never uses the full-table method (to test the frontier sum).
+    """
+    n_parents = network.parent_ptr[present + 1] - network.parent_ptr[present]
+    linked = present[n_parents > 0]
+    k = linked.size
+    at = gather_rows(network.parent_ptr, linked)
+    cond = network.parent_index[at]
+    prob = network.parent_prob[at]
+    log_q = network.parent_log_q[at]
+    row = np.repeat(np.arange(k), n_parents[n_parents > 0])
+    degree = np.bincount(cond, minlength=network.n_conditions)
+    is_shared = degree[cond] >= (2 if collapse else 1)
+    priv = ~is_shared
+    tabled = np.zeros(k, dtype=bool)
+    tabled[row[is_shared]] = True
+    lone = priv & ~tabled[row]
+    comps = []
+    for rows, sh_links in components(cond, row, is_shared, tabled, split=split):
+        local = np.full(k, -1, dtype=np.intp)
+        local[rows] = np.arange(rows.size)
+        pv = np.flatnonzero(priv & (local[row] >= 0))
+        shared_ids = sorted({int(cond[i]) for i in sh_links})
+        position = {c: j for j, c in enumerate(shared_ids)}
+        kids: list[list[int]] = [[] for _ in shared_ids]
+        for i in sh_links:
+            kids[position[int(cond[i])]].append(i)
+        children = tuple(local[row[ix]] for ix in kids)
+        child_p = tuple(prob[ix] for ix in kids)
+        plan = make_plan(children, rows.size)
+        table = None
+        if (tables and rows.size <= MAX_TABLE_FINDINGS
+                and table_cost(children, rows.size) < plan.cost):
+            table = make_table_plan(children, child_p, rows.size)
+        comps.append(ComponentStructure(
+            rows=rows, findings=linked[rows], shared=np.array(shared_ids, dtype=np.intp),
+            children=children, child_p=child_p, priv=pv, priv_cond=cond[pv],
+            priv_finding=local[row[pv]],
+            plan=plan, steps=None if table else make_steps(children, child_p, plan),
+            table=table))
+    return Structure(
+        present=present, orphans=present[n_parents == 0], linked=linked, cond=cond, prob=prob,
+        log_q=log_q, row=row, priv=priv, priv_links=np.flatnonzero(priv),
+        lone=np.flatnonzero(lone), open_rows=np.flatnonzero(~tabled), components=tuple(comps),
+        cost=float(sum(c.plan.cost for c in comps)))
+
+
+class _Cache:
+    """A small thread-safe LRU map from present-finding tuples to structures."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: OrderedDict[tuple[int, ...], Structure] = OrderedDict()
+
+
+# one cache per live network, dropped with it; networks are immutable, so entries never go stale
+_CACHES: weakref.WeakKeyDictionary[NoisyOrNetwork, _Cache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _cache_of(network: NoisyOrNetwork) -> _Cache:
+    cache = _CACHES.get(network)
+    if cache is None:
+        with _CACHES_LOCK:
+            cache = _CACHES.setdefault(network, _Cache())
+    return cache
+
+
+def structure(network: NoisyOrNetwork, present: tuple[int, ...]) -> Structure:
+    """Return the cached :class:`Structure` of sorted, distinct ``present`` finding indices."""
+    cache = _cache_of(network)
+    found = cache.items.get(present)
+    if found is not None:
+        with cache.lock:
+            if present in cache.items:
+                cache.items.move_to_end(present)
+        return found
+    built = build_structure(network, np.array(present, dtype=np.intp))
+    with cache.lock:
+        cache.items[present] = built
+        if len(cache.items) > CACHE_SIZE:
+            cache.items.popitem(last=False)
+    return built
+
+
+@frozen(eq=False)
+class Values:
+    """Per-link and per-finding quantities from folded priors, with a leading batch axis.
+
+    ``pi`` is the folded prior at each link's condition; ``log_rho[b, i]`` the log probability
+    that linked finding ``i`` is still off after its leak and collapsed private parents;
+    ``priv_log_rho`` its value when the link's (private) condition is known present.
+    ``lone_log_evidence`` and ``lone_post`` are the closed forms for findings with no shared
+    parent (``lone_post`` aligned with ``Structure.lone``).
+    """
+
+    pi: FloatArray
+    log_rho: FloatArray
+    priv_log_rho: FloatArray
+    lone_log_evidence: FloatArray
+    lone_post: FloatArray
+
+
+def _row_sums(values: FloatArray, rows: IntArray, k: int) -> FloatArray:
+    """Sum ``values[:, i]`` into ``out[:, rows[i]]`` (batched bincount)."""
+    if values.shape[0] == 1:
+        return cast("FloatArray", np.bincount(rows, weights=values[0], minlength=k)[None, :])
+    out = np.zeros((values.shape[0], k))
+    np.add.at(out.T, rows, values.T)
+    return out
+
+
+def structure_values(network: NoisyOrNetwork, st: Structure, pi: FloatArray,
+                     pi_c: FloatArray) -> Values:
+    """Values of a structure for folded priors ``pi``, ``pi_c`` of shape ``(B, n_conditions)``."""
+    k = st.linked.size
+    p_l, pc_l = pi[:, st.cond], pi_c[:, st.cond]
+    # log(1 - pi' p): log1p when pi' p is small, else log((1 - pi') + pi' (1 - p)), which keeps
+    # its digits when pi' and p are both near 1
+    pip = p_l * st.prob
+    with np.errstate(divide="ignore"):
+        log_keep = np.where(pip < 0.5, np.log1p(-pip), np.log(pc_l + p_l * np.exp(st.log_q)))
+    pv = st.priv_links
+    log_rho = np.log1p(-network.leaks[st.linked]) + _row_sums(log_keep[:, pv], st.row[pv], k)
+    # log of "f still off" when the private parent is known to be present
+    priv_log_rho = log_rho[:, st.row] - log_keep + st.log_q
+    on = -np.expm1(log_rho[:, st.open_rows])
+    with np.errstate(divide="ignore"):
+        lone_log_ev = np.log(on).sum(axis=1)
+    lone = st.lone
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lone_post = (p_l[:, lone] * -np.expm1(priv_log_rho[:, lone])
+                     / -np.expm1(log_rho[:, st.row[lone]]))
+    return Values(pi=p_l, log_rho=log_rho, priv_log_rho=priv_log_rho,
+                  lone_log_evidence=lone_log_ev, lone_post=lone_post)
+
+
+def frontier_steps(comp: ComponentStructure) -> ComponentStructure:
+    """``comp`` with its frontier steps (built now if the full-table plan made them unneeded)."""
+    if comp.steps is not None:
+        return comp
+    return evolve(comp, steps=make_steps(comp.children, comp.child_p, comp.plan))
+
+
+def component_at(comp: ComponentStructure, values: Values, pi: FloatArray, pi_c: FloatArray,
+                 b: int) -> Component:
+    """Row ``b`` of the batch as a :class:`Component` (for the sampler)."""
+    return Component(
+        findings=comp.findings, log_rho=values.log_rho[b, comp.rows], shared=comp.shared,
+        shared_pi=pi[b, comp.shared], shared_pi_c=pi_c[b, comp.shared],
+        children=comp.children, child_p=comp.child_p, priv_cond=comp.priv_cond,
+        priv_finding=comp.priv_finding, priv_pi=values.pi[b, comp.priv],
+        priv_log_rho=values.priv_log_rho[b, comp.priv])

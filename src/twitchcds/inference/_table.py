@@ -1,0 +1,322 @@
+"""Exact inference in a small component: the frontier sum on the full table, as sparse matvecs.
+
+When a component has few findings (``k`` up to :data:`MAX_TABLE_FINDINGS`) every finding can
+stay on the table for the whole sum: ``alpha`` has ``2**k`` cells (which findings are already
+switched on), starts as the product of the entry vectors ``(rho, 1 - rho)`` and each shared
+condition ``c`` applies ``M_c = pi'_c K_c + (1 - pi'_c) I``, where ``K_c`` switches each child
+on with its link probability. ``K_c`` depends on the network only, so its non-zero entries
+(source cell, target cell, value) are built once per present set; a step is then one gather, one
+product and one ``bincount``, and the weights of every step come from the priors in one
+vectorised expression. All entries are non-negative and the table keeps total mass 1 (nothing
+retires), so there is no cancellation and no rescaling; one backward pass with the transposed
+steps gives every posterior, exactly as in :mod:`._exact`, whose scaled, narrower tables take
+over for wide components (and whenever the evidence is so improbable that cells could
+underflow).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, cast
+
+import numpy as np
+import numpy.typing as npt
+from attrs import frozen
+
+__all__ = ["MAX_TABLE_FINDINGS", "TABLE_STEP_OVERHEAD", "TablePlan", "make_table_plan",
+           "solve_table", "table_cost"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+MAX_TABLE_FINDINGS = 12
+"""Most findings a component may have for the full-table method (4096 cells)."""
+
+TABLE_STEP_OVERHEAD = 600.0
+"""Cost units per step (a step is a few numpy calls; compare ``_exact.STEP_OVERHEAD``)."""
+
+TABLE_SETUP = 12_288.0
+"""Cost units for building the entries and the fixed work around the passes (so that components
+of one or two steps, common in large sparse networks, keep the frontier sum)."""
+
+MAX_SCAN_CELLS = 16
+"""Tables up to this many cells combine all steps by a parallel scan of matrix products."""
+
+MAX_DENSE_CELLS = 128
+"""Batches on tables up to this many cells apply each step as a dense matrix product."""
+
+_BLAS_SINGLE_THREAD = 262_143
+"""OpenBLAS runs a product of m x k by k x n on one thread when ``m * n * k`` is below 262144."""
+
+_SAFE = 1e-250  # below this P(e) some cells may have underflowed: use the scaled method
+
+
+@frozen(eq=False)
+class TablePlan:
+    """Non-zero entries of every step's ``K_c`` (steps in shared-condition order).
+
+    Entry ``e`` of step ``t`` (``bounds[t] <= e < bounds[t + 1]``) moves mass from cell
+    ``src[e]`` to ``dst[e]`` with factor ``val[e]``; ``same[e]`` is 1 where ``src == dst``
+    (where ``(1 - pi')`` of the identity is added). ``bits[s, i]`` is 1 when finding ``i`` is on
+    in cell ``s``.
+    """
+
+    k: int
+    bits: FloatArray
+    src: IntArray
+    dst: IntArray
+    val: FloatArray
+    same: FloatArray
+    step: IntArray
+    bounds: tuple[int, ...]
+    cost: float
+
+
+def table_cost(children: tuple[IntArray, ...], k: int) -> float:
+    """Cost of :func:`make_table_plan` (entries plus per-step overhead) without building it.
+
+    A condition with ``c`` children on ``2**k`` cells has ``2**(k - c) * 3**c`` entries (each
+    child is already on, stays off, or is switched on).
+    """
+    return TABLE_SETUP + float(sum(2.0 ** (k - ch.size) * 3.0 ** ch.size
+                                   + TABLE_STEP_OVERHEAD for ch in children))
+
+
+def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
+                    k: int) -> TablePlan:
+    """Enumerate the entries of each shared condition's switching operator on ``2**k`` cells."""
+    n = 1 << k
+    cells = np.arange(n)
+    bits = ((cells[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
+    src, dst, val, step = [], [], [], []
+    bounds = [0]
+    for t, (ch, p) in enumerate(zip(children, child_p, strict=True)):
+        c = ch.size
+        masks = 1 << ch  # cell bit of each child
+        subsets = np.arange(1 << c)
+        picked = ((subsets[:, None] >> np.arange(c)[None, :]) & 1).astype(bool)  # (2^c, c)
+        add = (picked * masks[None, :]).sum(axis=1)  # cell bits switched on by each subset
+        is_on = (cells[:, None] & masks[None, :]) != 0  # (n, c): child already on in source
+        ok = (cells[:, None] & add[None, :]) == 0  # (n, 2^c): subset only switches off children
+        # factor per child: already on -> 1, switched -> p, stays off -> 1 - p
+        factor = np.where(picked[None, :, :], p[None, None, :], 1.0 - p[None, None, :])
+        factor = np.where(is_on[:, None, :], 1.0, factor).prod(axis=2)  # (n, 2^c)
+        s_idx, b_idx = np.nonzero(ok)
+        src.append(s_idx)
+        dst.append(s_idx | add[b_idx])
+        val.append(factor[s_idx, b_idx])
+        step.append(np.full(s_idx.size, t, dtype=np.intp))
+        bounds.append(bounds[-1] + s_idx.size)
+    src_a = np.concatenate(src) if src else np.zeros(0, dtype=np.intp)
+    dst_a = np.concatenate(dst) if dst else np.zeros(0, dtype=np.intp)
+    return TablePlan(
+        k=k, bits=bits, src=src_a.astype(np.intp), dst=dst_a.astype(np.intp),
+        val=np.concatenate(val) if val else np.zeros(0), same=(src_a == dst_a).astype(float),
+        step=np.concatenate(step) if step else np.zeros(0, dtype=np.intp),
+        bounds=tuple(bounds), cost=table_cost(children, k))
+
+
+class _Tabled(Protocol):
+    @property
+    def findings(self) -> IntArray: ...
+    @property
+    def priv_finding(self) -> IntArray: ...
+    @property
+    def table(self) -> TablePlan | None: ...
+
+
+def solve_table(component: _Tabled, shared_pi: FloatArray, shared_pi_c: FloatArray,
+                log_rho: FloatArray, *, priv_pi: FloatArray, priv_log_rho: FloatArray,
+                ) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+    """Like :func:`._exact.solve_batch` (same arguments, leading batch axis), or ``None``.
+
+    ``None`` means some row's evidence is below ``1e-250`` (or zero), where unscaled cells
+    could underflow; the caller then runs the scaled frontier sum.
+    """
+    plan = component.table
+    assert plan is not None  # noqa: S101  (callers only pass tabled components)
+    b, n = log_rho.shape[0], 1 << plan.k
+    off, on = np.exp(log_rho), -np.expm1(log_rho)
+    cell_entry = np.where(plan.bits[None, :, :] > 0, on[:, None, :], off[:, None, :])
+    alpha = cell_entry.prod(axis=2)  # (b, n)
+    m = len(plan.bounds) - 1
+    if n <= MAX_SCAN_CELLS:
+        z, x, y, beta = _passes_scan(plan, alpha, shared_pi, shared_pi_c)
+    elif b == 1:
+        weights = shared_pi[0, plan.step] * plan.val + shared_pi_c[0, plan.step] * plan.same
+        z, x, y, beta = _passes_one(plan, alpha[0], weights, m, n)
+    elif n <= MAX_DENSE_CELLS:
+        z, x, y, beta = _passes_dense(plan, alpha, shared_pi, shared_pi_c)
+    else:
+        weights = shared_pi[:, plan.step] * plan.val + shared_pi_c[:, plan.step] * plan.same
+        z, x, y, beta = _passes(plan, alpha, weights, m, n)
+    if not np.all(z > _SAFE):
+        return None
+    px, py = shared_pi * x, shared_pi_c * y
+    post = px / (px + py)
+    pv = component.priv_finding
+    if pv.size:
+        # beta is now the backward message at the start, where the entry vectors act
+        grad_on, grad_off = _entry_gradient(cell_entry, beta, plan.bits, pv)
+        num = grad_off * np.exp(priv_log_rho) + grad_on * -np.expm1(priv_log_rho)
+        den = grad_off * off[:, pv] + grad_on * on[:, pv]
+        post_priv = priv_pi * num / den
+    else:
+        post_priv = np.zeros((b, 0))
+    return np.log(z), post, post_priv
+
+
+def _scatter(index: IntArray, weights: FloatArray, minlength: int) -> FloatArray:
+    """``out[index[i]] += weights[i]`` (a weighted ``bincount``, which returns float64)."""
+    return cast("FloatArray", np.bincount(index, weights, minlength=minlength))
+
+
+def _passes_one(plan: TablePlan, alpha: FloatArray, weights: FloatArray, m: int, n: int,
+                ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Forward and backward passes for one row (1-d tables): ``P(e)``, ``x``, ``y``, ``beta_0``.
+
+    ``x[t]`` and ``y[t]`` are ``P(e, c_t = 1) / pi_t`` and ``P(e, c_t = 0) / (1 - pi_t)``: the
+    backward message times ``K_t`` (or ``I``) times the forward table before step ``t``.
+    """
+    bounds, src, dst, val = plan.bounds, plan.src, plan.dst, plan.val
+    tables = []
+    gathered = []
+    for t in range(m):
+        lo, hi = bounds[t], bounds[t + 1]
+        tables.append(alpha)
+        g = alpha[src[lo:hi]]
+        gathered.append(g)
+        alpha = _scatter(dst[lo:hi], g * weights[lo:hi], n)
+    z = alpha[n - 1:]
+    beta = np.zeros(n)
+    beta[n - 1] = 1.0
+    x = np.empty(m)
+    y = np.empty(m)
+    for t in range(m - 1, -1, -1):
+        lo, hi = bounds[t], bounds[t + 1]
+        bd = beta[dst[lo:hi]]
+        x[t] = np.dot(gathered[t] * val[lo:hi], bd)
+        y[t] = np.dot(tables[t], beta)
+        beta = _scatter(src[lo:hi], bd * weights[lo:hi], n)
+    return z, x[None, :], y[None, :], beta[None, :]
+
+
+def _passes(plan: TablePlan, alpha: FloatArray, weights: FloatArray, m: int, n: int,
+            ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`_passes_one` for ``b`` rows side by side (one flat ``bincount`` per step)."""
+    b = alpha.shape[0]
+    shift = (np.arange(b) * n)[:, None]
+    bounds, src, dst, val = plan.bounds, plan.src, plan.dst, plan.val
+    tables = []
+    gathered = []
+    for t in range(m):
+        lo, hi = bounds[t], bounds[t + 1]
+        tables.append(alpha)
+        g = alpha[:, src[lo:hi]]
+        gathered.append(g)
+        alpha = _scatter((dst[lo:hi] + shift).ravel(), (g * weights[:, lo:hi]).ravel(),
+                            b * n).reshape(b, n)
+    z = alpha[:, n - 1]
+    beta = np.zeros((b, n))
+    beta[:, n - 1] = 1.0
+    x = np.empty((b, m))
+    y = np.empty((b, m))
+    for t in range(m - 1, -1, -1):
+        lo, hi = bounds[t], bounds[t + 1]
+        bd = beta[:, dst[lo:hi]]
+        x[:, t] = (gathered[t] * val[lo:hi] * bd).sum(axis=1)
+        y[:, t] = (tables[t] * beta).sum(axis=1)
+        beta = _scatter((src[lo:hi] + shift).ravel(), (bd * weights[:, lo:hi]).ravel(),
+                           b * n).reshape(b, n)
+    return z, x, y, beta
+
+
+def _passes_dense(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
+                  ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`_passes` with each ``K_t`` as a dense ``n x n`` matrix (batches, small tables).
+
+    Rows share ``K_t``; only the mixing weights ``pi_t`` differ, so a step is one matrix
+    product for the whole batch and no per-entry weights are formed. Rows go in blocks small
+    enough that each block's product runs on one BLAS thread: on a busy machine, threads for
+    products this small cost more than they save, and timings become erratic.
+    """
+    m, n = pi.shape[1], alpha.shape[1]
+    b = alpha.shape[0]
+    block = max(1, _BLAS_SINGLE_THREAD // (n * n))
+    padded = -(-b // block) * block
+    if padded != b:  # zero rows pad the batch to whole blocks; they are dropped at the end
+        alpha = np.concatenate((alpha, np.zeros((padded - b, n))))
+        pi = np.concatenate((pi, np.zeros((padded - b, m))))
+        pi_c = np.concatenate((pi_c, np.ones((padded - b, m))))
+    shape = (padded // block, block, n)
+    k_t = np.zeros((m, n, n))
+    k_t[plan.step, plan.src, plan.dst] = plan.val  # row vector @ k_t[t] applies K_t
+    tables = []
+    switched = []
+    for t in range(m):
+        tables.append(alpha)
+        on = (alpha.reshape(shape) @ k_t[t]).reshape(padded, n)
+        switched.append(on)
+        alpha = pi[:, t, None] * on + pi_c[:, t, None] * alpha
+    z = alpha[:, n - 1]
+    beta = np.zeros_like(alpha)
+    beta[:, n - 1] = 1.0
+    x = np.empty((padded, m))
+    y = np.empty((padded, m))
+    for t in range(m - 1, -1, -1):
+        x[:, t] = np.einsum("bs,bs->b", beta, switched[t])
+        y[:, t] = np.einsum("bs,bs->b", beta, tables[t])
+        back = (beta.reshape(shape) @ k_t[t].T).reshape(padded, n)
+        beta = pi[:, t, None] * back + pi_c[:, t, None] * beta
+    return z[:b], x[:b], y[:b], beta[:b]
+
+
+def _passes_scan(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
+                 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`_passes` for tiny tables, in a few batched matrix products whatever ``m`` is.
+
+    The step matrices ``M_t = pi_t K_t + (1 - pi_t) I`` all commute (each acts per finding as
+    ``[[q, 0], [1 - q, 1]]``, and these multiply to ``q q'``), so the product of all steps but
+    ``t`` is (exclusive prefix product) times (exclusive suffix product), both computed by a
+    doubling scan. Every matrix is non-negative, so this is the same non-negative sum as the
+    step-by-step passes, in another order.
+    """
+    m, n = pi.shape[1], alpha.shape[1]
+    k_t = np.zeros((m, n, n))
+    k_t[plan.step, plan.dst, plan.src] = plan.val  # column vectors: K_t @ alpha
+    eye = np.eye(n)
+    steps = pi[:, :, None, None] * k_t + pi_c[:, :, None, None] * eye  # (b, m, n, n)
+    before = _exclusive_products(steps)
+    after = _exclusive_products(steps[:, ::-1])[:, ::-1]
+    # last row of (everything but step t): e^T after_t before_t
+    row = np.einsum("btj,btjk->btk", after[:, :, n - 1, :], before)
+    x = np.einsum("btk,tkj,bj->bt", row, k_t, alpha)
+    y = np.einsum("btk,bk->bt", row, alpha)
+    # e^T times all steps: the backward message at the start
+    beta = np.einsum("bj,bjk->bk", after[:, 0, n - 1, :], steps[:, 0])
+    z = np.einsum("bj,bj->b", beta, alpha)
+    return z, x, y, beta
+
+
+def _exclusive_products(mats: FloatArray) -> FloatArray:
+    """``out[:, t] = mats[:, t-1] @ ... @ mats[:, 0]`` (identity for ``t = 0``), by doubling."""
+    m = mats.shape[1]
+    out = np.empty_like(mats)
+    out[:, 0] = np.eye(mats.shape[2])
+    out[:, 1:] = mats[:, :-1]
+    d = 1
+    while d < m:
+        out[:, d:] = out[:, d:] @ out[:, :-d]  # the right side is evaluated first (a copy)
+        d *= 2
+    return out
+
+
+def _entry_gradient(cell_entry: FloatArray, beta0: FloatArray, bits: FloatArray,
+                    findings: IntArray) -> tuple[FloatArray, FloatArray]:
+    """``dP(e)/d entry_f`` (on, off parts) for each of ``findings``, by leave-one-out products."""
+    ones = np.ones_like(cell_entry[:, :, :1])
+    before = np.cumprod(np.concatenate((ones, cell_entry[:, :, :-1]), axis=2), axis=2)
+    after = np.cumprod(np.concatenate((ones, cell_entry[:, :, :0:-1]), axis=2), axis=2)
+    loo = before * after[:, :, ::-1]  # product of the other findings' entries, per cell
+    weighted = beta0[:, :, None] * loo[:, :, findings]
+    on_bits = bits[None, :, findings]
+    return (weighted * on_bits).sum(axis=1), (weighted * (1.0 - on_bits)).sum(axis=1)

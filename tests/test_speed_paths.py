@@ -1,0 +1,217 @@
+"""Fast paths of inference and work-up give the same answers as the plain ones."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.strategies_inference import Problem, problems
+from twitchcds import Case, KnowledgeBase, assess
+from twitchcds.errors import InvalidInputError
+from twitchcds.evidence import Evidence, derive_evidence
+from twitchcds.inference import DEFAULT_BUDGET, _run, infer
+from twitchcds.inference import _table as table
+from twitchcds.inference._brute import brute_force
+from twitchcds.inference._engine import run_batch
+from twitchcds.inference._reduce import fold_absent, fold_batch
+from twitchcds.inference._structure import structure
+from twitchcds.priors import case_priors
+from twitchcds.scoring import Method, Scorer
+from twitchcds.workup import (
+    _outcomes,
+    _outcomes_batched,
+    _question_values,
+    _value,
+    expected_loss,
+    next_questions,
+    rank_tests,
+)
+
+TOL = 1e-9
+
+# (largest table solved by the scan, largest batch table solved by dense products)
+KERNELS = [(16, 128), (0, 128), (0, 0)]
+
+
+def _arrays(case: Problem) -> tuple[Any, Any, Any]:
+    return (np.asarray(case.priors, dtype=np.float64),
+            np.array(sorted(set(case.present)), dtype=np.intp),
+            np.array(sorted(set(case.absent)), dtype=np.intp))
+
+
+@pytest.mark.parametrize(("scan", "dense"), KERNELS)
+@settings(max_examples=60)
+@given(case=problems(positive_leaks=True))
+def test_table_kernels_match_brute_force(case: Problem, scan: int, dense: int) -> None:
+    """Every full-table kernel (scan, one-row sparse) equals brute-force enumeration."""
+    post, log_ev = brute_force(case.network, case.priors, case.present, case.absent)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(table, "MAX_SCAN_CELLS", scan)
+        mp.setattr(table, "MAX_DENSE_CELLS", dense)
+        result = infer(case.network, case.priors, case.present, case.absent, method="exact")
+    assert np.abs(result.probabilities - post).max() <= TOL
+    assert result.log_evidence == pytest.approx(log_ev, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=60)
+@given(case=problems(positive_leaks=True))
+def test_frontier_and_table_methods_agree(case: Problem) -> None:
+    """The frontier sum (tables off) and the full-table method give the same posteriors."""
+    priors, pos, neg = _arrays(case)
+    plain = _run(case.network, priors, pos, neg, method="exact", budget=DEFAULT_BUDGET,
+                 tables=False)
+    fast = _run(case.network, priors, pos, neg, method="exact", budget=DEFAULT_BUDGET)
+    assert np.abs(plain.probabilities - fast.probabilities).max() <= TOL
+    assert plain.log_evidence == pytest.approx(fast.log_evidence, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize(("scan", "dense"), [*KERNELS, (0, 0)])
+@settings(max_examples=40)
+@given(case=problems(positive_leaks=True, max_absent=6), data=st.data())
+def test_batch_rows_equal_single_runs(case: Problem, scan: int, dense: int,
+                                      data: st.DataObject) -> None:
+    """Each row of a batched solve equals solving that row alone (both kernels, any size)."""
+    priors, pos, neg = _arrays(case)
+    free = [f for f in range(case.network.n_findings) if f not in set(case.present)
+            and f not in set(case.absent)]
+    extra = np.array(data.draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
+                     if free else [], dtype=np.intp)
+    rows = ((np.arange(1 << extra.size)[:, None] >> np.arange(extra.size)) & 1).astype(float)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(table, "MAX_SCAN_CELLS", scan)
+        mp.setattr(table, "MAX_DENSE_CELLS", dense)
+        batch = run_batch(case.network, priors, pos, neg, extra=rows, extra_findings=extra,
+                          method="exact", budget=DEFAULT_BUDGET)
+    assert batch is not None
+    for b, row in enumerate(rows):
+        absent = np.union1d(neg, extra[row > 0]).astype(np.intp)
+        one = _run(case.network, priors, pos, absent, method="exact", budget=DEFAULT_BUDGET)
+        assert np.abs(batch[0][b] - one.probabilities).max() <= TOL
+        assert batch[1][b] == pytest.approx(one.log_evidence, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=40)
+@given(case=problems(max_absent=6), data=st.data())
+def test_fold_batch_equals_fold_absent(case: Problem, data: st.DataObject) -> None:
+    """Folding a batch of absent sets equals folding each set alone."""
+    priors, _, neg = _arrays(case)
+    extra = np.array(data.draw(st.lists(st.integers(0, case.network.n_findings - 1),
+                                        unique=True, max_size=3)), dtype=np.intp)
+    extra = np.setdiff1d(extra, neg).astype(np.intp)
+    rows = ((np.arange(1 << extra.size)[:, None] >> np.arange(extra.size)) & 1).astype(float)
+    pi, pi_c, log_ev = fold_batch(case.network, priors, neg, rows, extra)
+    for b, row in enumerate(rows):
+        one = fold_absent(case.network, priors, np.union1d(neg, extra[row > 0]).astype(np.intp))
+        assert np.allclose(pi[b], one.pi, rtol=1e-12, atol=1e-300)
+        assert np.allclose(pi_c[b], one.pi_c, rtol=1e-12, atol=1e-300)
+        assert log_ev[b] == pytest.approx(one.log_evidence, rel=1e-12, abs=1e-12)
+
+
+def test_structures_are_cached_per_network() -> None:
+    """The same present set on the same network reuses one structure; other networks do not."""
+    from twitchcds.inference import NoisyOrNetwork
+
+    def net() -> NoisyOrNetwork:
+        return NoisyOrNetwork.from_arrays(["a", "b"], ["x", "y"], [0.1, 0.1],
+                                          [(0, 0, 0.5), (1, 0, 0.5), (1, 1, 0.5)])
+
+    one, two = net(), net()
+    assert structure(one, (0, 1)) is structure(one, (0, 1))
+    assert structure(one, (0, 1)) is not structure(two, (0, 1))
+
+
+def test_impossible_rows_raise_in_a_batch() -> None:
+    """A batch whose evidence cannot occur raises like a single run."""
+    from twitchcds.inference import NoisyOrNetwork
+
+    net = NoisyOrNetwork.from_arrays(["a", "b"], ["x", "y"], [0.0, 0.0],
+                                     [(0, 0, 1.0), (0, 1, 0.5), (1, 0, 0.5)])
+    with pytest.raises(InvalidInputError):
+        run_batch(net, np.array([0.5, 0.5]), np.array([1]), np.array([0]),
+                  extra=np.zeros((2, 0)), extra_findings=np.zeros(0, dtype=np.intp),
+                  method="exact", budget=DEFAULT_BUDGET)
+
+
+# --- work-up ---------------------------------------------------------------------------------
+
+CASES = [
+    {"age": 63, "sex": "male", "findings": [
+        {"id": "fasciculations", "status": "present"},
+        {"id": "muscle_weakness", "status": "present"},
+        {"id": "muscle_atrophy", "status": "present"},
+        {"id": "hyperreflexia", "status": "present"}],
+     "history": {"duration_days": 150, "progressive": True, "distribution": "multifocal"}},
+    {"age": 27, "findings": [{"id": "fasciculations", "status": "present"}],
+     "history": {"caffeine_mg_per_day": 650, "sleep_hours_per_night": 5}},
+    {"labs": [{"loinc": "2823-3", "value": 2.6, "unit": "mmol/L"}],
+     "findings": [{"id": "muscle_cramps", "status": "present"}]},
+]
+
+
+def _scorer(kb: KnowledgeBase, payload: dict[str, Any], method: Method = "auto",
+            ) -> tuple[Scorer, Evidence]:
+    case = Case.from_dict(payload)
+    evidence = derive_evidence(case, kb)
+    priors = case_priors(kb, case.setting, evidence.risk_factors)
+    return Scorer.for_priors(kb, priors.adjusted, method), evidence
+
+
+@pytest.mark.parametrize("payload", CASES)
+def test_batched_outcomes_equal_one_inference_per_outcome(kb: KnowledgeBase,
+                                                          payload: dict[str, Any]) -> None:
+    """Outcome probabilities and posteriors from one batch equal one inference per outcome."""
+    scorer, evidence = _scorer(kb, payload)
+    base = scorer.run(evidence.present, evidence.absent)
+    for test in kb.tests:
+        unknown = [f for f in test.reveals if evidence.status(f) is None][:6]
+        if not unknown:
+            continue
+        fast = _outcomes_batched(scorer, evidence, unknown, base.log_evidence)
+        slow = _outcomes(scorer, evidence, unknown, base.log_evidence)
+        assert fast is not None
+        assert [o[0] for o in fast] == [o[0] for o in slow]
+        for (_, p1, post1), (_, p2, post2) in zip(fast, slow, strict=True):
+            assert p1 == pytest.approx(p2, abs=1e-12)
+            assert np.abs(post1 - post2).max() <= 1e-9
+
+
+@pytest.mark.parametrize("payload", CASES)
+def test_batched_question_values_equal_two_inferences(kb: KnowledgeBase,
+                                                      payload: dict[str, Any]) -> None:
+    """Every question's value from the batch equals valuing its two outcomes directly."""
+    scorer, evidence = _scorer(kb, payload)
+    base = scorer.run(evidence.present, evidence.absent)
+    loss = expected_loss(kb, base.probabilities)
+    ids = [f.id for f in kb.findings if f.question and evidence.status(f.id) is None]
+    fast = _question_values(scorer, evidence, base.probabilities, base.log_evidence, ids=ids,
+                            base_loss=loss)
+    for f, value in zip(ids, fast, strict=True):
+        slow = _value(kb, loss, _outcomes(scorer, evidence, [f], base.log_evidence))
+        assert value == pytest.approx(slow, abs=1e-12)
+
+
+def test_approximate_method_keeps_the_plain_work_up(kb: KnowledgeBase) -> None:
+    """With method='approximate' no batch runs: the work-up is valued outcome by outcome."""
+    scorer, evidence = _scorer(kb, CASES[1], method="approximate")
+    assert scorer.run_absent_batch(evidence.present, evidence.absent, ["muscle_cramps"],
+                                   np.ones((1, 1))) is None
+    base = scorer.run(evidence.present, evidence.absent)
+    tests = rank_tests(scorer, evidence, base.probabilities, base.log_evidence)
+    questions = next_questions(scorer, evidence, base.probabilities, base.log_evidence)
+    assert all(t.value >= 0.0 for t in tests)
+    assert all(q.value > 0.0 for q in questions)
+
+
+def test_outcome_probabilities_sum_to_one(kb: KnowledgeBase) -> None:
+    """Each test's possible outcomes have probabilities summing to 1."""
+    result = assess(CASES[0], kb)
+    for test in result.all_tests:
+        if test.outcomes:
+            assert math.fsum(o.probability for o in test.outcomes) == pytest.approx(1.0)
+    assert list(itertools.islice(result.questions, 1))
