@@ -15,8 +15,25 @@ ASKABLE = sorted(f.id for f in KB.findings if f.kind in {"symptom", "sign"})
 
 
 def _flag_findings(kb: KnowledgeBase, flag_id: str) -> list[str]:
+    """Finding ids (and comorbidity/exposure risk factors) that fire the flag."""
     flag = next(f for f in kb.red_flags if f.id == flag_id)
-    return [*flag.all_of, *flag.any_of[:1]]
+    return [x for x in (*flag.all_of, *flag.any_of[:1]) if not _is_medication(kb, x)]
+
+
+def _is_medication(kb: KnowledgeBase, ident: str) -> bool:
+    rf = kb.risk_factor_index.get(ident)
+    return rf is not None and rf.kind == "medication"
+
+
+def _flag_medications(kb: KnowledgeBase, flag_id: str) -> list[dict[str, str]]:
+    """A medication (by generic name) for each medicine risk factor the flag needs."""
+    flag = next(f for f in kb.red_flags if f.id == flag_id)
+    out = []
+    for ident in (*flag.all_of, *flag.any_of[:1]):
+        if _is_medication(kb, ident):
+            cls = kb.medication_class_index[str(kb.risk_factor_index[ident].medication_class)]
+            out.append({"name": cls.names[0]})
+    return out
 
 
 @settings(max_examples=60)
@@ -29,7 +46,8 @@ def test_red_flag_is_a_floor(flag: str, extra: dict[str, str], age: int) -> None
     required = _flag_findings(KB, flag)
     findings: list[dict[str, Any]] = [{"id": f, "status": "present"} for f in required]
     findings += [{"id": f, "status": s} for f, s in extra.items() if f not in required]
-    result = assess({"age": age, "findings": findings}, KB, workup=False, explain=False)
+    result = assess({"age": age, "findings": findings,
+                     "medications": _flag_medications(KB, flag)}, KB, workup=False, explain=False)
     level = next(f.level for f in KB.red_flags if f.id == flag)
     assert level_rank(result.triage.level) >= level_rank(level)
     assert flag in {r.id for r in result.triage.reasons}
@@ -44,8 +62,8 @@ def test_emergency_flags_force_emergency() -> None:
     for flag in emergency:
         findings = [{"id": f, "status": "present"} for f in _flag_findings(KB, flag.id)]
         findings += [b for b in benign if b["id"] not in {f["id"] for f in findings}]
-        result = assess({"age": 25, "findings": findings, "history": {"sleep_hours_per_night": 8}},
-                        KB, workup=False)
+        result = assess({"age": 25, "findings": findings, "history": {"sleep_hours_per_night": 8},
+                         "medications": _flag_medications(KB, flag.id)}, KB, workup=False)
         assert result.triage.level == "emergency", flag.id
 
 
@@ -63,3 +81,20 @@ def test_triage_is_monotone(present: set[str], more: set[str], probs: list[float
     high_probs = [min(1.0, p + b) for p, b in zip(probs, bumps, strict=True)]
     high = triage(KB, frozenset(present | more), dict(zip(ids, high_probs, strict=True)))
     assert level_rank(high.level) >= level_rank(low.level)
+
+
+def test_medicine_flags_need_the_medicine() -> None:
+    """A flag that combines a medicine with symptoms fires only when the medicine is taken, and is
+    only offered in the safety net to patients who take it."""
+    case: dict[str, Any] = {"age": 70, "findings": [{"id": "muscle_weakness", "status": "present"}]}
+    without = assess(case, KB, workup=False, explain=False)
+    assert "weakness_on_thiazide" not in {r.id for r in without.triage.reasons}
+    assert not any("thiazide" in a.text for a in without.advice)
+    with_drug = assess({**case, "medications": [{"name": "hydrochlorothiazide"}]}, KB,
+                       workup=False, explain=False)
+    assert "weakness_on_thiazide" in {r.id for r in with_drug.triage.reasons}
+    assert level_rank(with_drug.triage.level) >= level_rank("urgent")
+    on_lithium = assess({"age": 40, "findings": [{"id": "fasciculations", "status": "present"}],
+                         "medications": [{"name": "lithium carbonate"}]}, KB,
+                        workup=False, explain=False)
+    assert any("lithium" in a.text for a in on_lithium.advice if a.kind == "safety-net")

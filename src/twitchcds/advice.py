@@ -2,7 +2,8 @@
 
 Advice is taken from the knowledge base for every condition whose posterior reaches the knowledge
 base's ``advice_min_probability`` (and always for the most probable condition), most probable
-first. A safety net follows: the red flags not present, in plain words, as reasons to come back.
+first. A safety net follows: the red flags not present, in plain words, as reasons to come back;
+a flag that needs a risk factor (a medicine) is only listed when that risk factor is active.
 
 Examples
 --------
@@ -47,7 +48,8 @@ def advise(kb: KnowledgeBase, probabilities: Mapping[str, float],
         items.extend(AdviceItem(condition.id, a.text, a.kind, a.references)
                      for a in condition.advice)
     fired = {flag.id for flag in fired_red_flags(kb, present)}
-    pending = [flag for flag in kb.red_flags if flag.id not in fired]
+    pending = [flag for flag in kb.red_flags if flag.id not in fired and all(
+        x in present for x in flag.all_of if x in kb.risk_factor_index)]
     pending.sort(key=lambda f: (-level_rank(f.level), f.id))
     for flag in pending[:_SAFETY_NET_LIMIT]:
         items.append(AdviceItem(None, f"Seek care ({flag.level}) if this develops: {flag.text}",

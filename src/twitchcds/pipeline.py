@@ -136,7 +136,9 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
         for i, c in enumerate(kb.conditions)
     ]
     rows.sort(key=lambda r: (-r.probability, r.id))
-    fired = fired_red_flags(kb, evidence.present)
+    # Red flags read present findings and active risk factors (e.g. weakness on a diuretic).
+    context = evidence.present | frozenset(evidence.risk_factors)
+    fired = fired_red_flags(kb, context)
     tests = (rank_tests(scorer, evidence, probs, result.log_evidence, fired, valued=exact)
              if do_workup else ())
     questions = (next_questions(scorer, evidence, probs, result.log_evidence)
@@ -144,8 +146,8 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     return Assessment(
         case_id=case.id, kb_version=kb.version, kb_sha256=kb.sha256, setting=priors.setting,
         method=result.method, positive_findings=len(evidence.present),
-        differential=tuple(rows), triage=triage(kb, evidence.present, by_id),
-        all_tests=tests, questions=questions, advice=advise(kb, by_id, evidence.present),
+        differential=tuple(rows), triage=triage(kb, context, by_id),
+        all_tests=tests, questions=questions, advice=advise(kb, by_id, context),
         derived_findings=evidence.derived, unused_inputs=evidence.unused, case=case, kb=kb,
         options=tuple(sorted(options.items())),
         note="" if exact else _APPROXIMATE_NOTE,

@@ -1,9 +1,11 @@
 """Triage: how soon the patient should be seen.
 
 Red flags set a floor that no probability can lower: each red flag of the knowledge base whose
-findings are present forces at least its level. Probabilities can only raise the level further, by
-a condition's escalation rules (e.g. a likely serious cause). The result is the highest level
-reached, with every reason that fired; with nothing fired it is ``self-care``.
+pattern is present forces at least its level. A pattern names findings and, where the danger lies
+in the combination, active risk factors (muscle weakness while taking a diuretic). Probabilities
+can only raise the level further, by a condition's escalation rules (e.g. a likely serious cause).
+The result is the highest level reached, with every reason that fired; with nothing fired it is
+``self-care``.
 
 Examples
 --------
@@ -58,7 +60,7 @@ def _fires(flag: RedFlag, present: frozenset[str]) -> bool:
 
 
 def fired_red_flags(kb: KnowledgeBase, present: frozenset[str]) -> tuple[RedFlag, ...]:
-    """Red flags whose finding pattern is present."""
+    """Red flags whose pattern is present (ids of present findings and active risk factors)."""
     return tuple(flag for flag in kb.red_flags if _fires(flag, present))
 
 
@@ -70,7 +72,7 @@ def triage(kb: KnowledgeBase, present: frozenset[str],
     ----------
     kb : KnowledgeBase
     present : frozenset of str
-        Findings present (after derivation).
+        Findings present (after derivation) and active risk factors.
     probabilities : mapping
         Posterior probability of each condition id.
     """

@@ -167,7 +167,8 @@ def _summary(result: Assessment) -> str:
 def _detail(result: Assessment) -> str:
     lines = [f"**Triage: {result.triage.level}**", ""]
     if result.triage.reasons:
-        lines += ["Red flags:", *(f"- {r.text}" for r in result.triage.reasons), ""]
+        lines += ["Why this triage (red flags and likely causes):",
+                  *(f"- {r.text}" for r in result.triage.reasons), ""]
     lines += ["| Likely cause | Probability |", "|---|---|"]
     lines += [f"| {row.name} | {row.probability:.1%} |" for row in result.differential[:5]]
     if result.tests:

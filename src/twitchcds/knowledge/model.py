@@ -286,10 +286,12 @@ class Test:
 class RedFlag:
     """A finding pattern that forces at least ``level`` whatever the probabilities.
 
-    Fires when every finding in ``all_of`` is present and at least one in ``any_of`` is present
-    (an empty ``any_of`` is satisfied). ``tests`` are the tests the cited guideline calls for when
-    the flag fires (e.g. needle EMG for twitching with weakness); they are recommended whatever
-    their value of information, ahead of the tests ranked by value.
+    Fires when every id in ``all_of`` is present and at least one in ``any_of`` is present (an
+    empty ``any_of`` is satisfied). Ids are findings or risk factors (a medicine, an exposure):
+    some dangers lie in the combination, such as muscle weakness while taking a diuretic. ``tests``
+    are the tests the cited guideline calls for when the flag fires (e.g. needle EMG for twitching
+    with weakness); they are recommended whatever their value of information, ahead of the tests
+    ranked by value.
     """
 
     id: str = field(validator=_check_id)

@@ -149,8 +149,8 @@ def _ids(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop per 
         if not flag.all_of and not flag.any_of:
             yield Issue("error", where, "needs all_of or any_of")
         for f in (*flag.all_of, *flag.any_of):
-            if f not in findings:
-                yield Issue("error", where, f"unknown finding {f!r}")
+            if f not in findings and f not in kb.risk_factor_index:
+                yield Issue("error", where, f"unknown finding or risk factor {f!r}")
         for test_id in flag.tests:
             if test_id not in kb.test_index:
                 yield Issue("error", f"{where}.tests", f"unknown test {test_id!r}")
