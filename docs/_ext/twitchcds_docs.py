@@ -445,12 +445,18 @@ def kb_tests(kb: Any) -> str:
 
 
 def kb_red_flags(kb: Any) -> str:
-    out = [_header("Red flags", kb, "A red flag fires when every finding in *all of* is present "
+    out = [_header("Red flags", kb, "A red flag fires when every item in *all of* is present "
                    "and at least one in *any of* is (an empty *any of* is satisfied); it then "
-                   "forces at least its triage level, whatever the probabilities.")]
+                   "forces at least its triage level, whatever the probabilities. Items are "
+                   "findings or active risk factors (a medicine the patient takes).")]
+    risk = {rf.id for rf in kb.risk_factors}
+
+    def link(ident: str) -> str:
+        return f"{{ref}}`{ident} <kb-risk-{ident}>`" if ident in risk else finding_link(ident)
+
     rows = [[code(flag.id), esc(flag.text),
-             esc(flag.level), ", ".join(finding_link(f) for f in flag.all_of),
-             ", ".join(finding_link(f) for f in flag.any_of),
+             esc(flag.level), ", ".join(link(f) for f in flag.all_of),
+             ", ".join(link(f) for f in flag.any_of),
              ", ".join(f"{{ref}}`{t} <kb-test-{t}>`" for t in getattr(flag, "tests", ())),
              esc(flag.advice), refs(flag.references)] for flag in kb.red_flags]
     out.append(table(["Id", "Text", "Level", "All of", "Any of", "Indicated tests", "Advice",

@@ -54,14 +54,10 @@ def level_rank(level: TriageLevel) -> int:
     return TRIAGE_LEVELS.index(level)
 
 
-def _fires(flag: RedFlag, present: frozenset[str]) -> bool:
-    return all(f in present for f in flag.all_of) and (
-        not flag.any_of or any(f in present for f in flag.any_of))
-
-
 def fired_red_flags(kb: KnowledgeBase, present: frozenset[str]) -> tuple[RedFlag, ...]:
     """Red flags whose pattern is present (ids of present findings and active risk factors)."""
-    return tuple(flag for flag in kb.red_flags if _fires(flag, present))
+    return tuple(flag for flag, need, some in kb.red_flag_patterns
+                 if need <= present and (not some or not some.isdisjoint(present)))
 
 
 def triage(kb: KnowledgeBase, present: frozenset[str],
