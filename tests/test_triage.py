@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twitchcds import KnowledgeBase, assess, load_knowledge_base
+from twitchcds.advice import advise
 from twitchcds.triage import level_rank, triage
 
 KB = load_knowledge_base()
@@ -98,3 +99,23 @@ def test_medicine_flags_need_the_medicine() -> None:
                          "medications": [{"name": "lithium carbonate"}]}, KB,
                         workup=False, explain=False)
     assert any("lithium" in a.text for a in on_lithium.advice if a.kind == "safety-net")
+
+
+@settings(max_examples=40)
+@given(present=st.sets(st.sampled_from(sorted(KB.finding_index)), max_size=6))
+def test_safety_net_lists_only_noticeable_flags(present: set[str]) -> None:
+    """The safety net never asks the person to watch for a lab result or a medicine they do not
+    take: each listed flag can still fire through symptoms or signs alone."""
+    probs = {c.id: 0.1 for c in KB.conditions}
+    items = advise(KB, probs, frozenset(present))
+    texts = {i.text for i in items if i.kind == "safety-net"}
+    measured = {"lab", "test"}
+    for flag in KB.red_flags:
+        if not any(t.endswith(flag.text) for t in texts):
+            continue
+        for ident in flag.all_of:
+            finding = KB.finding_index.get(ident)
+            assert ident in present or (finding is not None and finding.kind not in measured)
+        if flag.any_of:
+            assert any(KB.finding_index.get(x) is not None
+                       and KB.finding_index[x].kind not in measured for x in flag.any_of)

@@ -2,8 +2,10 @@
 
 Advice is taken from the knowledge base for every condition whose posterior reaches the knowledge
 base's ``advice_min_probability`` (and always for the most probable condition), most probable
-first. A safety net follows: the red flags not present, in plain words, as reasons to come back;
-a flag that needs a risk factor (a medicine) is only listed when that risk factor is active.
+first. A safety net follows: the red flags not present, in plain words, as reasons to come back.
+Only flags the person could notice are listed: a flag that needs a risk factor (a medicine) only
+when that risk factor is active, and a flag that needs a lab or test result only when that result
+is already present (low potassium: come back if weakness develops).
 
 Examples
 --------
@@ -20,11 +22,13 @@ from collections.abc import Mapping
 from attrs import frozen
 
 from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.knowledge.model import RedFlag
 from twitchcds.triage import fired_red_flags, level_rank
 
 __all__ = ["AdviceItem", "advise"]
 
 _SAFETY_NET_LIMIT = 8
+_MEASURED = frozenset({"lab", "test"})  # finding kinds known only from a result
 
 
 @frozen
@@ -35,6 +39,19 @@ class AdviceItem:
     text: str
     kind: str
     references: tuple[str, ...]
+
+
+def _observable(kb: KnowledgeBase, ident: str) -> bool:
+    finding = kb.finding_index.get(ident)
+    return finding is not None and finding.kind not in _MEASURED
+
+
+def _noticeable(kb: KnowledgeBase, flag: RedFlag, present: frozenset[str]) -> bool:
+    """Whether what the flag still needs could be noticed by the person or on examination."""
+    missing = [x for x in flag.all_of if x not in present]
+    if not all(_observable(kb, x) for x in missing):
+        return False  # a medicine not taken, or a lab or test result not in hand
+    return not flag.any_of or any(_observable(kb, x) for x in flag.any_of)
 
 
 def advise(kb: KnowledgeBase, probabilities: Mapping[str, float],
@@ -48,8 +65,8 @@ def advise(kb: KnowledgeBase, probabilities: Mapping[str, float],
         items.extend(AdviceItem(condition.id, a.text, a.kind, a.references)
                      for a in condition.advice)
     fired = {flag.id for flag in fired_red_flags(kb, present)}
-    pending = [flag for flag in kb.red_flags if flag.id not in fired and all(
-        x in present for x in flag.all_of if x in kb.risk_factor_index)]
+    pending = [flag for flag in kb.red_flags
+               if flag.id not in fired and _noticeable(kb, flag, present)]
     pending.sort(key=lambda f: (-level_rank(f.level), f.id))
     for flag in pending[:_SAFETY_NET_LIMIT]:
         items.append(AdviceItem(None, f"Seek care ({flag.level}) if this develops: {flag.text}",
