@@ -142,3 +142,24 @@ def test_lab_logic_contradiction(kb: KnowledgeBase) -> None:
     ok = _ev(kb, {"findings": [{"id": "severe_low_potassium", "status": "present"},
                                {"id": "low_potassium", "status": "present"}]})
     assert ok.present == {"severe_low_potassium", "low_potassium"}
+
+
+@pytest.mark.parametrize("history", [
+    {"duration_days": 200}, {"distribution": "focal"}, {"distribution": "generalized"},
+    {"painful": True}, {"after_injury": True}])
+def test_twitch_history_without_twitching(kb: KnowledgeBase, history: dict[str, object]) -> None:
+    """History about twitching cannot make a twitch finding present when twitching is reported
+    absent (a cramps-only presentation): the finding is derived absent, and says why."""
+    twitch = {"persistent_twitching", "focal_twitching", "widespread_twitching",
+              "painful_twitching", "twitching_after_injury"}
+    without = _ev(kb, {"findings": [{"id": "fasciculations", "status": "absent"},
+                                    {"id": "muscle_cramps", "status": "present"}],
+                       "history": history})
+    assert not without.present & twitch
+    derived = [d for d in without.derived if d.finding in twitch]
+    assert derived
+    assert all(d.status == "absent" and "fasciculations is reported absent" in d.source
+               for d in derived)
+    with_twitch = _ev(kb, {"findings": [{"id": "fasciculations", "status": "present"}],
+                           "history": history})
+    assert with_twitch.present & twitch

@@ -472,16 +472,20 @@ def kb_derivations(kb: Any) -> str:
     out.append(labs_table(kb))
     out.append("\n## History\n\nNumeric fields: present when value >= *at least* (or < "
                "*below*), else absent. Boolean fields: present when the value equals *equals*. "
-               "Text fields: present when the value is one of *one of*.\n")
+               "Text fields: present when the value is one of *one of*. A rule with *absent "
+               "when* derives its finding absent whenever that finding is reported absent "
+               "(history about twitching when there is no twitching).\n")
     rows = []
     for rule in kb.history_rules:
         cond = (f">= {num(rule.at_least)}" if rule.at_least is not None else
                 f"< {num(rule.below)}" if rule.below is not None else
                 f"= {str(rule.equals).lower()}" if rule.equals is not None else
                 "one of " + ", ".join(rule.one_of))
+        unless = getattr(rule, "unless_absent", None)
         rows.append([code(f"history.{rule.field}"), esc(cond), finding_link(rule.finding),
+                     f"{finding_link(unless)} absent" if unless else "",
                      refs(rule.references)])
-    out.append(table(["Field", "Present when", "Finding", "References"], rows))
+    out.append(table(["Field", "Present when", "Finding", "Absent when", "References"], rows))
     return "\n".join(out)
 
 

@@ -150,13 +150,17 @@ def _finding_code(kb: KnowledgeBase, code: str, status: Status, path: str,
 
 
 def _history(kb: KnowledgeBase, case: Case, out: _Collector) -> None:
+    reported_absent = {f.finding for f in out.facts if f.status == "absent"}
     for rule in kb.history_rules:
         value = getattr(case.history, rule.field, None)
         if value is None:
             continue
-        status = _history_status(rule, value)
-        out.fact(rule.finding, status, f"$.history.{rule.field}",
-                 f"history.{rule.field} = {value!r}")
+        source = f"history.{rule.field} = {value!r}"
+        if rule.unless_absent is not None and rule.unless_absent in reported_absent:
+            out.fact(rule.finding, "absent", f"$.history.{rule.field}",
+                     f"{source}, but {rule.unless_absent} is reported absent")
+            continue
+        out.fact(rule.finding, _history_status(rule, value), f"$.history.{rule.field}", source)
 
 
 def _history_status(rule: HistoryRule, value: Any) -> Status:

@@ -344,6 +344,9 @@ class HistoryRule:
     Numeric fields: ``finding`` present when ``value >= at_least`` (or ``< below``), else absent.
     Boolean fields: present when the value equals ``equals``, absent otherwise.
     Text fields (``distribution``): present when the value is in ``one_of``, absent otherwise.
+    ``unless_absent`` names the finding the history describes: when the case reports it absent,
+    the derived finding is absent whatever the value (twitching that is absent cannot be
+    persistent, focal or painful; the history then describes other symptoms, such as cramps).
     """
 
     field: str
@@ -353,6 +356,7 @@ class HistoryRule:
     below: float | None = None
     equals: bool | None = None
     one_of: tuple[str, ...] = attrs.field(factory=tuple, converter=_tuple)
+    unless_absent: str | None = None
 
 
 def _check_losses(_: Any, attribute: Attribute[Any], value: Mapping[str, float]) -> None:

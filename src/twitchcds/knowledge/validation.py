@@ -264,6 +264,9 @@ def _rules(kb: KnowledgeBase) -> Iterator[Issue]:
         where = f"derivations.toml:history[{i}]"
         if rule.finding not in findings:
             yield Issue("error", where, f"unknown finding {rule.finding!r}")
+        if rule.unless_absent is not None and rule.unless_absent not in findings:
+            yield Issue("error", f"{where}.unless_absent",
+                        f"unknown finding {rule.unless_absent!r}")
         if rule.field not in kinds:
             yield Issue("error", where, f"unknown history field {rule.field!r}")
         yield from _history_rule(rule, where, kinds)
