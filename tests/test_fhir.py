@@ -282,3 +282,16 @@ def test_import_twitchcds_loads_no_optional_dependency():
     out = subprocess.run([sys.executable, "-c", code],  # noqa: S603  (fixed arguments)
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_assessment_to_fhir_method_matches_the_function():
+    """``Assessment.to_fhir`` is the documented shortcut for ``assessment_to_fhir``; its Bundle
+    validates against the R4B models."""
+    case = Path(__file__).parent.parent / "examples" / "cases" / "als_progressive.json"
+    result = assess(json.loads(case.read_text(encoding="utf-8")))
+    bundle = result.to_fhir(subject="Patient/p1")
+    assert bundle == assessment_to_fhir(result, subject="Patient/p1")
+    Bundle.model_validate(bundle)
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds[0] == "RiskAssessment"
+    assert kinds.count("ServiceRequest") == len(result.tests)

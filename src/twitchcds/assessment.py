@@ -163,6 +163,25 @@ base.probabilities["amyotrophic_lateral_sclerosis"]
         """Return :meth:`to_dict` as JSON text (keys in a fixed order, deterministic)."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
+    def to_fhir(self, **options: Any) -> dict[str, Any]:
+        """Return the assessment as a FHIR R4 Bundle (a RiskAssessment and ServiceRequests).
+
+        Same as :func:`twitchcds.interop.fhir.assessment_to_fhir`, whose keyword options
+        (``subject``, ``basis``, ``imported``, ``validate``) it accepts; validation needs the
+        ``fhir`` extra (``pip install "twitchcds[fhir]"``).
+
+        Examples
+        --------
+        >>> import twitchcds
+        >>> result = twitchcds.assess({"findings": [{"id": "fasciculations", "status": "present"}]})
+        >>> bundle = result.to_fhir(validate=False)
+        >>> bundle["resourceType"], bundle["entry"][0]["resource"]["resourceType"]
+        ('Bundle', 'RiskAssessment')
+        """
+        from twitchcds.interop.fhir import assessment_to_fhir  # noqa: PLC0415  (optional extra)
+
+        return assessment_to_fhir(self, **options)
+
 
 def _score_dict(row: ConditionScore) -> dict[str, Any]:
     return {
