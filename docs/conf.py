@@ -85,7 +85,7 @@ napoleon_preprocess_types = False
 # Only *external* targets are ignored; a broken reference to twitchcds itself is still an error.
 nitpick_ignore_regex = [
     (r"py:.*", r"(typing|typing_extensions|collections\.abc|types|os|pathlib|io|json)\..*"),
-    (r"py:.*", r"(concurrent|pickle|distributed|dask|pd|pandas)(\..*)?"),
+    (r"py:.*", r"(concurrent|datetime|pickle|distributed|dask|pd|pandas)(\..*)?"),
     (r"py:.*", r"(Client|DataFrame|ErrorMode)"),
     (r"py:.*", r"(numpy|npt|np|networkx|nx|attrs|attr|cattrs|pint)(\..*)?"),
     (r"py:.*", r"(Any|Self|Literal|TypeAlias|Final|Iterable|Iterator|Mapping|Sequence|Callable)"),
