@@ -239,3 +239,15 @@ def test_graphml_export_reads_back_with_networkx(mini_kb: KnowledgeBase) -> None
     expected = mini_kb.graph()
     assert set(graph.nodes) == set(expected.nodes)
     assert graph.number_of_edges() == expected.number_of_edges()
+
+
+@pytest.mark.parametrize("hpo_map", [{"HP:0002380": [["fasciculations"]]},
+                                     {"HP:0002380": "fasciculations"},
+                                     {"HP:0002380": [1]}])
+def test_node_link_with_malformed_hpo_map_is_refused(mini_kb: KnowledgeBase,
+                                                     hpo_map: dict[str, object]) -> None:
+    """An HPO map whose targets are not lists of ids is a KnowledgeBaseError, not a crash."""
+    data = json.loads(json.dumps(mini_kb.to_node_link()))
+    data["graph"]["hpo_present"] = hpo_map
+    with pytest.raises(KnowledgeBaseError, match="HPO map"):
+        KnowledgeBase.from_node_link(data)

@@ -45,7 +45,18 @@ def _tuple(value: Any) -> tuple[Any, ...]:
 
 
 def _freeze_map(value: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
-    return MappingProxyType({k: tuple(v) for k, v in value.items()})
+    """Freeze an HPO map: every key a term id, every value a sequence of KB ids (strings)."""
+    out = {}
+    for key, targets in value.items():
+        if not isinstance(key, str) or isinstance(targets, str | bytes):
+            msg = f"HPO map entry {key!r} must map a term id to a list of ids"
+            raise TypeError(msg)
+        frozen_targets = tuple(targets)
+        if not all(isinstance(t, str) for t in frozen_targets):
+            msg = f"HPO map entry {key!r} must map to ids (strings), got {frozen_targets!r}"
+            raise TypeError(msg)
+        out[key] = frozen_targets
+    return MappingProxyType(out)
 
 
 def _index(items: tuple[Any, ...]) -> Mapping[str, Any]:
