@@ -35,8 +35,9 @@ from twitchcds.workup import (
 
 TOL = 1e-9
 
-# (largest table solved by the scan, largest batch table solved by dense products)
-KERNELS = [(16, 128), (0, 128), (0, 0)]
+# (largest table solved by the scan, largest batch table solved by dense products, largest
+# batch table solved child by child; larger ones use the per-entry kernel)
+KERNELS = [(16, 128, 4096), (0, 128, 4096), (0, 0, 4096), (0, 0, 0)]
 
 
 def _arrays(case: Problem) -> tuple[Any, Any, Any]:
@@ -45,15 +46,17 @@ def _arrays(case: Problem) -> tuple[Any, Any, Any]:
             np.array(sorted(set(case.absent)), dtype=np.intp))
 
 
-@pytest.mark.parametrize(("scan", "dense"), KERNELS)
+@pytest.mark.parametrize(("scan", "dense", "axes"), KERNELS)
 @settings(max_examples=60)
 @given(case=problems(positive_leaks=True))
-def test_table_kernels_match_brute_force(case: Problem, scan: int, dense: int) -> None:
+def test_table_kernels_match_brute_force(case: Problem, scan: int, dense: int,
+                                      axes: int) -> None:
     """Every full-table kernel (scan, one-row sparse) equals brute-force enumeration."""
     post, log_ev = brute_force(case.network, case.priors, case.present, case.absent)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_SCAN_CELLS", scan)
         mp.setattr(table, "MAX_DENSE_CELLS", dense)
+        mp.setattr(table, "MAX_AXES_CELLS", axes)
         result = infer(case.network, case.priors, case.present, case.absent, method="exact")
     assert np.abs(result.probabilities - post).max() <= TOL
     assert result.log_evidence == pytest.approx(log_ev, rel=1e-9, abs=1e-9)
@@ -71,11 +74,11 @@ def test_frontier_and_table_methods_agree(case: Problem) -> None:
     assert plain.log_evidence == pytest.approx(fast.log_evidence, rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize(("scan", "dense"), [*KERNELS, (0, 0)])
+@pytest.mark.parametrize(("scan", "dense", "axes"), KERNELS)
 @settings(max_examples=40)
 @given(case=problems(positive_leaks=True, max_absent=6), data=st.data())
 def test_batch_rows_equal_single_runs(case: Problem, scan: int, dense: int,
-                                      data: st.DataObject) -> None:
+                                      axes: int, data: st.DataObject) -> None:
     """Each row of a batched solve equals solving that row alone (both kernels, any size)."""
     priors, pos, neg = _arrays(case)
     free = [f for f in range(case.network.n_findings) if f not in set(case.present)
@@ -86,6 +89,7 @@ def test_batch_rows_equal_single_runs(case: Problem, scan: int, dense: int,
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_SCAN_CELLS", scan)
         mp.setattr(table, "MAX_DENSE_CELLS", dense)
+        mp.setattr(table, "MAX_AXES_CELLS", axes)
         batch = run_batch(case.network, priors, pos, neg, extra=rows, extra_findings=extra,
                           method="exact", budget=DEFAULT_BUDGET)
     assert batch is not None
@@ -215,3 +219,24 @@ def test_outcome_probabilities_sum_to_one(kb: KnowledgeBase) -> None:
         if test.outcomes:
             assert math.fsum(o.probability for o in test.outcomes) == pytest.approx(1.0)
     assert list(itertools.islice(result.questions, 1))
+
+
+@pytest.mark.parametrize("payload", CASES)
+def test_rank_tests_equals_one_inference_per_outcome(kb: KnowledgeBase,
+                                                     payload: dict[str, Any]) -> None:
+    """The work-up (all tests in one batch, improbable outcomes re-batched) is exact."""
+    scorer, evidence = _scorer(kb, payload)
+    base = scorer.run(evidence.present, evidence.absent)
+    loss = expected_loss(kb, base.probabilities)
+    tests = {t.id: t for t in rank_tests(scorer, evidence, base.probabilities,
+                                         base.log_evidence)}
+    for test in kb.tests:
+        unknown = [f for f in test.reveals if evidence.status(f) is None][:6]
+        if not unknown:
+            assert tests[test.id].value == 0.0
+            continue
+        slow = _outcomes(scorer, evidence, unknown, base.log_evidence)
+        assert tests[test.id].value == pytest.approx(_value(kb, loss, slow), abs=1e-10)
+        for outcome, (pairs, p, _) in zip(tests[test.id].outcomes, slow, strict=True):
+            assert outcome.findings == pairs
+            assert outcome.probability == pytest.approx(p, abs=1e-12)

@@ -78,8 +78,9 @@ MAX_REVEALED = 6
 BATCH_ROUNDING = 1e-14
 """Bound used for the relative rounding error of one batched inference.
 
-Measured on the built-in knowledge base: an outcome posterior's error is below 5e-16 times its
-cancellation factor (``benchmarks/bench_assess.py --check``), so this leaves a margin of 20.
+Measured on the built-in knowledge base: an outcome posterior's error is below 1.3e-15 times
+its cancellation factor (``benchmarks/bench_assess.py --check``, with the shared batch and the
+re-batched improbable outcomes), so this leaves a margin of about 8.
 """
 
 OUTCOME_TOLERANCE = 1e-10
@@ -183,17 +184,55 @@ def _subset_rows(r: int) -> npt.NDArray[np.float64]:
     return ((v[:, None] >> np.arange(r)[None, :]) & 1).astype(np.float64)
 
 
+_Batch = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+def _joint_batch(scorer: Scorer, evidence: Evidence, groups: Sequence[Sequence[str]],
+                 ) -> list[_Batch] | None:
+    """Solve the subset rows (:func:`_subset_rows`) of every group of findings in one batch.
+
+    All rows share the present findings, so they share one structure; a row needed by several
+    groups (the current evidence alone, or the same findings absent) is solved once. Returns
+    each group's ``(posteriors, log evidences)`` in subset order, or ``None`` when the batch
+    cannot run exactly.
+    """
+    columns: dict[str, int] = {}
+    for findings in groups:
+        for f in findings:
+            columns.setdefault(f, len(columns))
+    index: dict[tuple[int, ...], int] = {}
+    picks = []
+    for findings in groups:
+        cols = [columns[f] for f in findings]
+        pick = []
+        for v in range(1 << len(cols)):
+            key = tuple(c for i, c in enumerate(cols) if (v >> i) & 1)
+            pick.append(index.setdefault(key, len(index)))
+        picks.append(np.array(pick, dtype=np.intp))
+    rows = np.zeros((len(index), len(columns)))
+    for key, b in index.items():
+        rows[b, list(key)] = 1.0
+    batch = scorer.run_absent_batch(evidence.present, evidence.absent, list(columns), rows)
+    if batch is None:
+        return None
+    probs, log_ev = batch
+    return [(probs[pick], log_ev[pick]) for pick in picks]
+
+
 def _outcomes_batched(
     scorer: Scorer, evidence: Evidence, findings: Sequence[str], base_log_evidence: float,
+    batch: _Batch | None = None,
 ) -> list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]] | None:
     """:func:`_outcomes` from one batched inference by inclusion-exclusion (module Notes).
 
-    Returns ``None`` when the batch cannot run exactly (the caller falls back to
-    :func:`_outcomes`).
+    ``batch`` is the batched inference of the subset rows of ``findings`` when already solved
+    (see :func:`_joint_batch`). Returns ``None`` when the batch cannot run exactly (the caller
+    falls back to :func:`_outcomes`).
     """
     r = len(findings)
-    batch = scorer.run_absent_batch(evidence.present, evidence.absent, findings,
-                                    _subset_rows(r))
+    if batch is None:
+        batch = scorer.run_absent_batch(evidence.present, evidence.absent, findings,
+                                        _subset_rows(r))
     if batch is None:
         return None
     probs, log_ev = batch
@@ -203,7 +242,8 @@ def _outcomes_batched(
     known: dict[str, Status] = dict.fromkeys(evidence.present, "present")
     known.update(dict.fromkeys(evidence.absent, "absent"))
     full = (1 << r) - 1
-    out = []
+    out: list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]] = []
+    pending: dict[int, tuple[int, int]] = {}  # ill-conditioned: position -> (absent, shown)
     statuses: tuple[Status, Status] = ("present", "absent")
     for combo in itertools.product(statuses, repeat=r):
         pairs = tuple(zip(findings, combo, strict=True))
@@ -211,21 +251,87 @@ def _outcomes_batched(
             continue
         absent_bits = sum(1 << i for i, st in enumerate(combo) if st == "absent")
         shown = full & ~absent_bits
-        terms = [absent_bits | u for u in _submasks(shown)]
-        signs = np.array([-1.0 if (u.bit_count() & 1) else 1.0 for u in _submasks(shown)])
-        probability = float(signs @ weight[terms])
-        scale = float(weight[terms].sum())
-        if probability > 0.0 and scale * BATCH_ROUNDING <= OUTCOME_TOLERANCE * probability:
-            post = np.clip((signs @ joint[terms]) / probability, 0.0, 1.0)
-        else:  # ill-conditioned (a very improbable outcome): one direct inference
-            present = set(evidence.present) | {f for f, st in pairs if st == "present"}
-            absent = set(evidence.absent) | {f for f, st in pairs if st == "absent"}
-            result = scorer.run(present, absent)
-            probability = math.exp(result.log_evidence - base_log_evidence)
-            post = result.probabilities
-        out.append((pairs, probability, post))
+        solved = _combine(weight, joint, absent_bits, shown)
+        if solved is None:  # ill-conditioned (a very improbable outcome): resolved below
+            pending[len(out)] = (absent_bits, shown)
+            solved = (0.0, probs[0])
+        out.append((pairs, *solved))
+    _resolve(scorer, evidence, findings, base_log_evidence, out=out, pending=pending)
     total = sum(p for _, p, _ in out)
     return [(pairs, p / total, post) for pairs, p, post in out]
+
+
+def _combine(weight: npt.NDArray[np.float64], joint: npt.NDArray[np.float64], absent_bits: int,
+             shown: int) -> tuple[float, npt.NDArray[np.float64]] | None:
+    """Probability and posterior of "``shown`` present, ``absent_bits`` absent" (module Notes).
+
+    ``weight[v]`` and ``joint[v]`` are the probability of subset ``v`` absent (relative to the
+    current evidence) and that times the posterior. Returns ``None`` when the cancellation
+    factor makes the result less accurate than ``OUTCOME_TOLERANCE``.
+    """
+    subs = _submasks(shown)
+    terms = [absent_bits | u for u in subs]
+    signs = np.array([-1.0 if (u.bit_count() & 1) else 1.0 for u in subs])
+    probability = float(signs @ weight[terms])
+    scale = float(weight[terms].sum())
+    if probability > 0.0 and scale * BATCH_ROUNDING <= OUTCOME_TOLERANCE * probability:
+        return probability, np.clip((signs @ joint[terms]) / probability, 0.0, 1.0)
+    return None
+
+
+def _compress(bits: int, keep: Sequence[int]) -> int:
+    """``bits`` restricted to positions ``keep``, renumbered ``0, 1, ...``."""
+    return sum(1 << i for i, j in enumerate(keep) if (bits >> j) & 1)
+
+
+def _resolve(scorer: Scorer, evidence: Evidence, findings: Sequence[str],
+             base_log_evidence: float, *,
+             out: list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]],
+             pending: dict[int, tuple[int, int]]) -> None:
+    """Fill in the ill-conditioned outcomes of :func:`_outcomes_batched` in place.
+
+    They are improbable because some finding shown present is; while one finding ``f`` is shown
+    present in two or more of them, those are solved by inclusion-exclusion again from a batch
+    with ``f`` also present (the same exact batched inference, now with probabilities relative
+    to ``P(e, f present)``, so the cancellation factor loses the factor ``1 / P(f | e)``). Those
+    still ill-conditioned, and the rest, get one direct inference each, as before.
+    """
+    r = len(findings)
+    tried: set[int] = set()
+    while True:
+        counts = [0 if j in tried else sum(1 for _, sh in pending.values() if (sh >> j) & 1)
+                  for j in range(r)]
+        j = max(range(r), key=lambda i: (counts[i], -i))
+        if counts[j] < 2:
+            break
+        tried.add(j)
+        rest = [i for i in range(r) if i != j]
+        group = {at: (_compress(absent_bits, rest), _compress(shown, rest))
+                 for at, (absent_bits, shown) in pending.items() if (shown >> j) & 1}
+        needed = sorted({a | u for a, sh in group.values() for u in _submasks(sh)})
+        batch = scorer.run_absent_batch({*evidence.present, findings[j]}, evidence.absent,
+                                        [findings[i] for i in rest],
+                                        _subset_rows(r - 1)[needed])
+        if batch is None:
+            break
+        probs, log_ev = batch
+        # P(f present, subset absent | evidence) at the subsets needed (the others unused)
+        weight = np.zeros(1 << (r - 1))
+        weight[needed] = np.exp(log_ev - base_log_evidence)
+        joint = np.zeros((1 << (r - 1), probs.shape[1]))
+        joint[needed] = weight[needed, None] * probs
+        for at, (absent_bits, shown) in group.items():
+            solved = _combine(weight, joint, absent_bits, shown)
+            if solved is not None:
+                out[at] = (out[at][0], *solved)
+                del pending[at]
+    for at in pending:  # one direct inference
+        pairs = out[at][0]
+        present = set(evidence.present) | {f for f, st in pairs if st == "present"}
+        absent = set(evidence.absent) | {f for f, st in pairs if st == "absent"}
+        result = scorer.run(present, absent)
+        out[at] = (pairs, math.exp(result.log_evidence - base_log_evidence),
+                   result.probabilities)
 
 
 def _submasks(mask: int) -> list[int]:
@@ -311,8 +417,12 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     indications = _indications(fired)
     confirmations = _confirmations(kb, current)
     values = []
-    for test in kb.tests:
-        unknown = [f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
+    revealed = [[f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
+                for test in kb.tests]
+    # every test's rows in one batch (they share the present findings, hence the structure)
+    groups = [unknown for unknown in revealed if unknown]
+    joint = iter(_joint_batch(scorer, evidence, groups) or ()) if valued and groups else None
+    for test, unknown in zip(kb.tests, revealed, strict=True):
         if not unknown:
             values.append(TestValue(test.id, test.name, 0.0, test.cost, 0.0, recommended=False,
                                     rationale="Its results are already known.", outcomes=()))
@@ -320,7 +430,9 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
         flags = indications.get(test.id, [])
         confirms = confirmations.get(test.id, [])
         if valued:
-            raw = (_outcomes_batched(scorer, evidence, unknown, log_evidence)
+            batch = next(joint, None) if joint is not None else None
+            raw = ((_outcomes_batched(scorer, evidence, unknown, log_evidence, batch)
+                    if batch is not None else None)
                    or _outcomes(scorer, evidence, unknown, log_evidence))
             value = _value(kb, base_loss, raw)
             outcomes = tuple(Outcome(pairs, p, _top(kb, post)) for pairs, p, post in raw)

@@ -16,6 +16,8 @@ underflow).
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Protocol, cast
 
 import numpy as np
@@ -44,6 +46,10 @@ MAX_SCAN_CELLS = 16
 MAX_DENSE_CELLS = 128
 """Batches on tables up to this many cells apply each step as a dense matrix product."""
 
+MAX_AXES_CELLS = 4096
+"""Larger batch tables apply each step child by child (:func:`_passes_axes`), up to this size;
+measured faster than the per-entry kernel :func:`_passes` (which is kept for tests)."""
+
 _BLAS_SINGLE_THREAD = 262_143
 """OpenBLAS runs a product of m x k by k x n on one thread when ``m * n * k`` is below 262144."""
 
@@ -69,6 +75,10 @@ class TablePlan:
     step: IntArray
     bounds: tuple[int, ...]
     cost: float
+    children: tuple[IntArray, ...] = ()
+    """Each step's children (local findings), for :func:`_passes_axes`."""
+    child_p: tuple[FloatArray, ...] = ()
+    """Their link probabilities."""
 
 
 def table_cost(children: tuple[IntArray, ...], k: int) -> float:
@@ -112,7 +122,7 @@ def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, .
         k=k, bits=bits, src=src_a.astype(np.intp), dst=dst_a.astype(np.intp),
         val=np.concatenate(val) if val else np.zeros(0), same=(src_a == dst_a).astype(float),
         step=np.concatenate(step) if step else np.zeros(0, dtype=np.intp),
-        bounds=tuple(bounds), cost=table_cost(children, k))
+        bounds=tuple(bounds), cost=table_cost(children, k), children=children, child_p=child_p)
 
 
 class _Tabled(Protocol):
@@ -146,6 +156,8 @@ def solve_table(component: _Tabled, shared_pi: FloatArray, shared_pi_c: FloatArr
         z, x, y, beta = _passes_one(plan, alpha[0], weights, m, n)
     elif n <= MAX_DENSE_CELLS:
         z, x, y, beta = _passes_dense(plan, alpha, shared_pi, shared_pi_c)
+    elif n <= MAX_AXES_CELLS:
+        z, x, y, beta = _passes_axes(plan, alpha, shared_pi, shared_pi_c)
     else:
         weights = shared_pi[:, plan.step] * plan.val + shared_pi_c[:, plan.step] * plan.same
         z, x, y, beta = _passes(plan, alpha, weights, m, n)
@@ -248,8 +260,7 @@ def _passes_dense(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: Floa
         pi = np.concatenate((pi, np.zeros((padded - b, m))))
         pi_c = np.concatenate((pi_c, np.ones((padded - b, m))))
     shape = (padded // block, block, n)
-    k_t = np.zeros((m, n, n))
-    k_t[plan.step, plan.src, plan.dst] = plan.val  # row vector @ k_t[t] applies K_t
+    k_t = _dense_steps(plan)  # row vector @ k_t[t] applies K_t
     tables = []
     switched = []
     for t in range(m):
@@ -268,6 +279,73 @@ def _passes_dense(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: Floa
         back = (beta.reshape(shape) @ k_t[t].T).reshape(padded, n)
         beta = pi[:, t, None] * back + pi_c[:, t, None] * beta
     return z[:b], x[:b], y[:b], beta[:b]
+
+
+def _passes_axes(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
+                 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`_passes` with the table as ``(b, 2, ..., 2)`` and ``K_t`` applied child by child.
+
+    ``K_t`` is the Kronecker product of one ``2 x 2`` switch per child (identity elsewhere), so
+    a step is ``on += p off; off *= 1 - p`` on each child's axis: a few whole-batch operations
+    on half tables, whatever ``b`` is, instead of ``n x n`` matrix products or per-entry
+    weights. The sums are the same non-negative sums as the other kernels, in another order.
+    """
+    k, m = plan.k, pi.shape[1]
+    b, n = alpha.shape
+    shape = (b,) + (2,) * k
+    ops = []  # per step: (off index, on index, p, 1 - p) per child (finding i is axis k - i)
+    for ch, p in zip(plan.children, plan.child_p, strict=True):
+        ops.append([((slice(None),) * (k - i) + (0,), (slice(None),) * (k - i) + (1,),
+                     q, 1.0 - q) for i, q in zip(ch.tolist(), p.tolist(), strict=True)])
+    col_pi = pi.T[:, :, None].copy()  # (m, b, 1): step t's weights broadcast over cells
+    col_pi_c = pi_c.T[:, :, None].copy()
+    table = alpha.reshape(shape)
+    tables = []
+    switched = []
+    for t in range(m):
+        tables.append(table)
+        on = table.copy()
+        for off_i, on_i, p_f, q_f in ops[t]:
+            on[on_i] += p_f * on[off_i]
+            on[off_i] *= q_f
+        switched.append(on)
+        flat = on.reshape(b, n) * col_pi[t]
+        flat += table.reshape(b, n) * col_pi_c[t]
+        table = flat.reshape(shape)
+    z = table.reshape(b, n)[:, n - 1].copy()
+    beta = np.zeros(shape)
+    beta.reshape(b, n)[:, n - 1] = 1.0
+    x = np.empty((b, m))
+    y = np.empty((b, m))
+    for t in range(m - 1, -1, -1):
+        flat_beta = beta.reshape(b, n)
+        x[:, t] = np.einsum("bs,bs->b", flat_beta, switched[t].reshape(b, n))
+        y[:, t] = np.einsum("bs,bs->b", flat_beta, tables[t].reshape(b, n))
+        g = beta.copy()
+        for off_i, on_i, p_f, q_f in ops[t]:
+            g[off_i] *= q_f
+            g[off_i] += p_f * g[on_i]
+        back = g.reshape(b, n) * col_pi[t]
+        back += flat_beta * col_pi_c[t]
+        beta = back.reshape(shape)
+    return z, x, y, beta.reshape(b, n)
+
+
+_DENSE: weakref.WeakKeyDictionary[TablePlan, FloatArray] = weakref.WeakKeyDictionary()
+_DENSE_LOCK = threading.Lock()
+
+
+def _dense_steps(plan: TablePlan) -> FloatArray:
+    """Every ``K_t`` as a dense ``(m, n, n)`` array (built once per plan; read-only)."""
+    k_t = _DENSE.get(plan)
+    if k_t is None:
+        n = 1 << plan.k
+        k_t = np.zeros((len(plan.bounds) - 1, n, n))
+        k_t[plan.step, plan.src, plan.dst] = plan.val
+        k_t.flags.writeable = False
+        with _DENSE_LOCK:
+            _DENSE[plan] = k_t
+    return k_t
 
 
 def _passes_scan(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
