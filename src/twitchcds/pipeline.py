@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+import numpy as np
+
 from twitchcds.advice import advise
 from twitchcds.assessment import Assessment, ConditionScore
 from twitchcds.case import Case
@@ -27,7 +29,7 @@ from twitchcds.errors import InvalidInputError
 from twitchcds.evidence import derive_evidence
 from twitchcds.explanation import explain
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.priors import case_priors
+from twitchcds.priors import RiskAdjustment, case_priors
 from twitchcds.scoring import Method, Scorer
 from twitchcds.triage import fired_red_flags, triage
 from twitchcds.workup import next_questions, rank_tests
@@ -127,12 +129,18 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     exact = result.method == "exact"
     contributions = (explain(scorer, evidence, chain=exact) if do_explain
                      else tuple(() for _ in kb.conditions))
-    by_id = {c.id: float(p) for c, p in zip(kb.conditions, probs, strict=True)}
+    posterior, adjusted, base = (np.asarray(probs, dtype=float).tolist(),
+                                 np.asarray(priors.adjusted, dtype=float).tolist(),
+                                 np.asarray(priors.base, dtype=float).tolist())
+    by_id = dict(zip((c.id for c in kb.conditions), posterior, strict=True))
+    adjustments: dict[str, list[RiskAdjustment]] = {}
+    for a in priors.adjustments:
+        adjustments.setdefault(a.condition, []).append(a)
     rows = [
         ConditionScore(
-            c.id, c.name, float(probs[i]), priors.adjusted[i], priors.base[i], c.category,
+            c.id, c.name, posterior[i], adjusted[i], base[i], c.category,
             c.severity, tuple(sorted(c.codes.items())), contributions[i],
-            tuple(a for a in priors.adjustments if a.condition == c.id))
+            tuple(adjustments.get(c.id, ())))
         for i, c in enumerate(kb.conditions)
     ]
     rows.sort(key=lambda r: (-r.probability, r.id))
