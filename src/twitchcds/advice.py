@@ -65,10 +65,13 @@ def advise(kb: KnowledgeBase, probabilities: Mapping[str, float],
         items.extend(AdviceItem(condition.id, a.text, a.kind, a.references)
                      for a in condition.advice)
     fired = {flag.id for flag in fired_red_flags(kb, present)}
-    pending = [flag for flag in kb.red_flags
-               if flag.id not in fired and _noticeable(kb, flag, present)]
-    pending.sort(key=lambda f: (-level_rank(f.level), f.id))
-    for flag in pending[:_SAFETY_NET_LIMIT]:
+    shown = 0
+    for flag in sorted(kb.red_flags, key=lambda f: (-level_rank(f.level), f.id)):
+        if shown == _SAFETY_NET_LIMIT:
+            break
+        if flag.id in fired or not _noticeable(kb, flag, present):
+            continue
         items.append(AdviceItem(None, f"Seek care ({flag.level}) if this develops: {flag.text}",
                                 "safety-net", flag.references))
+        shown += 1
     return tuple(items)
