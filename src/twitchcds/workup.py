@@ -13,17 +13,22 @@ the same value at no cost.
 
 Computation. Every outcome needs a posterior, so a naive work-up runs one inference per outcome
 of every test and two per question (hundreds per case). Instead, every "current evidence plus
-some of these findings absent" row shares the current present findings, so all of a test's
-(or all questions') rows are solved in one batched exact inference
-(:meth:`~twitchcds.scoring.Scorer.run_absent_batch`): an absent finding only re-folds priors.
+some of these findings absent" row shares the current present findings, so the rows of all
+tests (a row several tests need is solved once), and separately all questions' rows, are solved
+in one batched exact inference (:meth:`~twitchcds.scoring.Scorer.run_absent_batch`): an absent
+finding only re-folds priors.
 Outcomes with findings present follow by inclusion-exclusion over the findings shown present,
 ``P(e, S+, T-) = sum over U in S of (-1)^|U| P(e, (T + U)-)``, and the same for each
 condition's joint probability. Expected losses are computed from these joint probabilities, so
 a value's error is at most a few units of rounding of the batched inference (about 1e-14)
 whatever the outcome probabilities; an outcome's own posterior divides by its probability, so
 when the cancellation factor ``sum |terms| / P(outcome)`` times ``BATCH_ROUNDING`` exceeds
-``OUTCOME_TOLERANCE`` that outcome is recomputed directly (exactly as before). Values and
-posteriors therefore agree with one inference per outcome to within 1e-10.
+``OUTCOME_TOLERANCE`` that outcome is not taken from the batch. Such outcomes are improbable
+because some finding shown present is: while one finding is shown present in two or more of
+them, they are solved again by inclusion-exclusion from a batch with that finding present (which
+removes its small probability from the cancellation factor); any still ill-conditioned get one
+direct inference each. Values and posteriors therefore agree with one inference per outcome to
+within 1e-10.
 
 Guideline indications come first: a test named by a red flag that fired (e.g. needle EMG for
 twitching with weakness or wasting) is recommended whatever its value and listed ahead of the
