@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from bench_inference import random_network  # the same networks as bench_inference.py
 
 from twitchcds.inference import DEFAULT_BUDGET, NoisyOrNetwork, _run, infer
 from twitchcds.inference._reduce import fold_absent
@@ -44,18 +45,6 @@ except ImportError:  # pragma: no cover - optional
     gum = None
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def random_network(n_c: int, n_f: int, rng: np.random.Generator) -> NoisyOrNetwork:
-    """Random bipartite noisy-OR network with 1-8 parents per finding."""
-    links = []
-    for f in range(n_f):
-        n_par = int(rng.integers(1, min(8, n_c) + 1))
-        for c in rng.choice(n_c, size=n_par, replace=False).tolist():
-            links.append((c, f, float(rng.uniform(0.05, 0.95))))
-    leaks = rng.uniform(1e-4, 0.05, size=n_f)
-    return NoisyOrNetwork.from_arrays([f"c{i}" for i in range(n_c)],
-                                      [f"f{i}" for i in range(n_f)], leaks, links)
 
 
 def reduced(net: NoisyOrNetwork, priors: FloatArray, present: list[int], absent: list[int],

@@ -26,6 +26,7 @@ KS = [5, 10, 20]
 
 
 def random_network(n_c: int, n_f: int, rng: np.random.Generator) -> NoisyOrNetwork:
+    """Random bipartite noisy-OR network with 1-8 parents per finding (links 0.05-0.95)."""
     links = []
     for f in range(n_f):
         n_par = int(rng.integers(1, min(8, n_c) + 1))

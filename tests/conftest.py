@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 DATA = Path(__file__).parent / "data"
 MINI_KB_DIR = DATA / "mini_kb"
+
+
+def copy_mini_kb(tmp_path: Path) -> Path:
+    """A writable copy of the mini knowledge base fixture, for tests that edit its files."""
+    target = tmp_path / "kb"
+    shutil.copytree(MINI_KB_DIR, target)
+    return target
+
+
+def edit_text(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in ``path`` by ``new``; fail loudly if the fixture lacks it."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fixture text {old!r} not found in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

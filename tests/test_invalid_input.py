@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -52,6 +51,7 @@ import numpy as np
 import pytest
 
 import twitchcds
+from tests.conftest import copy_mini_kb, edit_text
 from twitchcds import Case, KnowledgeBase, load_knowledge_base
 from twitchcds.errors import (
     ContradictionError,
@@ -62,7 +62,6 @@ from twitchcds.errors import (
     UnknownCodeError,
 )
 
-MINI_KB_DIR = Path(__file__).parent / "data" / "mini_kb"
 HOSTILE_DIR = Path(__file__).parent / "data" / "hostile"
 
 
@@ -108,15 +107,12 @@ class Phenopacket:
 
 
 def _copy_kb(tmp_path: Path, edit: KbEdit) -> Path:
-    target = tmp_path / "kb"
-    shutil.copytree(MINI_KB_DIR, target)
+    target = copy_mini_kb(tmp_path)
     path = target / edit.file
     if edit.raw is not None:
         path.write_bytes(edit.raw)
     else:
-        text = path.read_text(encoding="utf-8")
-        assert edit.old in text, f"fixture text {edit.old!r} not found in {edit.file}"
-        path.write_text(text.replace(edit.old, edit.new, 1), encoding="utf-8")
+        edit_text(path, edit.old, edit.new)
     return target
 
 

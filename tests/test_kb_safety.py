@@ -6,29 +6,14 @@ Each row edits one thing in a copy of ``tests/data/mini_kb`` and expects ``load_
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import MINI_KB_DIR, copy_mini_kb, edit_text
 from twitchcds import KnowledgeBase, KnowledgeBaseError, assess, load_knowledge_base
 from twitchcds.cli import main
 from twitchcds.priors import adjust_odds, case_priors
-
-MINI_KB_DIR = Path(__file__).parent / "data" / "mini_kb"
-
-
-def _copy(tmp_path: Path) -> Path:
-    target = tmp_path / "kb"
-    shutil.copytree(MINI_KB_DIR, target)
-    return target
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"fixture text {old!r} not found in {path.name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
 
 _LINK = 'probability = 0.9, references = ["test_expert"]'
 _EMG = "emg_denervation = {"
@@ -178,8 +163,8 @@ UNSAFE = [
 def test_unsafe_knowledge_base_is_refused(tmp_path: Path, file: str, old: str, new: str,
                                           path: str, words: str) -> None:
     """An unsafe edit makes load_knowledge_base raise an error naming file, key and problem."""
-    directory = _copy(tmp_path)
-    _edit(directory / file, old, new)
+    directory = copy_mini_kb(tmp_path)
+    edit_text(directory / file, old, new)
     with pytest.raises(KnowledgeBaseError) as info:
         load_knowledge_base(directory)
     hits = [p for p in info.value.problems if p.path.startswith(path)]
@@ -192,8 +177,8 @@ def test_kb_validate_cli_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
                                  row: tuple[str, ...]) -> None:
     """``twitchcds kb validate DIR`` exits 2 and names the problem for an unsafe knowledge base."""
     _, file, old, new, path, _words = row
-    directory = _copy(tmp_path)
-    _edit(directory / file, old, new)
+    directory = copy_mini_kb(tmp_path)
+    edit_text(directory / file, old, new)
     assert main(["kb", "validate", str(directory)]) == 2
     out = capsys.readouterr().out
     assert path.split(":")[0] in out
@@ -218,9 +203,9 @@ def test_node_link_reader_applies_the_same_checks(mini_kb: KnowledgeBase) -> Non
 @pytest.mark.parametrize("odds_ratio", [1e-300, 1e-200, 1e200, 1e300])
 def test_extreme_odds_ratios_keep_priors_in_range(tmp_path: Path, odds_ratio: float) -> None:
     """Extreme finite positive odds ratios give priors strictly inside (0, 1), no overflow."""
-    directory = _copy(tmp_path)
-    _edit(directory / "risk_factors.toml", "odds_ratio = 3.0", f"odds_ratio = {odds_ratio!r}")
-    _edit(directory / "risk_factors.toml", "odds_ratio = 5.0", f"odds_ratio = {odds_ratio!r}")
+    directory = copy_mini_kb(tmp_path)
+    edit_text(directory / "risk_factors.toml", "odds_ratio = 3.0", f"odds_ratio = {odds_ratio!r}")
+    edit_text(directory / "risk_factors.toml", "odds_ratio = 5.0", f"odds_ratio = {odds_ratio!r}")
     kb = load_knowledge_base(directory)
     priors = case_priors(kb, None, ["age_over_60", "family_history_mnd"])
     assert all(0.0 < p < 1.0 for p in priors.adjusted)

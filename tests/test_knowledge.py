@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
+from tests.conftest import copy_mini_kb, edit_text
 from twitchcds import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from twitchcds.knowledge.graph import to_graphml
 from twitchcds.knowledge.loader import build_knowledge_base, read_sources
 from twitchcds.knowledge.validation import citation_summary, validate
-
-MINI_KB_DIR = Path(__file__).parent / "data" / "mini_kb"
-
-
-def _copy(tmp_path: Path) -> Path:
-    target = tmp_path / "kb"
-    shutil.copytree(MINI_KB_DIR, target)
-    return target
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"fixture text {old!r} not found in {path.name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def test_mini_kb_loads_with_all_parts(mini_kb: KnowledgeBase) -> None:
@@ -43,9 +29,9 @@ def test_mini_kb_loads_with_all_parts(mini_kb: KnowledgeBase) -> None:
 
 def test_sha256_follows_the_bytes(tmp_path: Path) -> None:
     """Changing one byte of one file changes the knowledge base's sha256."""
-    directory = _copy(tmp_path)
+    directory = copy_mini_kb(tmp_path)
     before = load_knowledge_base(directory).sha256
-    _edit(directory / "meta.toml", "Three conditions", "Three  conditions")
+    edit_text(directory / "meta.toml", "Three conditions", "Three  conditions")
     assert load_knowledge_base(directory).sha256 != before
 
 
@@ -73,8 +59,8 @@ def test_malformed_file_names_file_and_key(tmp_path: Path, case_id: str, file: s
                                            new: str, path: str) -> None:
     """A malformed knowledge-base file raises KnowledgeBaseError naming the file and key."""
     del case_id
-    directory = _copy(tmp_path)
-    _edit(directory / file, old, new)
+    directory = copy_mini_kb(tmp_path)
+    edit_text(directory / file, old, new)
     with pytest.raises(KnowledgeBaseError) as info:
         load_knowledge_base(directory)
     assert any(p.path.startswith(path) for p in info.value.problems), info.value.problems
@@ -115,8 +101,8 @@ def test_validation_reports_semantic_errors(tmp_path: Path, case_id: str, file: 
                                             new: str, message: str) -> None:
     """Validation reports cross-object errors, and loading with validation refuses them."""
     del case_id
-    directory = _copy(tmp_path)
-    _edit(directory / file, old, new)
+    directory = copy_mini_kb(tmp_path)
+    edit_text(directory / file, old, new)
     kb = build_knowledge_base(read_sources(directory))
     errors = [i for i in validate(kb) if i.severity == "error"]
     assert any(message in i.message for i in errors), errors
@@ -126,7 +112,7 @@ def test_validation_reports_semantic_errors(tmp_path: Path, case_id: str, file: 
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     """A directory without a required file names the missing file."""
-    directory = _copy(tmp_path)
+    directory = copy_mini_kb(tmp_path)
     (directory / "links.toml").unlink()
     with pytest.raises(KnowledgeBaseError, match=r"links\.toml"):
         load_knowledge_base(directory)
