@@ -37,13 +37,14 @@ import numpy.typing as npt
 
 from twitchcds.errors import ContradictionError, InvalidInputError, Problem, UnknownCodeError
 from twitchcds.inference._engine import run as _run
-from twitchcds.inference._network import NoisyOrNetwork, compile_network
+from twitchcds.inference._network import NoisyOrNetwork, PaddedParents, compile_network
 from twitchcds.inference._result import InferenceResult
 
 __all__ = [
     "DEFAULT_BUDGET",
     "InferenceResult",
     "NoisyOrNetwork",
+    "PaddedParents",
     "compile_network",
     "infer",
     "posterior",
@@ -56,6 +57,14 @@ _METHODS = ("auto", "exact", "approximate")
 
 
 def _indices(values: Sequence[int], n: int, name: str) -> npt.NDArray[np.intp]:
+    if isinstance(values, list | tuple) and all(type(v) is int for v in values):
+        # plain Python ints (the common case): no numpy round trip for a handful of indices
+        unique = sorted(set(values))
+        if unique and (unique[0] < 0 or unique[-1] >= n):
+            i = next(i for i, v in enumerate(values) if not 0 <= v < n)
+            raise InvalidInputError(f"finding index out of range [0, {n})",
+                                    path=f"$.{name}[{i}]", value=values[i])
+        return np.array(unique, dtype=np.intp)
     arr = np.asarray(values)
     if arr.size == 0:
         return np.zeros(0, dtype=np.intp)
@@ -75,9 +84,9 @@ def _check_priors(priors: Any, n: int) -> npt.NDArray[np.float64]:
     if arr.shape != (n,):
         raise InvalidInputError(f"priors must have shape ({n},)", path="$.priors",
                                 value=arr.shape)
-    bad = np.flatnonzero(~((arr > 0.0) & (arr < 1.0)))
-    if bad.size:
-        i = int(bad[0])
+    inside = (arr > 0.0) & (arr < 1.0)
+    if not inside.all():
+        i = int(np.argmin(inside))
         raise InvalidInputError("prior must be in (0, 1)", path=f"$.priors[{i}]",
                                 value=float(arr[i]))
     return arr
@@ -164,9 +173,9 @@ def infer(network: NoisyOrNetwork, priors: npt.ArrayLike, present: Sequence[int]
     pos = _indices(present, network.n_findings, "present")
     neg = _indices(absent, network.n_findings, "absent")
     if pos.size and neg.size:
-        both = np.intersect1d(pos, neg)
-        if both.size:
-            f = int(both[0])
+        both = set(pos.tolist()).intersection(neg.tolist())
+        if both:
+            f = min(both)
             raise ContradictionError("finding is both present and absent",
                                      path=f"$.absent[{list(absent).index(f)}]", value=f)
     return _run(network, pri, pos, neg, method=method,

@@ -17,13 +17,16 @@ from twitchcds.errors import InvalidInputError
 from twitchcds.inference._approximate import SamplerSettings, solve_approximate
 from twitchcds.inference._exact import MAX_WIDTH, solve_batch
 from twitchcds.inference._network import NoisyOrNetwork
-from twitchcds.inference._reduce import fold_absent, fold_batch
+from twitchcds.inference._reduce import Folded, fold_absent, fold_batch
 from twitchcds.inference._result import InferenceResult
 from twitchcds.inference._structure import (
+    ComponentStructure,
     Structure,
+    Values,
     build_structure,
     component_at,
     frontier_steps,
+    row_values,
     structure,
     structure_values,
 )
@@ -62,10 +65,14 @@ def run(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArra
         st = build_structure(network, pos, split=split, collapse=collapse, tables=tables)
     folded = fold_absent(network, priors, neg)
     exact = choose(st, method, budget)
+    if all(exact):
+        row, log_evidence = _solve_row(network, st, folded, method=method)
+        return InferenceResult(probabilities=row, method="exact", log_evidence=log_evidence,
+                               positive_findings=int(pos.size), estimated_cost=st.cost)
     probs, log_ev = _solve(network, st, pi=folded.pi[None, :], pi_c=folded.pi_c[None, :],
                            log_ev=np.array([folded.log_evidence]), exact=exact, method=method,
                            sampler=sampler)
-    return InferenceResult(probabilities=probs[0], method="exact" if all(exact) else "approximate",
+    return InferenceResult(probabilities=probs[0], method="approximate",
                            log_evidence=float(log_ev[0]), positive_findings=int(pos.size),
                            estimated_cost=st.cost)
 
@@ -89,35 +96,76 @@ def run_batch(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: I
                   sampler=None)
 
 
+def _check_orphans(network: NoisyOrNetwork, st: Structure) -> float:
+    """Log probability of the present findings no condition can cause (their leaks)."""
+    if st.orphan_log_leak == -np.inf:
+        f = int(st.orphans[np.argmin(network.leaks[st.orphans])])
+        raise InvalidInputError("present finding has no cause and no leak (probability zero)",
+                                path="$.present", value=f)
+    return st.orphan_log_leak
+
+
+def _impossible(st: Structure) -> InvalidInputError:
+    return InvalidInputError("a present finding cannot occur (probability zero)",
+                             path="$.present", value=st.present.tolist())
+
+
+def _solve_exact(comp: ComponentStructure, pi: FloatArray, pi_c: FloatArray,
+                 values: Values, method: str) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Exact ``(log_z, post, post_priv)`` of one component for a batch of rows."""
+    if comp.plan.max_width > MAX_WIDTH:
+        raise InvalidInputError(f"exact inference needs a frontier of {comp.plan.max_width} "
+                                f"findings (limit {MAX_WIDTH}); use method='auto'",
+                                path="$.method", value=method)
+    args = (pi[:, comp.shared], pi_c[:, comp.shared], values.log_rho[:, comp.rows])
+    priv = {"priv_pi": values.pi[:, comp.priv],
+            "priv_log_rho": values.priv_log_rho[:, comp.priv]}
+    solved = solve_table(comp, *args, **priv) if comp.table is not None else None
+    return solved if solved is not None else solve_batch(frontier_steps(comp), *args, **priv)
+
+
+def _solve_row(network: NoisyOrNetwork, st: Structure, folded: Folded, *,
+               method: str) -> tuple[FloatArray, float]:
+    """Exact posteriors and log evidence of one row (all components exact), on 1-d arrays."""
+    pi, pi_c = folded.pi, folded.pi_c
+    log_ev = folded.log_evidence
+    if st.orphans.size:
+        log_ev += _check_orphans(network, st)
+    values = row_values(network, st, pi, pi_c)
+    if values is None:
+        raise _impossible(st)
+    log_ev += float(values.lone_log_evidence)
+    probs = pi.copy()
+    probs[st.lone_cond] = values.lone_post
+    if st.components:
+        batch = Values(pi=values.pi[None, :], log_rho=values.log_rho[None, :],
+                       priv_log_rho=values.priv_log_rho[None, :],
+                       lone_log_evidence=values.lone_log_evidence, lone_post=values.lone_post)
+        for comp in st.components:
+            log_z, post, post_priv = _solve_exact(comp, pi[None, :], pi_c[None, :], batch,
+                                                  method)
+            log_ev += float(log_z[0])
+            probs[comp.shared] = post[0]
+            probs[comp.priv_cond] = post_priv[0]
+    np.minimum(probs, 1.0, out=probs)  # rounding can step just past the bounds
+    np.maximum(probs, 0.0, out=probs)
+    return probs, log_ev
+
+
 def _solve(network: NoisyOrNetwork, st: Structure, *, pi: FloatArray, pi_c: FloatArray,
            log_ev: FloatArray, exact: list[bool], method: str,
            sampler: SamplerSettings | None) -> tuple[FloatArray, FloatArray]:
     if st.orphans.size:
-        leaks = network.leaks[st.orphans]
-        if np.any(leaks <= 0.0):
-            f = int(st.orphans[np.argmin(leaks)])
-            raise InvalidInputError("present finding has no cause and no leak (probability "
-                                    "zero)", path="$.present", value=f)
-        log_ev = log_ev + float(np.log(leaks).sum())
+        log_ev = log_ev + _check_orphans(network, st)
     values = structure_values(network, st, pi, pi_c)
-    if not np.all(np.isfinite(values.lone_log_evidence)):
-        raise InvalidInputError("a present finding cannot occur (probability zero)",
-                                path="$.present", value=st.present.tolist())
     log_ev = log_ev + values.lone_log_evidence
+    if not np.isfinite(log_ev).all():
+        raise _impossible(st)
     probs = pi.copy()
-    probs[:, st.cond[st.lone]] = values.lone_post
+    probs[:, st.lone_cond] = values.lone_post
     for comp, ok in zip(st.components, exact, strict=True):
         if ok:
-            if comp.plan.max_width > MAX_WIDTH:
-                raise InvalidInputError(f"exact inference needs a frontier of "
-                                        f"{comp.plan.max_width} findings (limit {MAX_WIDTH}); "
-                                        "use method='auto'", path="$.method", value=method)
-            args = (pi[:, comp.shared], pi_c[:, comp.shared], values.log_rho[:, comp.rows])
-            priv = {"priv_pi": values.pi[:, comp.priv],
-                    "priv_log_rho": values.priv_log_rho[:, comp.priv]}
-            solved = solve_table(comp, *args, **priv) if comp.table is not None else None
-            log_z, post, post_priv = (solved if solved is not None
-                                      else solve_batch(frontier_steps(comp), *args, **priv))
+            log_z, post, post_priv = _solve_exact(comp, pi, pi_c, values, method)
         else:
             rows = [solve_approximate(component_at(comp, values, pi, pi_c, b),
                                       sampler or SamplerSettings())
@@ -128,5 +176,6 @@ def _solve(network: NoisyOrNetwork, st: Structure, *, pi: FloatArray, pi_c: Floa
         log_ev = log_ev + log_z
         probs[:, comp.shared] = post
         probs[:, comp.priv_cond] = post_priv
-    np.clip(probs, 0.0, 1.0, out=probs)
+    np.minimum(probs, 1.0, out=probs)  # rounding can step just past the bounds
+    np.maximum(probs, 0.0, out=probs)
     return probs, log_ev

@@ -57,23 +57,28 @@ def fold_absent(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray) -
     pi, pi_c = priors.copy(), 1.0 - priors
     if not absent.size:
         return Folded(pi=pi, pi_c=pi_c, log_evidence=0.0)
-    at = gather_rows(network.parent_ptr, absent)
+    n = network.n_conditions
+    pad = network.padded
+    if pad is not None:  # pad entries name condition n with log q = 0
+        parents, log_q = pad.index[absent].ravel(), pad.log_q[absent].ravel()
+    else:
+        at = gather_rows(network.parent_ptr, absent)
+        parents, log_q = network.parent_index[at], network.parent_log_q[at]
     # only parents of absent findings change, so the transcendental work stays small
-    parents = network.parent_index[at]
-    touched = np.flatnonzero(np.bincount(parents, minlength=network.n_conditions))
-    shift = np.bincount(parents, weights=network.parent_log_q[at],
-                        minlength=network.n_conditions)[touched]
+    touched = np.bincount(parents, minlength=n + 1)[:n].nonzero()[0]
+    shift = np.bincount(parents, weights=log_q, minlength=n + 1)[touched]
     prior = priors[touched]
     log_pi_c = np.log1p(-prior)
     log_odds = np.log(prior) - log_pi_c + shift
-    with np.errstate(over="ignore"):
-        # softplus(L) = log(1 + e^L); 1 - pi' = 1 / (1 + e^L) = exp(-softplus(L))
-        soft = np.logaddexp(0.0, log_odds)
-        pi[touched] = np.exp(log_odds - soft)
-        pi_c[touched] = np.exp(-soft)
+    # softplus(L) = log(1 + e^L) (no overflow: logaddexp is stable); 1 - pi' = exp(-softplus(L))
+    soft = np.logaddexp(0.0, log_odds)
+    pi[touched] = np.exp(log_odds - soft)
+    pi_c[touched] = np.exp(-soft)
     # normaliser of each condition: log(pi q + 1 - pi) = log(1 - pi) - log(1 - pi')
-    log_evidence = float(np.log1p(-network.leaks[absent]).sum() + (log_pi_c + soft).sum())
+    log_pi_c += soft
+    log_evidence = float(network.log_off_leak[absent].sum()) + float(log_pi_c.sum())
     return Folded(pi=pi, pi_c=pi_c, log_evidence=log_evidence)
+
 
 def fold_batch(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
                extra: FloatArray, extra_findings: IntArray) -> tuple[FloatArray, FloatArray,

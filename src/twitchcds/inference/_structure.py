@@ -30,7 +30,7 @@ from twitchcds.inference._table import (
 )
 
 __all__ = ["ComponentStructure", "Structure", "Values", "build_structure", "component_at",
-           "frontier_steps", "structure", "structure_values"]
+           "frontier_steps", "row_values", "structure", "structure_values"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -87,6 +87,18 @@ class Structure:
     open_rows: IntArray
     components: tuple[ComponentStructure, ...]
     cost: float
+    orphan_log_leak: float
+    """``log`` of the product of the orphans' leaks (``-inf`` if one is zero)."""
+    linked_log_off: FloatArray
+    """``log(1 - leak)`` of each linked finding."""
+    q: FloatArray
+    """``1 - prob`` of each link."""
+    priv_row: IntArray
+    """``row[priv_links]``."""
+    lone_row: IntArray
+    """``row[lone]``."""
+    lone_cond: IntArray
+    """``cond[lone]``."""
 
 
 def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool = True,
@@ -98,47 +110,76 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
     exact. ``tables=False`` never uses the full-table method (to test the frontier sum).
     """
     n_parents = network.parent_ptr[present + 1] - network.parent_ptr[present]
-    linked = present[n_parents > 0]
+    has = n_parents > 0
+    linked = present[has]
     k = linked.size
-    at = gather_rows(network.parent_ptr, linked)
-    cond = network.parent_index[at]
-    prob = network.parent_prob[at]
-    log_q = network.parent_log_q[at]
-    row = np.repeat(np.arange(k), n_parents[n_parents > 0])
+    pad = network.padded
+    if pad is not None:  # one fancy index per array; pad entries name condition n
+        sub = pad.index[linked]
+        real = sub < network.n_conditions
+        row = real.nonzero()[0]
+        cond, prob, log_q = sub[real], pad.prob[linked][real], pad.log_q[linked][real]
+    else:
+        at = gather_rows(network.parent_ptr, linked)
+        cond, prob, log_q = (network.parent_index[at], network.parent_prob[at],
+                             network.parent_log_q[at])
+        row = np.repeat(np.arange(k), n_parents[has])
     degree = np.bincount(cond, minlength=network.n_conditions)
     is_shared = degree[cond] >= (2 if collapse else 1)
-    priv = ~is_shared
-    tabled = np.zeros(k, dtype=bool)
-    tabled[row[is_shared]] = True
-    lone = priv & ~tabled[row]
     comps = []
-    for rows, sh_links in components(cond, row, is_shared, tabled, split=split):
-        local = np.full(k, -1, dtype=np.intp)
-        local[rows] = np.arange(rows.size)
-        pv = np.flatnonzero(priv & (local[row] >= 0))
-        shared_ids = sorted({int(cond[i]) for i in sh_links})
-        position = {c: j for j, c in enumerate(shared_ids)}
-        kids: list[list[int]] = [[] for _ in shared_ids]
-        for i in sh_links:
-            kids[position[int(cond[i])]].append(i)
-        children = tuple(local[row[ix]] for ix in kids)
-        child_p = tuple(prob[ix] for ix in kids)
-        plan = make_plan(children, rows.size)
-        table = None
-        if (tables and rows.size <= MAX_TABLE_FINDINGS
-                and table_cost(children, rows.size) < plan.cost):
-            table = make_table_plan(children, child_p, rows.size)
-        comps.append(ComponentStructure(
-            rows=rows, findings=linked[rows], shared=np.array(shared_ids, dtype=np.intp),
-            children=children, child_p=child_p, priv=pv, priv_cond=cond[pv],
-            priv_finding=local[row[pv]],
-            plan=plan, steps=None if table else make_steps(children, child_p, plan),
-            table=table))
+    if not is_shared.any():
+        # the common case with few present findings: every link is private, no component
+        priv, priv_links, lone, open_rows = ~is_shared, np.arange(cond.size), None, np.arange(k)
+    else:
+        priv = ~is_shared
+        tabled = np.zeros(k, dtype=bool)
+        tabled[row[is_shared]] = True
+        priv_links = np.flatnonzero(priv)
+        lone = np.flatnonzero(priv & ~tabled[row])
+        open_rows = np.flatnonzero(~tabled)
+        for rows, sh_links in components(cond, row, is_shared, tabled, split=split):
+            comps.append(_component(rows, sh_links, linked=linked, cond=cond, prob=prob,
+                                    row=row, priv=priv, tables=tables))
+    orphans = present[~has]
+    orphan_log_leak = 0.0
+    if orphans.size:
+        with np.errstate(divide="ignore"):
+            orphan_log_leak = float(np.log(network.leaks[orphans]).sum())
     return Structure(
-        present=present, orphans=present[n_parents == 0], linked=linked, cond=cond, prob=prob,
-        log_q=log_q, row=row, priv=priv, priv_links=np.flatnonzero(priv),
-        lone=np.flatnonzero(lone), open_rows=np.flatnonzero(~tabled), components=tuple(comps),
-        cost=float(sum(c.plan.cost for c in comps)))
+        present=present, orphans=orphans, linked=linked, cond=cond, prob=prob,
+        log_q=log_q, row=row, priv=priv, priv_links=priv_links,
+        lone=priv_links if lone is None else lone, open_rows=open_rows,
+        components=tuple(comps), cost=float(sum(c.plan.cost for c in comps)),
+        orphan_log_leak=orphan_log_leak, linked_log_off=network.log_off_leak[linked],
+        q=1.0 - prob, priv_row=row[priv_links], lone_row=row if lone is None else row[lone],
+        lone_cond=cond if lone is None else cond[lone])
+
+
+def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: IntArray,
+               prob: FloatArray, row: IntArray, priv: npt.NDArray[np.bool_],
+               tables: bool) -> ComponentStructure:
+    """One component's structure from its tabled rows and shared links."""
+    local = np.full(linked.size, -1, dtype=np.intp)
+    local[rows] = np.arange(rows.size)
+    pv = np.flatnonzero(priv & (local[row] >= 0))
+    shared_ids = sorted({int(cond[i]) for i in sh_links})
+    position = {c: j for j, c in enumerate(shared_ids)}
+    kids: list[list[int]] = [[] for _ in shared_ids]
+    for i in sh_links:
+        kids[position[int(cond[i])]].append(i)
+    children = tuple(local[row[ix]] for ix in kids)
+    child_p = tuple(prob[ix] for ix in kids)
+    plan = make_plan(children, rows.size)
+    table = None
+    if (tables and rows.size <= MAX_TABLE_FINDINGS
+            and table_cost(children, rows.size) < plan.cost):
+        table = make_table_plan(children, child_p, rows.size)
+    return ComponentStructure(
+        rows=rows, findings=linked[rows], shared=np.array(shared_ids, dtype=np.intp),
+        children=children, child_p=child_p, priv=pv, priv_cond=cond[pv],
+        priv_finding=local[row[pv]],
+        plan=plan, steps=None if table else make_steps(children, child_p, plan),
+        table=table)
 
 
 class _Cache:
@@ -210,25 +251,55 @@ def structure_values(network: NoisyOrNetwork, st: Structure, pi: FloatArray,
                      pi_c: FloatArray) -> Values:
     """Values of a structure for folded priors ``pi``, ``pi_c`` of shape ``(B, n_conditions)``."""
     k = st.linked.size
-    p_l, pc_l = pi[:, st.cond], pi_c[:, st.cond]
-    # log(1 - pi' p): log1p when pi' p is small, else log((1 - pi') + pi' (1 - p)), which keeps
-    # its digits when pi' and p are both near 1
+    p_l = pi[:, st.cond]
     pip = p_l * st.prob
-    with np.errstate(divide="ignore"):
-        log_keep = np.where(pip < 0.5, np.log1p(-pip), np.log(pc_l + p_l * np.exp(st.log_q)))
-    pv = st.priv_links
-    log_rho = np.log1p(-network.leaks[st.linked]) + _row_sums(log_keep[:, pv], st.row[pv], k)
+    # log(1 - pi' p): log1p when pi' p is small, else log((1 - pi') + pi' (1 - p)), which keeps
+    # its digits when pi' and p are both near 1 (pi' < 1, so neither is ever log(0))
+    log_keep = np.log1p(-pip)
+    big = pip >= 0.5
+    if big.any():
+        log_keep = np.where(big, np.log(pi_c[:, st.cond] + p_l * st.q), log_keep)
+    log_rho = st.linked_log_off + _row_sums(log_keep[:, st.priv_links], st.priv_row, k)
     # log of "f still off" when the private parent is known to be present
     priv_log_rho = log_rho[:, st.row] - log_keep + st.log_q
     on = -np.expm1(log_rho[:, st.open_rows])
-    with np.errstate(divide="ignore"):
-        lone_log_ev = np.log(on).sum(axis=1)
-    lone = st.lone
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lone_post = (p_l[:, lone] * -np.expm1(priv_log_rho[:, lone])
-                     / -np.expm1(log_rho[:, st.row[lone]]))
+    if not on.all():
+        # some present finding is certainly off (every cause ruled out, no leak): the log
+        # evidence is -inf and the caller refuses the evidence
+        with np.errstate(divide="ignore"):
+            lone_log_ev = np.log(on).sum(axis=1)
+        return Values(pi=p_l, log_rho=log_rho, priv_log_rho=priv_log_rho,
+                      lone_log_evidence=lone_log_ev,
+                      lone_post=np.full((pi.shape[0], st.lone.size), np.nan))
+    lone_post = (p_l[:, st.lone] * np.expm1(priv_log_rho[:, st.lone])
+                 / np.expm1(log_rho[:, st.lone_row]))
     return Values(pi=p_l, log_rho=log_rho, priv_log_rho=priv_log_rho,
-                  lone_log_evidence=lone_log_ev, lone_post=lone_post)
+                  lone_log_evidence=np.log(on).sum(axis=1), lone_post=lone_post)
+
+
+def row_values(network: NoisyOrNetwork, st: Structure, pi: FloatArray,
+               pi_c: FloatArray) -> Values | None:
+    """:func:`structure_values` for one row (1-d arrays, no batch axis), or ``None``.
+
+    The same formulas on 1-d arrays, where numpy's fancy indexing costs a fifth as much; this
+    is the path of every single inference. ``None`` means some present finding is certainly
+    off (evidence of probability zero). Tested equal to :func:`structure_values`.
+    """
+    p_l = pi[st.cond]
+    pip = p_l * st.prob
+    log_keep = np.log1p(-pip)
+    big = pip >= 0.5
+    if big.any():
+        log_keep = np.where(big, np.log(pi_c[st.cond] + p_l * st.q), log_keep)
+    log_rho = st.linked_log_off + np.bincount(st.priv_row, weights=log_keep[st.priv_links],
+                                              minlength=st.linked.size)
+    priv_log_rho = log_rho[st.row] - log_keep + st.log_q
+    on = -np.expm1(log_rho[st.open_rows])
+    if not on.all():
+        return None
+    lone_post = p_l[st.lone] * np.expm1(priv_log_rho[st.lone]) / np.expm1(log_rho[st.lone_row])
+    return Values(pi=p_l, log_rho=log_rho, priv_log_rho=priv_log_rho,
+                  lone_log_evidence=np.log(on).sum(), lone_post=lone_post)
 
 
 def frontier_steps(comp: ComponentStructure) -> ComponentStructure:
