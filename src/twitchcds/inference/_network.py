@@ -85,6 +85,8 @@ class PaddedParents:
     index: IntArray
     prob: FloatArray
     log_q: FloatArray
+    counts: IntArray
+    """Number of parents of each finding."""
 
     @classmethod
     def build(cls, ptr: IntArray, index: IntArray, prob: FloatArray, log_q: FloatArray,
@@ -103,7 +105,7 @@ class PaddedParents:
         out_prob[rows, cols] = prob
         out_log_q[rows, cols] = log_q
         return cls(_readonly_int(out_index), _readonly_float(out_prob),
-                   _readonly_float(out_log_q))
+                   _readonly_float(out_log_q), _readonly_int(counts))
 
 
 @frozen(eq=False)

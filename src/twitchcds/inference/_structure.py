@@ -109,11 +109,13 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
     every relevant condition in the frontier sum; both exist to test that the reductions are
     exact. ``tables=False`` never uses the full-table method (to test the frontier sum).
     """
-    n_parents = network.parent_ptr[present + 1] - network.parent_ptr[present]
-    has = n_parents > 0
-    linked = present[has]
-    k = linked.size
     pad = network.padded
+    n_parents = (pad.counts[present] if pad is not None
+                 else network.parent_ptr[present + 1] - network.parent_ptr[present])
+    has = n_parents > 0
+    everyone = bool(has.all())
+    linked = present if everyone else present[has]
+    k = linked.size
     if pad is not None:  # one fancy index per array; pad entries name condition n
         sub = pad.index[linked]
         real = sub < network.n_conditions
@@ -140,7 +142,7 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
         for rows, sh_links in components(cond, row, is_shared, tabled, split=split):
             comps.append(_component(rows, sh_links, linked=linked, cond=cond, prob=prob,
                                     row=row, priv=priv, tables=tables))
-    orphans = present[~has]
+    orphans = present[:0] if everyone else present[~has]
     orphan_log_leak = 0.0
     if orphans.size:
         with np.errstate(divide="ignore"):
