@@ -286,3 +286,32 @@ def test_rank_tests_equals_one_inference_per_outcome(kb: KnowledgeBase,
         for outcome, (pairs, p, _) in zip(tests[test.id].outcomes, slow, strict=True):
             assert outcome.findings == pairs
             assert outcome.probability == pytest.approx(p, abs=1e-12)
+
+
+def test_per_knowledge_base_values_live_as_long_as_their_knowledge_base() -> None:
+    """Derived values are built once per knowledge base and forgotten when it is collected."""
+    import gc
+
+    import attrs
+
+    from twitchcds import _state, load_knowledge_base
+
+    calls: list[int] = []
+
+    def build(kb: KnowledgeBase) -> tuple[str, ...]:
+        calls.append(1)
+        return tuple(c.id for c in kb.conditions)
+
+    builtin = load_knowledge_base()
+    kb = attrs.evolve(builtin)  # a new object with the same content
+    first = _state.per_knowledge_base(kb, build)
+    assert _state.per_knowledge_base(kb, build) is first
+    assert len(calls) == 1
+    other = attrs.evolve(builtin)
+    assert _state.per_knowledge_base(other, build) == first  # equal content, its own entry
+    assert len(calls) == 2
+    key = (id(kb), build)
+    assert key in _state._derived
+    del kb
+    gc.collect()
+    assert key not in _state._derived

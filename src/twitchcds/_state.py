@@ -1,16 +1,53 @@
-"""Process-wide state: the one cached, immutable built-in knowledge base.
+"""Process-wide state: the built-in knowledge base, and values derived once per knowledge base.
 
-This is the only module of twitchcds that holds state. The cached object is frozen, so sharing it
-between threads is safe; the lock only avoids loading it twice when threads race on first use.
+This is the only module of twitchcds that holds state. Cached objects are immutable, so sharing
+them between threads is safe; the lock only avoids loading the knowledge base twice when threads
+race on first use.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from twitchcds.knowledge.base import KnowledgeBase
 
-__all__ = ["builtin_knowledge_base"]
+__all__ = ["builtin_knowledge_base", "per_knowledge_base"]
+
+T = TypeVar("T")
+
+_derived: dict[tuple[int, Callable[..., Any]], tuple[weakref.ref[KnowledgeBase], Any]] = {}
+
+
+def per_knowledge_base(kb: KnowledgeBase, build: Callable[[KnowledgeBase], T]) -> T:
+    """``build(kb)``, computed once per live knowledge base and dropped with it.
+
+    Keyed by identity (hashing a knowledge base by value would cost more than most builds), so
+    the value must depend only on ``kb`` and be immutable.
+
+    Examples
+    --------
+    >>> def condition_ids(kb):
+    ...     return tuple(c.id for c in kb.conditions)
+    >>> kb = builtin_knowledge_base()
+    >>> per_knowledge_base(kb, condition_ids) is per_knowledge_base(kb, condition_ids)
+    True
+    """
+    key = (id(kb), build)
+    hit = _derived.get(key)
+    if hit is not None and hit[0]() is kb:
+        return cast("T", hit[1])
+    value = build(kb)
+
+    def forget(_ref: weakref.ref[KnowledgeBase]) -> None:
+        _derived.pop(key, None)
+
+    _derived[key] = (weakref.ref(kb, forget), value)
+    return value
+
+
 
 _lock = threading.Lock()
 _builtin: KnowledgeBase | None = None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
+from twitchcds._state import per_knowledge_base
 from twitchcds.advice import advise
 from twitchcds.assessment import Assessment, ConditionScore
 from twitchcds.case import Case
@@ -45,6 +46,13 @@ _APPROXIMATE_NOTE = (
     "estimated by sampling; explanation weights are isolated link strengths (they do not sum to "
     "the posterior change); tests are not valued (only red-flag and confirmatory indications) "
     "and no next questions are ranked.")
+
+
+def _condition_fields(kb: KnowledgeBase) -> tuple[tuple[str, str, str, str,
+                                                         tuple[tuple[str, str], ...]], ...]:
+    """Return the fixed fields of each condition's differential row (codes sorted), in order."""
+    return tuple((c.id, c.name, c.category, c.severity, tuple(sorted(c.codes.items())))
+                 for c in kb.conditions)
 
 
 def _as_case(case: Case | Mapping[str, Any]) -> Case:
@@ -137,11 +145,10 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     for a in priors.adjustments:
         adjustments.setdefault(a.condition, []).append(a)
     rows = [
-        ConditionScore(
-            c.id, c.name, posterior[i], adjusted[i], base[i], c.category,
-            c.severity, tuple(sorted(c.codes.items())), contributions[i],
-            tuple(adjustments.get(c.id, ())))
-        for i, c in enumerate(kb.conditions)
+        ConditionScore(ident, name, posterior[i], adjusted[i], base[i], category, severity,
+                       codes, contributions[i], tuple(adjustments.get(ident, ())))
+        for i, (ident, name, category, severity, codes) in enumerate(
+            per_knowledge_base(kb, _condition_fields))
     ]
     rows.sort(key=lambda r: (-r.probability, r.id))
     # Red flags read present findings and active risk factors (e.g. weakness on a diuretic).

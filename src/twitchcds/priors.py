@@ -27,6 +27,7 @@ from collections.abc import Iterable
 
 from attrs import frozen
 
+from twitchcds._state import per_knowledge_base
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.typing import SETTINGS
 
@@ -100,14 +101,23 @@ def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[s
         Ids of active risk factors (from :func:`twitchcds.evidence.derive_evidence`).
     """
     chosen = setting or SETTINGS[0]
-    base = tuple(c.prior.get(chosen, c.prior[SETTINGS[0]]) for c in kb.conditions)
-    log_ratio = dict.fromkeys(kb.condition_index, 0.0)
+    base = per_knowledge_base(kb, _base_priors).get(chosen) or tuple(
+        c.prior.get(chosen, c.prior[SETTINGS[0]]) for c in kb.conditions)
+    log_ratio: dict[str, float] = {}
     adjustments = []
     for rf_id in risk_factors:
         for effect in kb.risk_factor_index[rf_id].effects:
-            log_ratio[effect.condition] += math.log(effect.odds_ratio)
+            log_ratio[effect.condition] = (log_ratio.get(effect.condition, 0.0)
+                                           + math.log(effect.odds_ratio))
             adjustments.append(RiskAdjustment(rf_id, effect.condition, effect.odds_ratio,
                                               effect.references))
-    adjusted = tuple(_shift_log_odds(p, log_ratio[c.id])
-                     for p, c in zip(base, kb.conditions, strict=True))
+    adjusted = base if not log_ratio else tuple(
+        _shift_log_odds(p, log_ratio.get(c.id, 0.0))
+        for p, c in zip(base, kb.conditions, strict=True))
     return Priors(chosen, base, adjusted, tuple(adjustments))
+
+
+def _base_priors(kb: KnowledgeBase) -> dict[str, tuple[float, ...]]:
+    """Each setting's prior of every condition (``primary-care`` where a setting has none)."""
+    return {setting: tuple(c.prior.get(setting, c.prior[SETTINGS[0]]) for c in kb.conditions)
+            for setting in SETTINGS}

@@ -23,8 +23,9 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
+from twitchcds._state import per_knowledge_base
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.knowledge.model import RedFlag
+from twitchcds.knowledge.model import Condition, RedFlag
 from twitchcds.typing import TRIAGE_LEVELS, TriageLevel
 
 __all__ = ["Triage", "TriageReason", "fired_red_flags", "level_rank", "triage"]
@@ -60,6 +61,11 @@ def fired_red_flags(kb: KnowledgeBase, present: frozenset[str]) -> tuple[RedFlag
                  if need <= present and (not some or not some.isdisjoint(present)))
 
 
+def _escalating(kb: KnowledgeBase) -> tuple[Condition, ...]:
+    """Return the conditions with probability escalations, in knowledge-base order."""
+    return tuple(c for c in kb.conditions if c.escalations)
+
+
 def triage(kb: KnowledgeBase, present: frozenset[str],
            probabilities: Mapping[str, float]) -> Triage:
     """Return the triage level for present findings and posterior probabilities.
@@ -74,7 +80,7 @@ def triage(kb: KnowledgeBase, present: frozenset[str],
     """
     reasons = [TriageReason(flag.id, flag.text, flag.level, flag.references)
                for flag in fired_red_flags(kb, present)]
-    for condition in kb.conditions:
+    for condition in per_knowledge_base(kb, _escalating):
         p = probabilities.get(condition.id, 0.0)
         reached = [e for e in condition.escalations if p >= e.min_probability]
         if reached:
