@@ -1,6 +1,6 @@
 """Side by side: twitchcds exact inference vs a numpy Quickscore and pyAgrum's junction tree.
 
-Run ``python benchmarks/bench_compare.py [--repeats N] [--sizes 200x1000,600x4000]``.
+Run ``python benchmarks/bench_compare.py [--repeats N] [--sizes builtin,200x1000,600x4000]``.
 
 Networks are random (1-8 parents per finding, links in [0.05, 0.95], leaks in [1e-4, 0.05],
 priors in [0.001, 0.1]); each case has ``k`` present findings and 20 absent ones. For every case:
@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from bench_inference import random_network  # the same networks as bench_inference.py
 
+from twitchcds import load_knowledge_base
 from twitchcds.inference import DEFAULT_BUDGET, NoisyOrNetwork, _run, infer
 from twitchcds.inference._reduce import fold_absent
 from twitchcds.inference._structure import _CACHES
@@ -144,9 +145,17 @@ def run(sizes: list[tuple[int, int]], ks: list[int], repeats: int, seed: int,
         print("pyAgrum not installed (pip install pyagrum): its columns are skipped")
     print(f"{'method':<16}{'size':>10}{'k':>4}{'median ms':>11}{'max error':>11}")
     summary: dict[tuple[str, str, int], float] = {}
-    for n_c, n_f in sizes:
-        net = random_network(n_c, n_f, rng)
-        priors = rng.uniform(0.001, 0.1, size=n_c)
+    for n_cond, n_find in sizes:
+        if n_cond == 0:  # the built-in knowledge base with its primary-care priors
+            kb = load_knowledge_base()
+            net, size = kb.network, "built-in"
+            priors = np.array([c.prior["primary-care"] for c in kb.conditions])
+        else:
+            net, size = random_network(n_cond, n_find, rng), f"{n_cond}x{n_find}"
+            priors = rng.uniform(0.001, 0.1, size=n_cond)
+        n_f = net.n_findings
+        # pyAgrum's explicit CPTs have 2**parents rows: skipped where a finding has > 12 parents
+        agrum = gum is not None and int(np.diff(net.parent_ptr).max()) <= 12
         infer(net, priors, [0], [])  # warm caches that any first call pays
         for k in ks:
             times: dict[str, list[float]] = {c: [] for c in columns}
@@ -166,7 +175,7 @@ def run(sizes: list[tuple[int, int]], ks: list[int], repeats: int, seed: int,
                     times["quickscore"].append(ms)
                     errors["quickscore"].append(float(np.nanmax(np.abs(qs - ref)))
                                                 if np.all(np.isfinite(qs)) else float("nan"))
-                for engine in ("lazy", "shafer") if gum else ():
+                for engine in ("lazy", "shafer") if agrum else ():
                     solve, _ = pyagrum_posteriors(net, priors, present, absent, engine)
                     ms, pa = timed(solve, net, inner)
                     times[f"pyagrum-{engine}"].append(ms)
@@ -175,9 +184,9 @@ def run(sizes: list[tuple[int, int]], ks: list[int], repeats: int, seed: int,
                 if not times[col]:
                     continue
                 med = statistics.median(times[col])
-                summary[col, f"{n_c}x{n_f}", k] = med
+                summary[col, size, k] = med
                 err = max(errors[col])
-                print(f"{col:<16}{f'{n_c}x{n_f}':>10}{k:>4}{med:>11.3f}{err:>11.1e}")
+                print(f"{col:<16}{size:>10}{k:>4}{med:>11.3f}{err:>11.1e}")
     print()
     for (col, size, k), med in sorted(summary.items(), key=lambda x: (x[0][1], x[0][2])):
         if col == "twitchcds":
@@ -187,8 +196,12 @@ def run(sizes: list[tuple[int, int]], ks: list[int], repeats: int, seed: int,
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
+    """``builtin,200x1000`` -> ``[(0, 0), (200, 1000)]`` (``(0, 0)`` is the built-in KB)."""
     out = []
     for item in text.split(","):
+        if item == "builtin":
+            out.append((0, 0))
+            continue
         a, b = item.split("x")
         out.append((int(a), int(b)))
     return out
@@ -201,7 +214,8 @@ if __name__ == "__main__":
     parser.add_argument("--inner", type=int, default=5,
                         help="runs per case (the best is kept; each from scratch)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sizes", type=_sizes, default=_sizes("200x1000,600x4000"))
+    parser.add_argument("--sizes", type=_sizes, default=_sizes("builtin,200x1000,600x4000"),
+                        help="comma-separated: builtin (the built-in knowledge base) or CxF")
     parser.add_argument("--ks", type=lambda s: [int(x) for x in s.split(",")],
                         default=[2, 5, 10, 20])
     args = parser.parse_args()

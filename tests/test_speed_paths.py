@@ -74,6 +74,40 @@ def test_frontier_and_table_methods_agree(case: Problem) -> None:
     assert plain.log_evidence == pytest.approx(fast.log_evidence, rel=1e-9, abs=1e-9)
 
 
+@settings(max_examples=80)
+@given(case=problems(max_present=6, density=0.2), extremes=st.booleans())
+def test_star_closed_form_equals_the_frontier_sum(case: Problem, extremes: bool) -> None:
+    """A component with one shared condition: closed form == frontier sum, row by row."""
+    from twitchcds.inference._exact import solve_batch
+    from twitchcds.inference._star import solve_star
+    from twitchcds.inference._structure import build_structure, frontier_steps, structure_values
+
+    priors, pos, neg = _arrays(case)
+    st_ = build_structure(case.network, pos)
+    folded = fold_absent(case.network, priors, neg)
+    # a batch of two rows: the folded priors, and priors pushed to the extremes
+    pi = np.stack([folded.pi, np.where(folded.pi > 0.5, 1.0 - 1e-12, 1e-12)
+                   if extremes else folded.pi[::-1]])
+    pi_c = 1.0 - pi
+    values = structure_values(case.network, st_, pi, pi_c)
+    for comp in st_.components:
+        if not comp.star:
+            continue
+        args = (pi[:, comp.shared], pi_c[:, comp.shared], values.log_rho[:, comp.rows])
+        priv = {"priv_pi": values.pi[:, comp.priv],
+                "priv_log_rho": values.priv_log_rho[:, comp.priv]}
+        try:
+            want = solve_batch(frontier_steps(comp), *args, **priv)
+        except InvalidInputError:
+            with pytest.raises(InvalidInputError):
+                solve_star(comp, *args, **priv)
+            continue
+        got = solve_star(comp, *args, **priv)
+        assert np.allclose(got[0], want[0], rtol=1e-9, atol=1e-9)
+        assert np.abs(got[1] - want[1]).max(initial=0.0) <= TOL
+        assert np.abs(got[2] - want[2]).max(initial=0.0) <= TOL
+
+
 @pytest.mark.parametrize(("scan", "dense", "axes"), KERNELS)
 @settings(max_examples=40)
 @given(case=problems(positive_leaks=True, max_absent=6), data=st.data())

@@ -19,6 +19,7 @@ from twitchcds.inference._exact import MAX_WIDTH, solve_batch
 from twitchcds.inference._network import NoisyOrNetwork
 from twitchcds.inference._reduce import Folded, fold_absent, fold_batch
 from twitchcds.inference._result import InferenceResult
+from twitchcds.inference._star import solve_star
 from twitchcds.inference._structure import (
     ComponentStructure,
     Structure,
@@ -120,6 +121,8 @@ def _solve_exact(comp: ComponentStructure, pi: FloatArray, pi_c: FloatArray,
     args = (pi[:, comp.shared], pi_c[:, comp.shared], values.log_rho[:, comp.rows])
     priv = {"priv_pi": values.pi[:, comp.priv],
             "priv_log_rho": values.priv_log_rho[:, comp.priv]}
+    if comp.star:
+        return solve_star(comp, *args, **priv)
     solved = solve_table(comp, *args, **priv) if comp.table is not None else None
     return solved if solved is not None else solve_batch(frontier_steps(comp), *args, **priv)
 

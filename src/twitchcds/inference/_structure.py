@@ -59,9 +59,12 @@ class ComponentStructure:
     priv_finding: IntArray
     plan: Plan
     steps: tuple[Step, ...] | None
-    """The frontier steps (``None`` when ``table`` is set; see :func:`frontier_steps`)."""
+    """The frontier steps (``None`` when ``table`` or ``star`` is set; see
+    :func:`frontier_steps`)."""
     table: TablePlan | None
     """The full-table plan when it is cheaper than the frontier plan (small components)."""
+    star: bool
+    """One shared condition: solved in closed form (:func:`._star.solve_star`)."""
 
 
 @frozen(eq=False)
@@ -173,15 +176,16 @@ def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: I
     child_p = tuple(prob[ix] for ix in kids)
     plan = make_plan(children, rows.size)
     table = None
-    if (tables and rows.size <= MAX_TABLE_FINDINGS
+    star = tables and len(shared_ids) == 1  # closed form (._star): no table or steps needed
+    if (tables and not star and rows.size <= MAX_TABLE_FINDINGS
             and table_cost(children, rows.size) < plan.cost):
         table = make_table_plan(children, child_p, rows.size)
     return ComponentStructure(
         rows=rows, findings=linked[rows], shared=np.array(shared_ids, dtype=np.intp),
         children=children, child_p=child_p, priv=pv, priv_cond=cond[pv],
         priv_finding=local[row[pv]],
-        plan=plan, steps=None if table else make_steps(children, child_p, plan),
-        table=table)
+        plan=plan, steps=None if table or star else make_steps(children, child_p, plan),
+        table=table, star=star)
 
 
 class _Cache:
