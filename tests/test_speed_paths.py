@@ -349,3 +349,23 @@ def test_per_knowledge_base_values_live_as_long_as_their_knowledge_base() -> Non
     del kb
     gc.collect()
     assert key not in _state._derived
+
+
+def test_table_component_falls_back_to_a_plan_built_on_demand() -> None:
+    """A component planned for the full table only (no frontier plan) still solves evidence
+    too improbable for unscaled table cells, by building its frontier plan when needed."""
+    from twitchcds.inference import NoisyOrNetwork
+    from twitchcds.inference._structure import build_structure
+
+    m, k = 8, 3
+    links = [(c, f, 0.3 + 0.05 * c) for c in range(m) for f in range(k)]
+    net = NoisyOrNetwork.from_arrays([f"c{i}" for i in range(m)], [f"f{i}" for i in range(k)],
+                                     [0.0] * k, links)
+    (comp,) = build_structure(net, np.arange(k)).components
+    assert comp.table is not None
+    assert comp.plan is None  # the table was certainly cheaper: no frontier plan was made
+    priors = np.full(m, 1e-300)  # P(evidence) ~ 1e-300: below what the table scales safely
+    result = infer(net, priors, list(range(k)), [], method="exact")
+    want, log_ev = brute_force(net, priors, list(range(k)), [])
+    assert np.abs(result.probabilities - want).max() <= TOL
+    assert result.log_evidence == pytest.approx(log_ev, rel=1e-9)

@@ -41,14 +41,14 @@ IntArray = npt.NDArray[np.intp]
 
 def choose(st: Structure, method: str, budget: float) -> list[bool]:
     """Which components run exactly: all, none, or the cheapest while the budget lasts."""
-    plans = [c.plan for c in st.components]
+    comps = st.components
     if method != "auto":
-        return [method == "exact"] * len(plans)
-    exact = [False] * len(plans)
+        return [method == "exact"] * len(comps)
+    exact = [False] * len(comps)
     spent = 0.0
-    for i in sorted(range(len(plans)), key=lambda i: plans[i].cost):
-        spent += plans[i].cost
-        exact[i] = spent <= budget and plans[i].max_width <= MAX_WIDTH
+    for i in sorted(range(len(comps)), key=lambda i: comps[i].cost):
+        spent += comps[i].cost
+        exact[i] = spent <= budget and comps[i].max_width <= MAX_WIDTH
     return exact
 
 
@@ -114,8 +114,8 @@ def _impossible(st: Structure) -> InvalidInputError:
 def _solve_exact(comp: ComponentStructure, pi: FloatArray, pi_c: FloatArray,
                  values: Values, method: str) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Exact ``(log_z, post, post_priv)`` of one component for a batch of rows."""
-    if comp.plan.max_width > MAX_WIDTH:
-        raise InvalidInputError(f"exact inference needs a frontier of {comp.plan.max_width} "
+    if comp.max_width > MAX_WIDTH:
+        raise InvalidInputError(f"exact inference needs a frontier of {comp.max_width} "
                                 f"findings (limit {MAX_WIDTH}); use method='auto'",
                                 path="$.method", value=method)
     args = (pi[:, comp.shared], pi_c[:, comp.shared], values.log_rho[:, comp.rows])

@@ -26,7 +26,8 @@ class InferenceResult:
     positive_findings : int
         Number of distinct present findings.
     estimated_cost : float
-        Estimated cost of the exact plan (table cells touched plus per-step overhead).
+        Estimated cost of exact inference: per component, the cost of the method it runs
+        (frontier sum, full table or closed form; cells touched plus per-step overhead).
     """
 
     probabilities: npt.NDArray[np.float64]

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import evolve, frozen
 
-from twitchcds.inference._exact import Plan, Step, make_plan, make_steps
+from twitchcds.inference._exact import STEP_OVERHEAD, Plan, Step, make_plan, make_steps
 from twitchcds.inference._network import NoisyOrNetwork, gather_rows
 from twitchcds.inference._reduce import Component, components
 from twitchcds.inference._table import (
@@ -57,7 +57,13 @@ class ComponentStructure:
     priv: IntArray
     priv_cond: IntArray
     priv_finding: IntArray
-    plan: Plan
+    plan: Plan | None
+    """The frontier plan (``None`` when the full table is certainly cheaper; built on demand
+    by :func:`frontier_steps`)."""
+    cost: float
+    """Estimated cost of the method that will run (table, closed form or frontier sum)."""
+    max_width: int
+    """Widest frontier of the frontier plan (the number of findings when there is no plan)."""
     steps: tuple[Step, ...] | None
     """The frontier steps (``None`` when ``table`` or ``star`` is set; see
     :func:`frontier_steps`)."""
@@ -154,7 +160,7 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
         present=present, orphans=orphans, linked=linked, cond=cond, prob=prob,
         log_q=log_q, row=row, priv=priv, priv_links=priv_links,
         lone=priv_links if lone is None else lone, open_rows=open_rows,
-        components=tuple(comps), cost=float(sum(c.plan.cost for c in comps)),
+        components=tuple(comps), cost=float(sum(c.cost for c in comps)),
         orphan_log_leak=orphan_log_leak, linked_log_off=network.log_off_leak[linked],
         q=1.0 - prob, priv_row=row[priv_links], lone_row=row if lone is None else row[lone],
         lone_cond=cond if lone is None else cond[lone])
@@ -174,18 +180,33 @@ def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: I
         kids[position[int(cond[i])]].append(i)
     children = tuple(local[row[ix]] for ix in kids)
     child_p = tuple(prob[ix] for ix in kids)
-    plan = make_plan(children, rows.size)
-    table = None
     star = tables and len(shared_ids) == 1  # closed form (._star): no table or steps needed
-    if (tables and not star and rows.size <= MAX_TABLE_FINDINGS
-            and table_cost(children, rows.size) < plan.cost):
-        table = make_table_plan(children, child_p, rows.size)
+    plan, table = None, None
+    if tables and not star and rows.size <= MAX_TABLE_FINDINGS:
+        cost = table_cost(children, rows.size)
+        if cost >= _frontier_floor(children):  # else the table is certainly cheaper
+            plan = make_plan(children, rows.size)
+        if plan is None or cost < plan.cost:
+            table = make_table_plan(children, child_p, rows.size)
+    else:
+        plan = make_plan(children, rows.size)
     return ComponentStructure(
         rows=rows, findings=linked[rows], shared=np.array(shared_ids, dtype=np.intp),
         children=children, child_p=child_p, priv=pv, priv_cond=cond[pv],
-        priv_finding=local[row[pv]],
-        plan=plan, steps=None if table or star else make_steps(children, child_p, plan),
+        priv_finding=local[row[pv]], plan=plan,
+        cost=table.cost if table is not None else plan.cost if plan is not None else 0.0,
+        max_width=plan.max_width if plan is not None else int(rows.size),
+        steps=None if table or star or plan is None else make_steps(children, child_p, plan),
         table=table, star=star)
+
+
+def _frontier_floor(children: tuple[IntArray, ...]) -> float:
+    """Return a lower bound of :func:`._exact.make_plan`'s cost, without planning.
+
+    Each step costs ``STEP_OVERHEAD + 2**top * (c + 2)`` where the frontier ``top`` holds at
+    least the step's ``c`` children.
+    """
+    return float(sum(STEP_OVERHEAD + 2.0 ** ch.size * (ch.size + 2) for ch in children))
 
 
 class _Cache:
@@ -312,7 +333,8 @@ def frontier_steps(comp: ComponentStructure) -> ComponentStructure:
     """``comp`` with its frontier steps (built now if the full-table plan made them unneeded)."""
     if comp.steps is not None:
         return comp
-    return evolve(comp, steps=make_steps(comp.children, comp.child_p, comp.plan))
+    plan = comp.plan if comp.plan is not None else make_plan(comp.children, comp.findings.size)
+    return evolve(comp, plan=plan, steps=make_steps(comp.children, comp.child_p, plan))
 
 
 def component_at(comp: ComponentStructure, values: Values, pi: FloatArray, pi_c: FloatArray,
