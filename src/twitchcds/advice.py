@@ -24,6 +24,7 @@ from attrs import frozen
 
 from twitchcds._state import per_knowledge_base
 from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.knowledge.model import RedFlag
 from twitchcds.triage import fired_red_flags, level_rank
 
 __all__ = ["AdviceItem", "advise"]
@@ -74,8 +75,12 @@ def _plan(kb: KnowledgeBase) -> _Plan:
 
 
 def advise(kb: KnowledgeBase, probabilities: Mapping[str, float],
-           present: frozenset[str]) -> tuple[AdviceItem, ...]:
-    """Return advice for likely conditions, then the safety net."""
+           present: frozenset[str], fired: tuple[RedFlag, ...] | None = None,
+           ) -> tuple[AdviceItem, ...]:
+    """Return advice for likely conditions, then the safety net.
+
+    ``fired`` is ``fired_red_flags(kb, present)`` when the caller has it already.
+    """
     plan = per_knowledge_base(kb, _plan)
     ranked = sorted(kb.conditions, key=lambda c: (-probabilities[c.id], c.id))
     items: list[AdviceItem] = []
@@ -83,14 +88,15 @@ def advise(kb: KnowledgeBase, probabilities: Mapping[str, float],
         if rank > 0 and probabilities[condition.id] < kb.decision.advice_min_probability:
             break
         items.extend(plan.condition_items[condition.id])
-    fired = {flag.id for flag in fired_red_flags(kb, present)}
+    fired_ids = {flag.id for flag in (fired_red_flags(kb, present) if fired is None
+                                      else fired)}
     shown = 0
     for flag_id, in_hand, any_ok, item in plan.safety_net:
         if shown == _SAFETY_NET_LIMIT:
             break
         # noticeable: what it needs beyond symptoms and signs (a medicine taken, a lab or test
         # result) is already present, and some alternative of its any_of part can be noticed
-        if flag_id in fired or not any_ok or not in_hand <= present:
+        if flag_id in fired_ids or not any_ok or not in_hand <= present:
             continue
         items.append(item)
         shown += 1

@@ -111,10 +111,20 @@ def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[s
                                            + math.log(effect.odds_ratio))
             adjustments.append(RiskAdjustment(rf_id, effect.condition, effect.odds_ratio,
                                               effect.references))
-    adjusted = base if not log_ratio else tuple(
-        _shift_log_odds(p, log_ratio.get(c.id, 0.0))
-        for p, c in zip(base, kb.conditions, strict=True))
+    adjusted = base
+    if log_ratio:
+        shifted = list(base)
+        position = per_knowledge_base(kb, _positions)
+        for condition, ratio in log_ratio.items():
+            i = position[condition]
+            shifted[i] = _shift_log_odds(base[i], ratio)
+        adjusted = tuple(shifted)
     return Priors(chosen, base, adjusted, tuple(adjustments))
+
+
+def _positions(kb: KnowledgeBase) -> dict[str, int]:
+    """Index of each condition in ``kb.conditions``."""
+    return {c.id: i for i, c in enumerate(kb.conditions)}
 
 
 def _base_priors(kb: KnowledgeBase) -> dict[str, tuple[float, ...]]:

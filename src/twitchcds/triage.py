@@ -67,7 +67,8 @@ def _escalating(kb: KnowledgeBase) -> tuple[Condition, ...]:
 
 
 def triage(kb: KnowledgeBase, present: frozenset[str],
-           probabilities: Mapping[str, float]) -> Triage:
+           probabilities: Mapping[str, float],
+           fired: tuple[RedFlag, ...] | None = None) -> Triage:
     """Return the triage level for present findings and posterior probabilities.
 
     Parameters
@@ -77,9 +78,13 @@ def triage(kb: KnowledgeBase, present: frozenset[str],
         Findings present (after derivation) and active risk factors.
     probabilities : mapping
         Posterior probability of each condition id.
+    fired : tuple of RedFlag, optional
+        ``fired_red_flags(kb, present)`` when the caller has it already.
     """
+    if fired is None:
+        fired = fired_red_flags(kb, present)
     reasons = [TriageReason(flag.id, flag.text, flag.level, flag.references)
-               for flag in fired_red_flags(kb, present)]
+               for flag in fired]
     for condition in per_knowledge_base(kb, _escalating):
         p = probabilities.get(condition.id, 0.0)
         reached = [e for e in condition.escalations if p >= e.min_probability]
