@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies import case_like_payloads, cases, invalid_case_payloads, json_values
-from twitchcds.case import Case, FindingInput, History, LabResult, Medication
+from twitchcds._validate import Problems
+from twitchcds.case import Case, FindingInput, History, LabResult, Medication, _check_payload
 from twitchcds.errors import ContradictionError, InvalidCaseError, TwitchCDSError
 
 
@@ -431,3 +432,120 @@ def test_one_mutation_is_reported_at_its_path(mutated: tuple[dict[str, Any], str
     with pytest.raises(InvalidCaseError) as info:
         Case.from_dict(payload)
     assert path in [p.path for p in info.value.problems]
+
+
+_HISTORY_KEYS = ("duration_days, progressive, distribution, after_injury, painful, "
+                 "caffeine_mg_per_day, sleep_hours_per_night, recent_strenuous_exercise, "
+                 "family_history_motor_neuron_disease, prior_polio, pesticide_exposure, "
+                 "alcohol_units_per_week, rapidly_worsening")
+_CASE_KEYS = "id, age, sex, setting, findings, history, medications, labs"
+_UNITS = "e.g. mmol/L, mg/dL, mEq/L, m[IU]/L, U/L, %"
+
+MESSAGES = [
+    # columns: id, payload, every problem as str(problem), in order
+    ("top-level-and-history", {
+        "age": "44", "sex": "MALE", "setting": 1, "id": "", "weight": 70, "a b": 1,
+        "history": {"painful": 1, "duration_days": 36_501, "distribution": "Focal", "coffee": 2},
+    }, [
+        f"$.weight: unknown key in case (expected one of {_CASE_KEYS}) (got 'weight')",
+        f"$[\"a b\"]: unknown key in case (expected one of {_CASE_KEYS}) (got 'a b')",
+        "$.age: must be a number (got '44')",
+        "$.sex: must be one of 'female', 'male', 'other', 'unknown' (got 'MALE')",
+        "$.setting: must be one of 'primary-care', 'neuromuscular-clinic' (got 1)",
+        "$.id: must not be empty (got '')",
+        f"$.history.coffee: unknown key in history (expected one of {_HISTORY_KEYS}) "
+        "(got 'coffee')",
+        "$.history.painful: must be true or false (got 1)",
+        "$.history.duration_days: must be between 0 and 36500 days (got 36501)",
+        "$.history.distribution: must be one of 'focal', 'multifocal', 'generalized' "
+        "(got 'Focal')",
+    ]),
+    ("findings", {"findings": [
+        {"id": "Bad", "status": "present"}, {"code": "HP:1", "status": "maybe"},
+        {"status": "absent"}, "x", {"id": "a", "status": "present"},
+        {"id": "a", "status": "present"}, {"id": "b", "status": "present"},
+        {"id": "b", "status": "absent"},
+    ]}, [
+        "$.findings[0].id: must be a snake_case finding id (got 'Bad')",
+        "$.findings[1].code: must be an HPO (HP:0000000) or SNOMED CT (SNOMEDCT:<6-18 digits>) "
+        "code (got 'HP:1')",
+        "$.findings[1].status: must be one of 'present', 'absent' (got 'maybe')",
+        "$.findings[2]: a finding needs exactly one of 'id' or 'code'",
+        "$.findings[3]: a finding must be a JSON object (got 'x')",
+        "$.findings[5]: duplicate: id 'a' is already listed as present at $.findings[4] "
+        "(got 'a')",
+        "$.findings[7].status: id 'b' is absent here but present at $.findings[6] "
+        "(got 'absent')",
+    ]),
+    ("medications-and-labs", {
+        "medications": [{}, {"name": "  ", "rxnorm": "x1", "atc": "a02"}, {"name": "a\nb"}],
+        "labs": [{"loinc": 2823, "value": "2.9"},
+                 {"loinc": "2823-3", "value": math.inf, "unit": "furlongs"},
+                 {"loinc": "2823-3", "value": 1, "unit": "mmol per L"}],
+    }, [
+        "$.medications[0]: a medication needs at least one of 'name', 'rxnorm', 'atc'",
+        "$.medications[1].name: must not be empty (got '  ')",
+        "$.medications[1].rxnorm: must be an RxNorm code (digits) (got 'x1')",
+        "$.medications[1].atc: must be an ATC code such as A02BC01 (got 'a02')",
+        "$.medications[2].name: must not contain control characters (got 'a\\nb')",
+        "$.labs[0].unit: is required",
+        "$.labs[0].loinc: must be a string (a LOINC code such as 2823-3) (got 2823)",
+        "$.labs[0].value: must be a number (got '2.9')",
+        "$.labs[1].value: must be a finite number (got inf)",
+        f"$.labs[1].unit: not a unit the library knows ({_UNITS}) (got 'furlongs')",
+        f"$.labs[2].unit: not UCUM syntax ({_UNITS}) (got 'mmol per L')",
+    ]),
+]
+
+
+@pytest.mark.parametrize(("payload", "expected"), [r[1:] for r in MESSAGES],
+                         ids=[r[0] for r in MESSAGES])
+def test_every_checker_reports_its_exact_message(payload: dict[str, Any],
+                                                 expected: list[str]) -> None:
+    """Each kind of problem is reported with its exact path and message, all in payload order."""
+    with pytest.raises(InvalidCaseError) as info:
+        Case.from_dict(payload)
+    assert [str(p) for p in info.value.problems] == expected
+
+
+def _checked_from_dict(payload: Any) -> Case:
+    """``Case.from_dict`` the plain way: the payload check, then every constructor checking."""
+    problems = Problems()
+    _check_payload(problems, payload)
+    problems.raise_if_any()
+    return Case(
+        id=payload.get("id"), age=payload.get("age"), sex=payload.get("sex"),
+        setting=payload.get("setting"),
+        findings=tuple(FindingInput(**item) for item in payload.get("findings", ())),
+        history=History(**payload.get("history", {})),
+        medications=tuple(Medication(**item) for item in payload.get("medications", ())),
+        labs=tuple(LabResult(**item) for item in payload.get("labs", ())),
+    )
+
+
+def _outcome(parse: Any, payload: Any) -> tuple[Any, ...]:
+    """What parsing gives: the case (by value and by repr), or the error in every detail."""
+    try:
+        case = parse(payload)
+    except TwitchCDSError as exc:
+        return (type(exc), str(exc), exc.path, repr(exc.value),
+                [(p.path, p.message, repr(p.value)) for p in exc.problems])
+    return (Case, case, repr(case))
+
+
+@given(cases().map(Case.to_dict) | case_like_payloads()
+       | invalid_case_payloads().map(lambda mutated: mutated[0]) | json_values())
+def test_from_dict_fast_path_agrees_with_checking_constructors(payload: Any) -> None:
+    """from_dict builds its objects without re-running their checks; the result is the same.
+
+    Valid or not, a payload gives the same case (equal, with the same repr) or the same error
+    as building every object with its own checking constructor; and a case it builds passes
+    those checks when rebuilt with ``attrs.evolve``.
+    """
+    fast = _outcome(Case.from_dict, payload)
+    assert fast == _outcome(_checked_from_dict, payload)
+    if fast[0] is Case:
+        case = fast[1]
+        assert attrs.evolve(case) == case
+        assert all(attrs.evolve(item) == item for item in (
+            *case.findings, case.history, *case.medications, *case.labs))

@@ -1,9 +1,10 @@
 """Small named checkers for Case v1 payloads (private).
 
-Checkers never raise: each appends :class:`~twitchcds.errors.Problem` entries, with the JSON path
-of the offending field, to a :class:`Problems` collector, so that every problem in a payload is
-reported in one round. :class:`~twitchcds.case.Case` uses the same checkers for JSON input
-(:meth:`~twitchcds.case.Case.from_dict`) and for direct construction.
+Checkers never raise: a field checker returns what is wrong with a value, and :func:`check_record`
+adds it as a :class:`~twitchcds.errors.Problem`, with the JSON path of the offending field, to a
+:class:`Problems` collector, so that every problem in a payload is reported in one round. Paths
+are formatted only for fields that have a problem. :class:`~twitchcds.case.Case` uses the same
+checkers for JSON input (:meth:`~twitchcds.case.Case.from_dict`) and for direct construction.
 
 The limits below are part of the documented contract (see :mod:`twitchcds.case`). Nothing here
 is public API: names are imported explicitly by :mod:`twitchcds.case`.
@@ -23,6 +24,7 @@ from attrs import frozen
 
 from twitchcds.errors import ContradictionError, InvalidCaseError, Problem, UnitConversionError
 from twitchcds.typing import SETTINGS, STATUSES
+from twitchcds.units import normalise_unit  # cheap: it imports pint only on first use
 
 MAX_TEXT: Final = 200
 """Longest accepted string (ids, names, codes, units), in characters."""
@@ -49,14 +51,14 @@ _RXNORM: Final = re.compile(r"[0-9]{1,12}")
 # C0 and C1 control characters, and lone surrogates: a JSON "\\ud800" escape parses to a str that
 # cannot be encoded as UTF-8, so echoing it back (case id, report) would fail far from the input.
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DISTRIBUTIONS: Final = ("focal", "multifocal", "generalized")
 _MISSING: Any = object()
 
 
 def member_path(path: str, key: object) -> str:
     """Return the JSON path of ``key`` inside the object at ``path`` (``$.a`` or ``$["a b"]``)."""
-    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+    # An ASCII identifier is exactly [A-Za-z_][A-Za-z0-9_]*: the plain keys, without a regex.
+    if isinstance(key, str) and key.isascii() and key.isidentifier():
         return f"{path}.{key}"
     return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
 
@@ -123,12 +125,31 @@ def _printable(value: object) -> bool:
     return True
 
 
-Check = Callable[[Problems, Any, str], None]
-"""A checker: ``check(problems, value, path)`` records what is wrong with ``value``."""
+Check = Callable[[Any], str | None]
+"""A field checker: ``check(value)`` returns what is wrong with ``value`` (a message) or ``None``.
+
+Checkers are pure and never see the JSON path: :func:`check_record` formats a field's path only
+when its checker finds a problem, so a valid payload costs no path strings.
+"""
+
+
+@frozen
+class Nested:
+    """A field holding JSON objects (one object, or an array of them), checked at their own paths.
+
+    ``check(problems, value, path)`` records every problem of ``value``, the field at ``path``.
+    """
+
+    check: Callable[[Problems, Any, str], None]
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_object(value: object) -> bool:
+    """Return whether ``value`` is a mapping (tested as a ``dict`` first: the ABC check is slow)."""
+    return isinstance(value, (dict, Mapping))
 
 
 def _finite(value: float) -> bool:
@@ -142,21 +163,21 @@ def _finite(value: float) -> bool:
 def number(bounds: tuple[float, float] | None, unit: str = "") -> Check:
     """Checker for a JSON number (never a bool or a string), finite, within ``bounds``."""
 
-    def check(problems: Problems, value: Any, path: str) -> None:
+    def check(value: Any) -> str | None:
         if not _is_number(value):
-            problems.add(path, "must be a number", value)
-        elif not _finite(value):
-            problems.add(path, "must be a finite number", value)
-        elif bounds is not None and not bounds[0] <= value <= bounds[1]:
-            problems.add(path, f"must be between {bounds[0]:g} and {bounds[1]:g}{unit}", value)
+            return "must be a number"
+        if not _finite(value):
+            return "must be a finite number"
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            return f"must be between {bounds[0]:g} and {bounds[1]:g}{unit}"
+        return None
 
     return check
 
 
-def boolean(problems: Problems, value: Any, path: str) -> None:
+def boolean(value: Any) -> str | None:
     """Check a JSON boolean (``1`` and ``"true"`` are not booleans)."""
-    if not isinstance(value, bool):
-        problems.add(path, "must be true or false", value)
+    return None if isinstance(value, bool) else "must be true or false"
 
 
 def choice(options: Iterable[str]) -> Check:
@@ -164,9 +185,10 @@ def choice(options: Iterable[str]) -> Check:
     allowed = tuple(options)
     shown = ", ".join(repr(o) for o in allowed)
 
-    def check(problems: Problems, value: Any, path: str) -> None:
+    def check(value: Any) -> str | None:
         if not isinstance(value, str) or value not in allowed:
-            problems.add(path, f"must be one of {shown}", value)
+            return f"must be one of {shown}"
+        return None
 
     return check
 
@@ -175,42 +197,42 @@ def text(pattern: re.Pattern[str] | None = None, what: str = "") -> Check:
     """Checker for a non-blank string of at most :data:`MAX_TEXT` characters matching ``pattern``.
 
     ``pattern`` must match the whole string; it spells digits ``[0-9]`` because a bare digit
-    class also matches the digits of other scripts.
+    class also matches the digits of other scripts. The first rule broken is the one reported.
     """
+    not_a_string = f"must be a string{f' ({what})' if what else ''}"
+    mismatch = f"must be {what}"
 
-    def check(problems: Problems, value: Any, path: str) -> None:
-        _text_ok(problems, value, path, pattern, what)
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return not_a_string
+        if not value.strip():
+            return "must not be empty"
+        if len(value) > MAX_TEXT:
+            return f"must be at most {MAX_TEXT} characters"
+        if _CONTROL.search(value):
+            return "must not contain control characters"
+        if pattern is not None and not pattern.fullmatch(value):
+            return mismatch
+        return None
 
     return check
 
 
-def _text_ok(problems: Problems, value: Any, path: str, pattern: re.Pattern[str] | None,
-             what: str) -> bool:
-    if not isinstance(value, str):
-        problems.add(path, f"must be a string{f' ({what})' if what else ''}", value)
-    elif not value.strip():
-        problems.add(path, "must not be empty", value)
-    elif len(value) > MAX_TEXT:
-        problems.add(path, f"must be at most {MAX_TEXT} characters", value)
-    elif _CONTROL.search(value):
-        problems.add(path, "must not contain control characters", value)
-    elif pattern is not None and not pattern.fullmatch(value):
-        problems.add(path, f"must be {what}", value)
-    else:
-        return True
-    return False
+_UNIT_TEXT: Final = text(what="a UCUM unit")
 
 
-def _unit(problems: Problems, value: Any, path: str) -> None:
+def _unit(value: Any) -> str | None:
     """Check a lab unit: a string the unit registry understands (convertibility comes later)."""
-    if not _text_ok(problems, value, path, None, "a UCUM unit"):
-        return
-    from twitchcds.units import normalise_unit  # noqa: PLC0415  (units imports pint lazily)
-
+    problem = _UNIT_TEXT(value)
+    if problem is not None:
+        return problem
     try:
-        normalise_unit(value, path=path)
+        normalise_unit(value)
     except UnitConversionError as exc:
-        problems.items.extend(exc.problems)
+        # normalise_unit reports exactly one problem, about the unit itself: its message is ours.
+        (problem_at_unit,) = exc.problems
+        return problem_at_unit.message
+    return None
 
 
 @frozen
@@ -218,7 +240,7 @@ class Record:
     """The shape of one JSON object: its fields' checkers and which fields it needs."""
 
     name: str
-    fields: Mapping[str, Check]
+    fields: Mapping[str, Check | Nested]
     required: tuple[str, ...] = ()
     exactly_one: tuple[str, ...] = ()
     at_least_one: tuple[str, ...] = ()
@@ -265,34 +287,44 @@ def check_record(problems: Problems, record: Record, values: Mapping[str, Any],
     for key in record.required:
         if key not in values:
             problems.add(member_path(path, key), "is required")
-    if record.exactly_one and sum(k in values for k in record.exactly_one) != 1:
+    if record.exactly_one and len(values.keys() & record.exactly_one) != 1:
         names = " or ".join(repr(k) for k in record.exactly_one)
         problems.add(path, f"a {record.name} needs exactly one of {names}")
-    if record.at_least_one and not any(k in values for k in record.at_least_one):
+    if record.at_least_one and values.keys().isdisjoint(record.at_least_one):
         names = ", ".join(repr(k) for k in record.at_least_one)
         problems.add(path, f"a {record.name} needs at least one of {names}")
+    checks = record.fields
     for key, value in values.items():
-        record.fields[key](problems, value, member_path(path, key))
+        check = checks[key]
+        if isinstance(check, Nested):
+            check.check(problems, value, member_path(path, key))
+        else:
+            problem = check(value)
+            if problem is not None:
+                problems.add(member_path(path, key), problem, value)
 
 
 def check_object(problems: Problems, value: Any, path: str, record: Record) -> None:
     """Check that ``value`` is a JSON object of shape ``record``: no unknown keys, valid fields."""
-    if not isinstance(value, Mapping):
+    if not is_object(value):
         problems.add(path, f"a {record.name} must be a JSON object", value)
         return
-    for key in value:
-        if key not in record.fields:
-            expected = ", ".join(record.fields)
-            problems.add(member_path(path, key), f"unknown key in {record.name} (expected one of "
-                                                 f"{expected})", key)
-    check_record(problems, record, {k: v for k, v in value.items() if k in record.fields}, path)
+    checks = record.fields
+    unknown = [key for key in value if key not in checks]
+    for key in unknown:
+        expected = ", ".join(checks)
+        problems.add(member_path(path, key), f"unknown key in {record.name} (expected one of "
+                                             f"{expected})", key)
+    if unknown or not isinstance(value, dict):  # else a dict of known fields is used as it is
+        value = {k: v for k, v in value.items() if k in checks}
+    check_record(problems, record, value, path)
 
 
-def array_of(record: Record) -> Check:
+def array_of(record: Record) -> Nested:
     """Checker for a JSON array of at most :data:`MAX_ITEMS` objects of shape ``record``."""
 
     def check(problems: Problems, value: Any, path: str) -> None:
-        if not isinstance(value, list | tuple):
+        if not isinstance(value, (list, tuple)):
             problems.add(path, f"must be an array of {record.name} objects", value)
             return
         if len(value) > MAX_ITEMS:
@@ -301,16 +333,16 @@ def array_of(record: Record) -> Check:
         for i, item in enumerate(value):
             check_object(problems, item, f"{path}[{i}]", record)
 
-    return check
+    return Nested(check)
 
 
-def object_of(record: Record) -> Check:
+def object_of(record: Record) -> Nested:
     """Checker for a nested JSON object of shape ``record``."""
 
     def check(problems: Problems, value: Any, path: str) -> None:
         check_object(problems, value, path, record)
 
-    return check
+    return Nested(check)
 
 
 CASE: Final = Record("case", {

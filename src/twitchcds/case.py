@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import cattrs
 from attrs import field, fields, frozen
@@ -64,6 +64,7 @@ from twitchcds._validate import (
     check_findings,
     check_object,
     check_record,
+    is_object,
     parse_json_text,
     read_json_source,
 )
@@ -72,6 +73,7 @@ from twitchcds.typing import Setting, Sex, Status
 __all__ = ["Case", "FindingInput", "History", "LabResult", "Medication"]
 
 Distribution = Literal["focal", "multifocal", "generalized"]
+_T = TypeVar("_T")
 
 
 def _check_self(instance: Any, record: Record) -> None:
@@ -302,14 +304,21 @@ class Case:
 
     @classmethod
     def _build(cls, data: Mapping[str, Any]) -> Case:
-        return cls(
-            id=data.get("id"), age=data.get("age"), sex=data.get("sex"),
-            setting=data.get("setting"),
-            findings=tuple(FindingInput(**item) for item in data.get("findings", ())),
-            history=History(**data.get("history", {})),
-            medications=tuple(Medication(**item) for item in data.get("medications", ())),
-            labs=tuple(LabResult(**item) for item in data.get("labs", ())),
-        )
+        """Build the case from a payload that :func:`_check_payload` accepted.
+
+        The payload check applies the very checks each class runs on construction (same
+        checkers, same values), so they are not run a second time here: see :func:`_unchecked`.
+        """
+        return _unchecked(cls, {
+            "id": data.get("id"), "age": data.get("age"), "sex": data.get("sex"),
+            "setting": data.get("setting"),
+            "findings": tuple(_unchecked(FindingInput, item)
+                              for item in data.get("findings", ())),
+            "history": _unchecked(History, data.get("history", {})),
+            "medications": tuple(_unchecked(Medication, item)
+                                 for item in data.get("medications", ())),
+            "labs": tuple(_unchecked(LabResult, item) for item in data.get("labs", ())),
+        })
 
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> Case:
@@ -389,15 +398,37 @@ _EMPTY: Final = ("case must say something: give at least one of age, sex, findin
                  "medications or labs")
 
 
+_FIELD_NAMES: Final[dict[type, tuple[str, ...]]] = {
+    kind: tuple(a.name for a in fields(kind))
+    for kind in (Case, FindingInput, History, Medication, LabResult)
+}
+
+
+def _unchecked(kind: type[_T], values: Mapping[str, Any]) -> _T:
+    """Return a ``kind`` holding ``values`` (a field left out is ``None``), skipping its checks.
+
+    The private fast path of :meth:`Case.from_dict`: only for values that :func:`_check_payload`
+    has accepted, which are exactly the values the class's own checks accept, so checking them
+    again would only repeat the work. Direct construction and :func:`attrs.evolve` always check.
+    This sets the fields the way the attrs-generated ``__init__`` of a frozen class does, but
+    runs no converter: ``values`` must already have their final types (tuples, not lists).
+    """
+    instance = object.__new__(kind)
+    set_field, given = object.__setattr__, values.get
+    for name in _FIELD_NAMES[kind]:
+        set_field(instance, name, given(name))
+    return instance
+
+
 def _check_payload(problems: Problems, data: Any) -> None:
     """Record every problem of a Case v1 payload (types, keys, bounds, duplicates, emptiness)."""
     check_object(problems, data, "$", CASE)
-    if not isinstance(data, Mapping):
+    if not is_object(data):
         return
     findings = data.get("findings")
-    if isinstance(findings, list | tuple) and len(findings) <= MAX_ITEMS:
+    if isinstance(findings, (list, tuple)) and len(findings) <= MAX_ITEMS:
         check_findings(problems, ((f.get("status"), f.get("id"), f.get("code"))
-                                  if isinstance(f, Mapping) else (None, None, None)
+                                  if is_object(f) else (None, None, None)
                                   for f in findings))
     said = any(key in data for key in ("age", "sex")) or any(
         data.get(key) for key in ("findings", "history", "medications", "labs"))
