@@ -58,8 +58,8 @@ class ComponentStructure:
     priv_cond: IntArray
     priv_finding: IntArray
     plan: Plan | None
-    """The frontier plan (``None`` when the full table is certainly cheaper; built on demand
-    by :func:`frontier_steps`)."""
+    """The frontier plan (``None`` for a star, or when the full table is certainly cheaper;
+    built on demand by :func:`frontier_steps`)."""
     cost: float
     """Estimated cost of the method that will run (table, closed form or frontier sum)."""
     max_width: int
@@ -188,13 +188,14 @@ def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: I
             plan = make_plan(children, rows.size)
         if plan is None or cost < plan.cost:
             table = make_table_plan(children, child_p, rows.size)
-    else:
+    elif not star:
         plan = make_plan(children, rows.size)
     return ComponentStructure(
         rows=rows, findings=linked[rows], shared=np.array(shared_ids, dtype=np.intp),
         children=children, child_p=child_p, priv=pv, priv_cond=cond[pv],
         priv_finding=local[row[pv]], plan=plan,
-        cost=table.cost if table is not None else plan.cost if plan is not None else 0.0,
+        cost=(table.cost if table is not None else plan.cost if plan is not None
+              else _frontier_floor(children)),  # a star: one step on its children
         max_width=plan.max_width if plan is not None else int(rows.size),
         steps=None if table or star or plan is None else make_steps(children, child_p, plan),
         table=table, star=star)
