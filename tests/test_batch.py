@@ -69,6 +69,21 @@ def test_workers_give_the_sequential_results() -> None:
     assert [comparable(r) for r in parallel] == [expected(c, workup=False) for c in cases]
 
 
+def test_worker_differentials_are_the_local_rows_exactly() -> None:
+    """The compact transport of the differential rebuilds every row field for field (exact
+    floats, codes, explanations and risk-factor adjustments), with the caller's KB."""
+    cases = [{"age": 20 + 9 * i, "sex": "male" if i % 2 else "female",
+              "findings": [{"id": FINDINGS[i % len(FINDINGS)], "status": "present"},
+                           {"id": FINDINGS[(i + 1) % len(FINDINGS)], "status": "absent"}],
+              "history": {"caffeine_mg_per_day": 100 * i}} for i in range(12)]
+    local = list(assess_many(cases, workup=False))
+    remote = list(assess_many(cases, workup=False, workers=2, chunksize=5))
+    assert [r.differential for r in remote] == [r.differential for r in local]
+    assert any(row.risk_factors for r in local for row in r.differential)
+    assert any(row.evidence for r in local for row in r.differential)
+    assert all(r.kb is local[0].kb for r in remote)
+
+
 def test_workers_use_a_custom_knowledge_base(mini_kb: KnowledgeBase) -> None:
     """A custom knowledge base reaches the worker processes and scores as it does locally."""
     cases = [{"age": age} for age in range(0, 100, 7)]

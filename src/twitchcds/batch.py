@@ -44,12 +44,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import attrs
 from attrs import frozen
 
-from twitchcds.assessment import Assessment
+from twitchcds._state import per_knowledge_base
+from twitchcds.assessment import Assessment, ConditionScore
 from twitchcds.case import Case
 from twitchcds.dataframe import assess_dataframe, cases_from_dataframe, cases_to_dataframe
 from twitchcds.errors import InvalidInputError, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.pipeline import _check_options, assess
+from twitchcds.pipeline import _check_options, _condition_fields, assess
+from twitchcds.priors import _positions
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -182,10 +184,27 @@ def _one(item: Any, kb: KnowledgeBase, parse: bool, output: _Output,
     if output == "json":
         return True, result.to_json(indent=None)
     if output == "remote":  # the parent re-attaches its own knowledge base (see _rebuild)
-        fields = attrs.asdict(result, recurse=False)
-        del fields["kb"]
-        return True, fields
+        return True, _pack(result)
     return True, result
+
+
+def _pack(result: Assessment) -> dict[str, Any]:
+    """``result``'s fields for another process, without the knowledge base.
+
+    The differential goes as plain lists in row order (knowledge-base positions, numbers and
+    explanations); :func:`_rebuild` re-attaches each condition's fixed fields from its own
+    copy of the knowledge base. Pickling 25 row objects per case cost about as much as
+    assessing it, which kept worker processes from paying off.
+    """
+    fields = attrs.asdict(result, recurse=False)
+    del fields["kb"]
+    rows = fields.pop("differential")
+    position = per_knowledge_base(result.kb, _positions)
+    fields["differential"] = (
+        [position[r.id] for r in rows], [r.probability for r in rows],
+        [r.prior for r in rows], [r.base_prior for r in rows],
+        [r.evidence for r in rows], [r.risk_factors for r in rows])
+    return fields
 
 
 def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: _Output,
@@ -196,7 +215,16 @@ def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: _Outpu
 
 
 def _rebuild(payload: Any, kb: KnowledgeBase, output: _Output) -> Any:
-    return Assessment(**payload, kb=kb) if output == "remote" else payload
+    """Return the worker's result as the caller gets it (an Assessment from :func:`_pack`)."""
+    if output != "remote":
+        return payload
+    order, probability, prior, base, evidence, risk = payload.pop("differential")
+    fixed = per_knowledge_base(kb, _condition_fields)
+    rows = tuple(
+        ConditionScore(ident, name, probability[i], prior[i], base[i], category, severity,
+                       codes, evidence[i], risk[i])
+        for i, (ident, name, category, severity, codes) in enumerate(fixed[j] for j in order))
+    return Assessment(**payload, differential=rows, kb=kb)
 
 
 # --- ordered, bounded streaming ------------------------------------------------------------------
