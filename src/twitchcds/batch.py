@@ -45,12 +45,12 @@ import attrs
 from attrs import frozen
 
 from twitchcds._state import per_knowledge_base
-from twitchcds.assessment import Assessment, ConditionScore
+from twitchcds.assessment import Assessment
 from twitchcds.case import Case
 from twitchcds.dataframe import assess_dataframe, cases_from_dataframe, cases_to_dataframe
 from twitchcds.errors import InvalidInputError, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.pipeline import _check_options, _condition_fields, assess
+from twitchcds.pipeline import _check_options, _condition_rows, assess
 from twitchcds.priors import _positions
 
 if TYPE_CHECKING:
@@ -201,9 +201,9 @@ def _pack(result: Assessment) -> dict[str, Any]:
     rows = fields.pop("differential")
     position = per_knowledge_base(result.kb, _positions)
     fields["differential"] = (
-        [position[r.id] for r in rows], [r.probability for r in rows],
-        [r.prior for r in rows], [r.base_prior for r in rows],
-        [r.evidence for r in rows], [r.risk_factors for r in rows])
+        [position[r.id] for r in rows],
+        ([r.probability for r in rows], [r.prior for r in rows], [r.base_prior for r in rows],
+         [r.evidence for r in rows], [r.risk_factors for r in rows]))
     return fields
 
 
@@ -218,13 +218,8 @@ def _rebuild(payload: Any, kb: KnowledgeBase, output: _Output) -> Any:
     """Return the worker's result as the caller gets it (an Assessment from :func:`_pack`)."""
     if output != "remote":
         return payload
-    order, probability, prior, base, evidence, risk = payload.pop("differential")
-    fixed = per_knowledge_base(kb, _condition_fields)
-    rows = tuple(
-        ConditionScore(ident, name, probability[i], prior[i], base[i], category, severity,
-                       codes, evidence[i], risk[i])
-        for i, (ident, name, category, severity, codes) in enumerate(fixed[j] for j in order))
-    return Assessment(**payload, differential=rows, kb=kb)
+    rows = _condition_rows(kb, *payload.pop("differential"))
+    return Assessment(**payload, differential=tuple(rows), kb=kb)
 
 
 # --- ordered, bounded streaming ------------------------------------------------------------------

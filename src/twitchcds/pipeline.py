@@ -17,7 +17,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
@@ -28,7 +28,7 @@ from twitchcds.assessment import Assessment, ConditionScore
 from twitchcds.case import Case
 from twitchcds.errors import InvalidInputError
 from twitchcds.evidence import derive_evidence
-from twitchcds.explanation import explain
+from twitchcds.explanation import Contribution, explain
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.priors import RiskAdjustment, case_priors
 from twitchcds.scoring import Method, Scorer
@@ -53,6 +53,26 @@ def _condition_fields(kb: KnowledgeBase) -> tuple[tuple[str, str, str, str,
     """Return the fixed fields of each condition's differential row (codes sorted), in order."""
     return tuple((c.id, c.name, c.category, c.severity, tuple(sorted(c.codes.items())))
                  for c in kb.conditions)
+
+
+_RowColumns = tuple[Sequence[float], Sequence[float], Sequence[float],
+                   Sequence[tuple[Contribution, ...]], Sequence[tuple[RiskAdjustment, ...]]]
+"""Per-row probability, prior, base prior, evidence and risk-factor adjustments."""
+
+
+def _condition_rows(kb: KnowledgeBase, order: Iterable[int],
+                    columns: _RowColumns) -> list[ConditionScore]:
+    """Differential rows of the conditions at knowledge-base positions ``order``.
+
+    ``columns`` are aligned with ``order``; each row's fixed fields (name, category, severity,
+    codes) come from the knowledge base.
+    """
+    probability, prior, base, evidence, risk = columns
+    fixed = per_knowledge_base(kb, _condition_fields)
+    return [ConditionScore(ident, name, probability[i], prior[i], base[i], category, severity,
+                           codes, evidence[i], risk[i])
+            for i, (ident, name, category, severity, codes) in enumerate(fixed[j]
+                                                                         for j in order)]
 
 
 def _as_case(case: Case | Mapping[str, Any]) -> Case:
@@ -144,12 +164,9 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     adjustments: dict[str, list[RiskAdjustment]] = {}
     for a in priors.adjustments:
         adjustments.setdefault(a.condition, []).append(a)
-    rows = [
-        ConditionScore(ident, name, posterior[i], adjusted[i], base[i], category, severity,
-                       codes, contributions[i], tuple(adjustments.get(ident, ())))
-        for i, (ident, name, category, severity, codes) in enumerate(
-            per_knowledge_base(kb, _condition_fields))
-    ]
+    risk = [tuple(adjustments.get(c.id, ())) for c in kb.conditions]
+    rows = _condition_rows(kb, range(len(kb.conditions)),
+                           (posterior, adjusted, base, contributions, risk))
     rows.sort(key=lambda r: (-r.probability, r.id))
     # Red flags read present findings and active risk factors (e.g. weakness on a diuretic).
     context = evidence.present | frozenset(evidence.risk_factors)

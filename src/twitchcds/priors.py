@@ -101,8 +101,7 @@ def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[s
         Ids of active risk factors (from :func:`twitchcds.evidence.derive_evidence`).
     """
     chosen = setting or SETTINGS[0]
-    base = per_knowledge_base(kb, _base_priors).get(chosen) or tuple(
-        c.prior.get(chosen, c.prior[SETTINGS[0]]) for c in kb.conditions)
+    base = per_knowledge_base(kb, _base_priors).get(chosen) or _setting_priors(kb, chosen)
     log_ratio: dict[str, float] = {}
     adjustments = []
     for rf_id in risk_factors:
@@ -127,7 +126,11 @@ def _positions(kb: KnowledgeBase) -> dict[str, int]:
     return {c.id: i for i, c in enumerate(kb.conditions)}
 
 
+def _setting_priors(kb: KnowledgeBase, setting: str) -> tuple[float, ...]:
+    """Each condition's prior in ``setting`` (its ``primary-care`` prior where it has none)."""
+    return tuple(c.prior.get(setting, c.prior[SETTINGS[0]]) for c in kb.conditions)
+
+
 def _base_priors(kb: KnowledgeBase) -> dict[str, tuple[float, ...]]:
-    """Each setting's prior of every condition (``primary-care`` where a setting has none)."""
-    return {setting: tuple(c.prior.get(setting, c.prior[SETTINGS[0]]) for c in kb.conditions)
-            for setting in SETTINGS}
+    """:func:`_setting_priors` of every known setting."""
+    return {setting: _setting_priors(kb, setting) for setting in SETTINGS}

@@ -20,31 +20,18 @@ calls instead of a forward and a backward pass.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 import numpy.typing as npt
 
 from twitchcds.inference._exact import impossible
+from twitchcds.inference._structure import ComponentStructure
 
 __all__ = ["solve_star"]
 
 FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
 
 
-class _Star(Protocol):
-    @property
-    def findings(self) -> IntArray: ...
-    @property
-    def children(self) -> tuple[IntArray, ...]: ...
-    @property
-    def child_p(self) -> tuple[FloatArray, ...]: ...
-    @property
-    def priv_finding(self) -> IntArray: ...
-
-
-def solve_star(component: _Star, shared_pi: FloatArray, shared_pi_c: FloatArray,
+def solve_star(component: ComponentStructure, shared_pi: FloatArray, shared_pi_c: FloatArray,
                log_rho: FloatArray, *, priv_pi: FloatArray, priv_log_rho: FloatArray,
                ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """:func:`._exact.solve_batch` for a component whose only shared condition links all of it.

@@ -137,20 +137,22 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
         row = np.repeat(np.arange(k), n_parents[has])
     degree = np.bincount(cond, minlength=network.n_conditions)
     is_shared = degree[cond] >= (2 if collapse else 1)
+    priv = ~is_shared
     comps = []
-    if not is_shared.any():
-        # the common case with few present findings: every link is private, no component
-        priv, priv_links, lone, open_rows = ~is_shared, np.arange(cond.size), None, np.arange(k)
-    else:
-        priv = ~is_shared
+    if is_shared.any():
         tabled = np.zeros(k, dtype=bool)
         tabled[row[is_shared]] = True
         priv_links = np.flatnonzero(priv)
         lone = np.flatnonzero(priv & ~tabled[row])
         open_rows = np.flatnonzero(~tabled)
+        priv_row, lone_row, lone_cond = row[priv_links], row[lone], cond[lone]
         for rows, sh_links in components(cond, row, is_shared, tabled, split=split):
             comps.append(_component(rows, sh_links, linked=linked, cond=cond, prob=prob,
                                     row=row, priv=priv, tables=tables))
+    else:  # the common case with few present findings: every link is private, no component
+        priv_links = lone = np.arange(cond.size)
+        open_rows = np.arange(k)
+        priv_row, lone_row, lone_cond = row, row, cond
     orphans = present[:0] if everyone else present[~has]
     orphan_log_leak = 0.0
     if orphans.size:
@@ -159,11 +161,10 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
     return Structure(
         present=present, orphans=orphans, linked=linked, cond=cond, prob=prob,
         log_q=log_q, row=row, priv=priv, priv_links=priv_links,
-        lone=priv_links if lone is None else lone, open_rows=open_rows,
+        lone=lone, open_rows=open_rows,
         components=tuple(comps), cost=float(sum(c.cost for c in comps)),
         orphan_log_leak=orphan_log_leak, linked_log_off=network.log_off_leak[linked],
-        q=1.0 - prob, priv_row=row[priv_links], lone_row=row if lone is None else row[lone],
-        lone_cond=cond if lone is None else cond[lone])
+        q=1.0 - prob, priv_row=priv_row, lone_row=lone_row, lone_cond=lone_cond)
 
 
 def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: IntArray,
