@@ -64,6 +64,27 @@ def test_case_priors_apply_setting_and_risk_factors(mini_kb: KnowledgeBase) -> N
     assert adjusted.adjustments[0].condition == "motor_neuron"
 
 
+@given(risk=st.lists(st.sampled_from(["age_55_to_74", "male_sex", "thiazide_use", "statin_use",
+                                      "family_history_mnd", "diabetes"]), unique=True),
+       setting=st.sampled_from([None, "neuromuscular-clinic"]))
+def test_memoised_priors_and_scorers_equal_fresh_ones(kb: KnowledgeBase, risk: list[str],
+                                                      setting: str | None) -> None:
+    """case_priors and Scorer.for_priors keep recent results per knowledge base: a repeat call
+    shares them, equal to computing them afresh; bad priors are never kept."""
+    from twitchcds.priors import _case_priors
+
+    first = case_priors(kb, setting, risk)
+    assert case_priors(kb, setting, tuple(risk)) is first
+    assert first == _case_priors(kb, setting or "primary-care", tuple(risk))
+    scorer = Scorer.for_priors(kb, first.adjusted)
+    again = Scorer.for_priors(kb, list(first.adjusted), "exact")
+    assert again.priors is scorer.priors
+    assert again.method == "exact"
+    assert np.array_equal(scorer.priors, np.array(first.adjusted))
+    with pytest.raises(InvalidInputError):  # bad priors are checked, never memoised
+        Scorer.for_priors(kb, (2.0,) * len(kb.conditions))
+
+
 @given(case=mini_cases())
 def test_probabilities_are_probabilities(mini_kb: KnowledgeBase, case: dict[str, Any]) -> None:
     """Every probability in an assessment is in [0, 1] and the differential is sorted."""

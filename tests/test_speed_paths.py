@@ -62,6 +62,48 @@ def test_table_kernels_match_brute_force(case: Problem, scan: int, dense: int,
     assert result.log_evidence == pytest.approx(log_ev, rel=1e-9, abs=1e-9)
 
 
+@st.composite
+def _steps(draw: st.DrawFn) -> tuple[tuple[Any, ...], tuple[Any, ...], int]:
+    """Random shared conditions over up to 5 findings (children and link probabilities),
+    with links of probability 0 and 1 among them."""
+    k = draw(st.integers(1, 5))
+    children, probs = [], []
+    for _ in range(draw(st.integers(0, 6))):
+        ch = draw(st.lists(st.integers(0, k - 1), min_size=1, unique=True))
+        children.append(np.array(sorted(ch), dtype=np.intp))
+        probs.append(np.array([draw(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0))
+                               for _ in ch]))
+    return tuple(children), tuple(probs), k
+
+
+@given(steps=_steps())
+def test_kronecker_plans_equal_enumerated_plans(steps: tuple[tuple[Any, ...],
+                                                            tuple[Any, ...], int]) -> None:
+    """A small table planned whole (Kronecker products) has the same operators as one whose
+    entries are enumerated condition by condition, including every diagonal entry."""
+    children, probs, k = steps
+    whole = table.make_table_plan(children, probs, k)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(table, "MAX_KRON_CELLS", 0)
+        listed = table.make_table_plan(children, probs, k)
+    assert whole.dense is not None
+    assert listed.dense is None
+    n, m = 1 << k, len(children)
+    for plan in (whole, listed):
+        assert plan.bounds[-1] == plan.src.size
+        assert np.array_equal(np.bincount(plan.step, minlength=m),
+                              np.diff(np.array(plan.bounds)))
+    dense, same = np.zeros((2, m, n, n)), np.zeros((2, m, n, n))
+    for i, plan in enumerate((whole, listed)):
+        dense[i, plan.step, plan.dst, plan.src] = plan.val
+        same[i, plan.step, plan.dst, plan.src] = plan.same
+    assert np.allclose(dense[0], dense[1], rtol=0.0, atol=1e-15)
+    assert np.array_equal(dense[0], whole.dense)
+    assert np.array_equal(same[0], same[1])
+    assert np.array_equal(same[0], np.broadcast_to(np.eye(n), (m, n, n)))
+    assert whole.cost < listed.cost  # planned whole, the set-up is cheaper
+
+
 @settings(max_examples=60)
 @given(case=problems(positive_leaks=True))
 def test_frontier_and_table_methods_agree(case: Problem) -> None:
@@ -210,6 +252,44 @@ def test_structures_are_cached_per_network() -> None:
     assert structure(one, (0, 1)) is not structure(two, (0, 1))
 
 
+@settings(max_examples=60)
+@given(case=problems(max_present=7, density=0.3), data=st.data())
+def test_reused_components_equal_fresh_ones(case: Problem, data: st.DataObject) -> None:
+    """A structure whose components come from other present sets' builds (the per-network
+    component cache) equals one built from scratch, field for field and in its results."""
+    from twitchcds._state import Lru
+    from twitchcds.inference._engine import _solve_row
+    from twitchcds.inference._structure import build_structure
+
+    priors, pos, neg = _arrays(case)
+    known: Any = Lru(64)
+    everything = range(case.network.n_findings)
+    for _ in range(data.draw(st.integers(0, 6))):  # other present sets fill the cache first:
+        # part of this one (so that some components recur at other rows) plus other findings
+        other = set(data.draw(st.lists(st.sampled_from(pos.tolist()), unique=True))
+                    if pos.size else ())
+        other |= set(data.draw(st.lists(st.sampled_from(everything), max_size=1)))
+        build_structure(case.network, np.array(sorted(other), dtype=np.intp), known=known)
+    fresh = build_structure(case.network, pos)
+    reused = build_structure(case.network, pos, known=known)
+    assert len(fresh.components) == len(reused.components)
+    for a, b in zip(fresh.components, reused.components, strict=True):
+        for name in ("rows", "findings", "shared", "priv", "priv_cond", "priv_finding"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert all(np.array_equal(x, y) for x, y in zip(a.children, b.children, strict=True))
+        assert (a.star, a.cost, a.table is None) == (b.star, b.cost, b.table is None)
+    folded = fold_absent(case.network, priors, neg)
+    try:
+        want = _solve_row(case.network, fresh, folded, method="exact")
+    except InvalidInputError:
+        with pytest.raises(InvalidInputError):
+            _solve_row(case.network, reused, folded, method="exact")
+        return
+    got = _solve_row(case.network, reused, folded, method="exact")
+    assert np.array_equal(got[0], want[0])
+    assert got[1] == want[1]
+
+
 def test_impossible_rows_raise_in_a_batch() -> None:
     """A batch whose evidence cannot occur raises like a single run."""
     from twitchcds.inference import NoisyOrNetwork
@@ -349,6 +429,25 @@ def test_per_knowledge_base_values_live_as_long_as_their_knowledge_base() -> Non
     del kb
     gc.collect()
     assert key not in _state._derived
+
+
+def test_assessing_with_a_knowledge_base_does_not_keep_it_alive() -> None:
+    """Every per-knowledge-base cache and memo that assess fills lets the knowledge base go."""
+    import gc
+    import weakref
+
+    import attrs
+
+    from twitchcds import load_knowledge_base
+
+    kb = attrs.evolve(load_knowledge_base())
+    assess({"age": 70, "sex": "male", "findings": [
+        {"id": "fasciculations", "status": "present"},
+        {"id": "muscle_weakness", "status": "present"}]}, kb)
+    gone = weakref.ref(kb)
+    del kb
+    gc.collect()
+    assert gone() is None
 
 
 def test_table_component_falls_back_to_a_plan_built_on_demand() -> None:

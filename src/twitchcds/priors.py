@@ -27,11 +27,14 @@ from collections.abc import Iterable
 
 from attrs import frozen
 
-from twitchcds._state import per_knowledge_base
+from twitchcds._state import Lru, per_knowledge_base
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.typing import SETTINGS
 
 _EPS = 1e-12
+
+MEMO_SIZE = 1024
+"""Results of :func:`case_priors` kept per knowledge base."""
 
 __all__ = ["Priors", "RiskAdjustment", "adjust_odds", "case_priors"]
 
@@ -99,8 +102,27 @@ def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[s
         prior for the setting uses its ``primary-care`` prior.
     risk_factors : iterable of str
         Ids of active risk factors (from :func:`twitchcds.evidence.derive_evidence`).
+
+    Notes
+    -----
+    The result depends only on these arguments, and many patients share them (age band, sex,
+    habits), so the last :data:`MEMO_SIZE` results are kept per knowledge base.
     """
-    chosen = setting or SETTINGS[0]
+    key = (setting or SETTINGS[0], tuple(risk_factors))
+    memo = per_knowledge_base(kb, _memo)
+    found = memo.get(key)
+    if found is None:
+        found = _case_priors(kb, *key)
+        memo.put(key, found)
+    return found
+
+
+def _memo(kb: KnowledgeBase) -> Lru[tuple[str, tuple[str, ...]], Priors]:
+    return Lru(MEMO_SIZE)
+
+
+def _case_priors(kb: KnowledgeBase, chosen: str, risk_factors: tuple[str, ...]) -> Priors:
+    """:func:`case_priors`, computed."""
     base = per_knowledge_base(kb, _base_priors).get(chosen) or _setting_priors(kb, chosen)
     log_ratio: dict[str, float] = {}
     adjustments = []

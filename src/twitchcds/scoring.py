@@ -25,9 +25,11 @@ import numpy as np
 import numpy.typing as npt
 from attrs import field, frozen
 
+from twitchcds._state import Lru, per_knowledge_base
 from twitchcds.inference import DEFAULT_BUDGET, InferenceResult, infer
 from twitchcds.inference._engine import run, run_batch
 from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.priors import MEMO_SIZE
 
 __all__ = ["Method", "Scorer"]
 
@@ -36,6 +38,10 @@ Method = Literal["auto", "exact", "approximate"]
 
 def _float_array(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.asarray(values, dtype=np.float64)
+
+
+def _memo(kb: KnowledgeBase) -> Lru[tuple[float, ...], npt.NDArray[np.float64]]:
+    return Lru(MEMO_SIZE)
 
 
 def _checked_priors(kb: KnowledgeBase, priors: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -58,8 +64,18 @@ class Scorer:
     @classmethod
     def for_priors(cls, kb: KnowledgeBase, priors: Sequence[float],
                    method: Method = "auto") -> Scorer:
-        """Build a scorer from a sequence of priors (checked here, once)."""
-        return cls(kb, _checked_priors(kb, priors), method)
+        """Build a scorer from a sequence of priors (checked here, once).
+
+        Checked priors are kept per knowledge base (the last few hundred), so cases that share
+        their priors (see :func:`twitchcds.priors.case_priors`) are checked once.
+        """
+        key = tuple(priors)
+        memo = per_knowledge_base(kb, _memo)
+        checked = memo.get(key)
+        if checked is None:
+            checked = _checked_priors(kb, priors)
+            memo.put(key, checked)
+        return cls(kb, checked, method)
 
     def _indices(self, ids: Iterable[str]) -> npt.NDArray[np.intp]:
         position = self.kb.finding_position

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 from attrs import evolve, frozen
 
+from twitchcds._state import Lru
 from twitchcds.inference._exact import STEP_OVERHEAD, Plan, Step, make_plan, make_steps
 from twitchcds.inference._network import NoisyOrNetwork, gather_rows
 from twitchcds.inference._reduce import Component, components
@@ -36,7 +36,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 CACHE_SIZE = 2048
-"""Structures kept per network (least recently used are dropped)."""
+"""Structures, and components, kept per network (least recently used are dropped)."""
+
+
 
 
 @frozen(eq=False)
@@ -111,12 +113,16 @@ class Structure:
 
 
 def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool = True,
-                    collapse: bool = True, tables: bool = True) -> Structure:
+                    collapse: bool = True, tables: bool = True,
+                    known: Lru[tuple[int, ...], ComponentStructure] | None = None,
+                    ) -> Structure:
     """Build the :class:`Structure` of sorted, distinct ``present`` finding indices.
 
     ``split=False`` puts every tabled finding in one component and ``collapse=False`` keeps
     every relevant condition in the frontier sum; both exist to test that the reductions are
     exact. ``tables=False`` never uses the full-table method (to test the frontier sum).
+    ``known`` maps component findings to components built earlier on ``network`` (reused, and
+    filled with new ones); only for the default reductions.
     """
     pad = network.padded
     n_parents = (pad.counts[present] if pad is not None
@@ -148,7 +154,7 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
         priv_row, lone_row, lone_cond = row[priv_links], row[lone], cond[lone]
         for rows, sh_links in components(cond, row, is_shared, tabled, split=split):
             comps.append(_component(rows, sh_links, linked=linked, cond=cond, prob=prob,
-                                    row=row, priv=priv, tables=tables))
+                                    row=row, priv=priv, tables=tables, known=known))
     else:  # the common case with few present findings: every link is private, no component
         priv_links = lone = np.arange(cond.size)
         open_rows = np.arange(k)
@@ -169,11 +175,23 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
 
 def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: IntArray,
                prob: FloatArray, row: IntArray, priv: npt.NDArray[np.bool_],
-               tables: bool) -> ComponentStructure:
-    """One component's structure from its tabled rows and shared links."""
+               tables: bool, known: Lru[tuple[int, ...], ComponentStructure] | None = None,
+               ) -> ComponentStructure:
+    """One component's structure from its tabled rows and shared links.
+
+    Everything but ``rows`` and ``priv`` (positions in this structure's arrays) depends only on
+    the component's findings, so it is reused from ``known`` (findings -> an earlier build, for
+    the same network) when there: other present sets often share a component.
+    """
     local = np.full(linked.size, -1, dtype=np.intp)
     local[rows] = np.arange(rows.size)
     pv = np.flatnonzero(priv & (local[row] >= 0))
+    findings = linked[rows]
+    key = tuple(findings.tolist())
+    if known is not None:
+        seen = known.get(key)
+        if seen is not None:
+            return evolve(seen, rows=rows, priv=pv)
     shared_ids = sorted({int(cond[i]) for i in sh_links})
     position = {c: j for j, c in enumerate(shared_ids)}
     kids: list[list[int]] = [[] for _ in shared_ids]
@@ -191,8 +209,8 @@ def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: I
             table = make_table_plan(children, child_p, rows.size)
     elif not star:
         plan = make_plan(children, rows.size)
-    return ComponentStructure(
-        rows=rows, findings=linked[rows], shared=np.array(shared_ids, dtype=np.intp),
+    built = ComponentStructure(
+        rows=rows, findings=findings, shared=np.array(shared_ids, dtype=np.intp),
         children=children, child_p=child_p, priv=pv, priv_cond=cond[pv],
         priv_finding=local[row[pv]], plan=plan,
         cost=(table.cost if table is not None else plan.cost if plan is not None
@@ -200,6 +218,9 @@ def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: I
         max_width=plan.max_width if plan is not None else int(rows.size),
         steps=None if table or star or plan is None else make_steps(children, child_p, plan),
         table=table, star=star)
+    if known is not None:
+        known.put(key, built)
+    return built
 
 
 def _frontier_floor(children: tuple[IntArray, ...]) -> float:
@@ -212,11 +233,11 @@ def _frontier_floor(children: tuple[IntArray, ...]) -> float:
 
 
 class _Cache:
-    """A small thread-safe LRU map from present-finding tuples to structures."""
+    """Structures by present-finding tuple, and components by their findings."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.items: OrderedDict[tuple[int, ...], Structure] = OrderedDict()
+        self.structures: Lru[tuple[int, ...], Structure] = Lru(CACHE_SIZE)
+        self.components: Lru[tuple[int, ...], ComponentStructure] = Lru(CACHE_SIZE)
 
 
 # one cache per live network, dropped with it; networks are immutable, so entries never go stale
@@ -235,18 +256,12 @@ def _cache_of(network: NoisyOrNetwork) -> _Cache:
 def structure(network: NoisyOrNetwork, present: tuple[int, ...]) -> Structure:
     """Return the cached :class:`Structure` of sorted, distinct ``present`` finding indices."""
     cache = _cache_of(network)
-    found = cache.items.get(present)
-    if found is not None:
-        with cache.lock:
-            if present in cache.items:
-                cache.items.move_to_end(present)
-        return found
-    built = build_structure(network, np.array(present, dtype=np.intp))
-    with cache.lock:
-        cache.items[present] = built
-        if len(cache.items) > CACHE_SIZE:
-            cache.items.popitem(last=False)
-    return built
+    found = cache.structures.get(present)
+    if found is None:
+        found = build_structure(network, np.array(present, dtype=np.intp),
+                                known=cache.components)
+        cache.structures.put(present, found)
+    return found
 
 
 @frozen(eq=False)
