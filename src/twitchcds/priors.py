@@ -106,7 +106,7 @@ def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[s
     Notes
     -----
     The result depends only on these arguments, and many patients share them (age band, sex,
-    habits), so the last :data:`MEMO_SIZE` results are kept per knowledge base.
+    habits), so the last ``MEMO_SIZE`` (1,024) results are kept per knowledge base.
     """
     key = (setting or SETTINGS[0], tuple(risk_factors))
     memo = per_knowledge_base(kb, _memo)
