@@ -6,12 +6,21 @@ import json
 import math
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twitchcds import Case, InvalidInputError, KnowledgeBase, assess, assess_many
+from tests.strategies import kb_cases
+from twitchcds import (
+    Case,
+    InvalidInputError,
+    KnowledgeBase,
+    assess,
+    assess_many,
+    load_knowledge_base,
+)
 from twitchcds.priors import adjust_odds, case_priors
 from twitchcds.scoring import Scorer
 from twitchcds.triage import level_rank, triage
@@ -286,3 +295,25 @@ def test_approximate_inference_keeps_cost_bounded(kb: KnowledgeBase) -> None:
     assert all(t.indicated_by or t.confirms for t in result.tests)
     exact = assess({"findings": [{"id": "fasciculations", "status": "present"}]}, kb)
     assert "note" not in exact.to_dict()["inference"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=kb_cases(load_knowledge_base(), max_findings=6))
+def test_compact_and_indented_json_are_one_document(case: dict[str, Any]) -> None:
+    """The one-line JSON (orjson, what ``twitchcds batch`` writes) and the indented JSON
+    (standard library) of any assessment decode to the same document, equal to ``to_dict``."""
+    result = assess(case, workup=False)
+    line = result.to_json(indent=None)
+    assert "\n" not in line
+    assert json.loads(line) == json.loads(result.to_json()) == result.to_dict()
+
+
+def test_a_non_finite_number_is_never_written_as_json() -> None:
+    """A NaN in an assessment (a bug) stops serialisation instead of becoming ``null``."""
+    result = assess({"findings": [{"id": "fasciculations", "status": "present"}]},
+                    workup=False)
+    row = attrs.evolve(result.differential[0], probability=math.nan)
+    broken = attrs.evolve(result, differential=(row, *result.differential[1:]))
+    for serialise in (broken.to_dict, lambda: broken.to_json(indent=None), broken.to_json):
+        with pytest.raises(ValueError, match="non-finite"):
+            serialise()

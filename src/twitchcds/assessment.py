@@ -14,10 +14,12 @@ True
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
+import orjson
 from attrs import field, frozen
 
 from twitchcds.advice import AdviceItem
@@ -57,6 +59,9 @@ class ConditionScore:
 
 
 def _round(x: float) -> float:
+    """``x`` to six significant digits; a NaN or infinity is a bug, never written out."""
+    if not math.isfinite(x):
+        raise ValueError(f"assessment holds a non-finite number ({x!r}); JSON has none")
     return float(f"{x:.6g}")
 
 
@@ -160,8 +165,22 @@ base.probabilities["amyotrophic_lateral_sclerosis"]
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """Return :meth:`to_dict` as JSON text (keys in a fixed order, deterministic)."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+        """Return :meth:`to_dict` as JSON text (keys in a fixed order, deterministic).
+
+        ``indent=None`` gives one compact line (no spaces; what ``twitchcds batch`` writes),
+        encoded by orjson, about ten times faster than the standard library on an assessment.
+
+        Examples
+        --------
+        >>> from twitchcds import assess
+        >>> line = assess({"age": 30}, workup=False).to_json(indent=None)
+        >>> line.startswith('{"case_id":null,"knowledge_base":{"version":')
+        True
+        """
+        data = self.to_dict()
+        if indent is None:
+            return orjson.dumps(data).decode()
+        return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
 
     def to_fhir(self, **options: Any) -> dict[str, Any]:
         """Return the assessment as a FHIR R4 Bundle (a RiskAssessment and ServiceRequests).

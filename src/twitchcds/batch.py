@@ -191,20 +191,22 @@ def _one(item: Any, kb: KnowledgeBase, parse: bool, output: _Output,
 def _pack(result: Assessment) -> dict[str, Any]:
     """``result``'s fields for another process, without the knowledge base.
 
-    The differential goes as plain lists in row order (knowledge-base positions, numbers and
+    The differential goes as plain columns in row order (knowledge-base positions, numbers and
     explanations); :func:`_rebuild` re-attaches each condition's fixed fields from its own
     copy of the knowledge base. Pickling 25 row objects per case cost about as much as
     assessing it, which kept worker processes from paying off.
     """
-    fields = attrs.asdict(result, recurse=False)
-    del fields["kb"]
-    rows = fields.pop("differential")
+    fields = {name: getattr(result, name) for name in _PACKED}
     position = per_knowledge_base(result.kb, _positions)
-    fields["differential"] = (
-        [position[r.id] for r in rows],
-        ([r.probability for r in rows], [r.prior for r in rows], [r.base_prior for r in rows],
-         [r.evidence for r in rows], [r.risk_factors for r in rows]))
+    order, *columns = tuple(zip(*[(position[r.id], r.probability, r.prior, r.base_prior,
+                                   r.evidence, r.risk_factors) for r in result.differential],
+                                 strict=True)) or ((),) * 6
+    fields["differential"] = (order, tuple(columns))
     return fields
+
+
+_PACKED = tuple(a.name for a in attrs.fields(Assessment) if a.name not in ("kb", "differential"))
+"""Fields :func:`_pack` sends as they are."""
 
 
 def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: _Output,
@@ -438,7 +440,7 @@ def assess_jsonl(lines: Iterable[str], kb: KnowledgeBase | None = None, *,
     Examples
     --------
     >>> [(n, text[:12]) for n, text in assess_jsonl(['{"id": "x", "age": 40}'], workup=False)]
-    [(1, '{"case_id": ')]
+    [(1, '{"case_id":"')]
     """
     _check_options(options)
     _check_batch(workers, chunksize, "return")

@@ -16,6 +16,8 @@ underflow).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import threading
 import weakref
 from typing import Protocol, cast
@@ -161,31 +163,63 @@ def _kron_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], 
 
     ``K_t[dst, src]`` is the Kronecker product over findings (the last finding is the most
     significant cell bit) of ``[[1 - p, 0], [p, 1]]`` for a child and the identity otherwise.
-    Every cell keeps its diagonal entry even where its value is 0 (a child with ``p = 1``),
-    because the identity part ``(1 - pi')`` of the step acts there.
+    Its entries are those of :func:`_mask_entries` for the step's children (every diagonal
+    entry included, even where its value is 0, because the identity part ``(1 - pi')`` of the
+    step acts there).
     """
     m, n = len(children), 1 << k
     switch = np.zeros((m, k, 2, 2))
     switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
-    if m:
-        step_of = np.repeat(np.arange(m), [ch.size for ch in children])
-        child, p = np.concatenate(children), np.concatenate(child_p)
-        switch[step_of, child, 0, 0] = 1.0 - p
-        switch[step_of, child, 1, 0] = p
+    if not m:
+        empty = np.zeros(0, dtype=np.intp)
+        dense = np.zeros((0, n, n))
+        dense.flags.writeable = False
+        return TablePlan(k=k, bits=bits, src=empty, dst=empty, val=np.zeros(0),
+                         same=np.zeros(0), step=empty, bounds=(0,), cost=table_cost(children, k),
+                         children=children, child_p=child_p, dense=dense)
+    sizes = [ch.size for ch in children]
+    step_of = np.repeat(np.arange(m), sizes)
+    child, p = np.concatenate(children), np.concatenate(child_p)
+    switch[step_of, child, 0, 0] = 1.0 - p
+    switch[step_of, child, 1, 0] = p
     dense = np.ones((m, 1, 1))
-    for i in range(k - 1, -1, -1):  # dense (x) switch_i, finding i the new low bit
+    for i in range(k):  # switch_i (x) dense, finding i the new high bit (long inner loops)
         r = dense.shape[1]
-        dense = (dense[:, :, None, :, None] * switch[:, i, None, :, None, :]).reshape(
+        dense = (switch[:, i, :, None, :, None] * dense[:, None, :, None, :]).reshape(
             m, 2 * r, 2 * r)
-    keep = (dense != 0.0) | np.eye(n, dtype=bool)
-    step, dst, src = np.nonzero(keep)
-    counts = np.bincount(step, minlength=m)
     dense.flags.writeable = False
+    masks = np.bincount(step_of, weights=np.left_shift(1, child), minlength=m).astype(int)
+    entries = [_mask_entries(k, mask) for mask in masks.tolist()]
+    counts = [e[0].size for e in entries]
+    dst = np.concatenate([e[0] for e in entries])
+    src = np.concatenate([e[1] for e in entries])
+    step = np.repeat(np.arange(m), counts)
     return TablePlan(
-        k=k, bits=bits, src=src.astype(np.intp), dst=dst.astype(np.intp),
-        val=dense[step, dst, src], same=(src == dst).astype(float), step=step.astype(np.intp),
-        bounds=(0, *np.cumsum(counts).tolist()), cost=table_cost(children, k),
-        children=children, child_p=child_p, dense=dense)
+        k=k, bits=bits, src=src, dst=dst, val=dense[step, dst, src],
+        same=(src == dst).astype(float), step=step, bounds=(0, *itertools.accumulate(counts)),
+        cost=table_cost(children, k), children=children, child_p=child_p, dense=dense)
+
+
+@functools.cache
+def _mask_entries(k: int, mask: int) -> tuple[IntArray, IntArray]:
+    """``(dst, src)`` of the entries of a step whose children are the set bits of ``mask``.
+
+    Mass moves from ``src`` to every ``dst`` that adds children still off in ``src``; ordered
+    by ``dst`` then ``src``, with every diagonal entry. At most ``2**k`` masks per ``k``, and
+    ``k`` is at most ``log2(MAX_KRON_CELLS)``, so the cache stays small.
+
+    Examples
+    --------
+    >>> dst, src = _mask_entries(1, 1)  # one finding, a child: stays off, or is switched on
+    >>> list(zip(dst.tolist(), src.tolist()))
+    [(0, 0), (1, 0), (1, 1)]
+    """
+    cells = np.arange(1 << k)
+    d, s = cells[:, None], cells[None, :]
+    dst, src = np.nonzero(((d & s) == s) & (((d ^ s) & ~mask) == 0))
+    dst, src = dst.astype(np.intp), src.astype(np.intp)
+    dst.flags.writeable = src.flags.writeable = False
+    return dst, src
 
 
 class _Tabled(Protocol):
