@@ -247,7 +247,7 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
     numbers): about 0.12 ms per case of transport (0.03 ms to pack and pickle in the worker,
     0.09 ms to unpickle and rebuild in the parent), against about 0.3 ms for a bare assessment
     (work-up and explanations off). On two cores ``workers=2`` gains about 1.3x there, and
-    about 2x with the work-up on, where each case costs far more than its transport.
+    about 1.7x with the work-up on, where each case costs far more than its transport.
 
     Examples
     --------
