@@ -63,10 +63,10 @@ def test_table_kernels_match_brute_force(case: Problem, scan: int, dense: int,
 
 
 @st.composite
-def _steps(draw: st.DrawFn) -> tuple[tuple[Any, ...], tuple[Any, ...], int]:
-    """Random shared conditions over up to 5 findings (children and link probabilities),
-    with links of probability 0 and 1 among them."""
-    k = draw(st.integers(1, 5))
+def _steps(draw: st.DrawFn, max_k: int = 5) -> tuple[tuple[Any, ...], tuple[Any, ...], int]:
+    """Random shared conditions over up to ``max_k`` findings (children and link
+    probabilities), with links of probability 0 and 1 among them."""
+    k = draw(st.integers(1, max_k))
     children, probs = [], []
     for _ in range(draw(st.integers(0, 6))):
         ch = draw(st.lists(st.integers(0, k - 1), min_size=1, unique=True))
@@ -102,6 +102,29 @@ def test_kronecker_plans_equal_enumerated_plans(steps: tuple[tuple[Any, ...],
     assert np.array_equal(same[0], same[1])
     assert np.array_equal(same[0], np.broadcast_to(np.eye(n), (m, n, n)))
     assert whole.cost < listed.cost  # planned whole, the set-up is cheaper
+
+
+@given(steps=_steps(max_k=8))
+def test_grown_plans_equal_listed_plans(steps: tuple[tuple[Any, ...], tuple[Any, ...],
+                                                    int]) -> None:
+    """Entries grown finding by finding (larger tables) are those enumerated step by step over
+    (cell, subset of children): same steps, bounds, cells and values."""
+    children, probs, k = steps
+    n = 1 << k
+    bits = ((np.arange(n)[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
+    grown = table._grown_plan(children, probs, k, bits)
+    listed = table._listed_plan(children, probs, k)
+    assert grown.bounds == listed.bounds
+    assert np.array_equal(grown.bits, listed.bits)
+
+    def entries(plan: table.TablePlan) -> dict[tuple[int, int, int], float]:
+        return {(int(t), int(d), int(s)): float(v)
+                for t, d, s, v in zip(plan.step, plan.dst, plan.src, plan.val, strict=True)}
+
+    got, want = entries(grown), entries(listed)
+    assert got.keys() == want.keys()
+    assert max((abs(got[e] - want[e]) for e in got), default=0.0) <= 1e-15
+    assert np.array_equal(grown.same, (grown.src == grown.dst).astype(float))
 
 
 @settings(max_examples=60)

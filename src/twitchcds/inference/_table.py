@@ -112,7 +112,8 @@ def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, .
 
     Small tables (up to :data:`MAX_KRON_CELLS` cells) are built whole, every step at once, as
     Kronecker products of one ``2 x 2`` switch per finding (identity for non-children), and
-    keep that dense stack for the dense kernels; larger ones enumerate each step's entries.
+    keep that dense stack for the dense kernels; larger ones grow every step's entries
+    finding by finding (:func:`_grown_plan`).
 
     Examples
     --------
@@ -129,6 +130,57 @@ def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, .
     bits = ((cells[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
     if n <= MAX_KRON_CELLS:
         return _kron_plan(children, child_p, k, bits)
+    return _grown_plan(children, child_p, k, bits)
+
+
+def _grown_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], k: int,
+                bits: FloatArray) -> TablePlan:
+    """:func:`make_table_plan` of a larger table: every step's entries, grown finding by finding.
+
+    ``K_t`` is the Kronecker product of one factor per finding, with entries ``(dst, src)``
+    ``(0, 0)``: ``1 - p`` (1 for a non-child), ``(1, 1)``: 1, and for a child ``(1, 0)``: ``p``.
+    All steps grow together, one finding at a time (the finding is the new high bit), so the
+    work is a few numpy calls per finding plus time proportional to the entries; the entries
+    are then grouped by step. Same entries as :func:`_listed_plan` (tested).
+    """
+    m = len(children)
+    prob = np.zeros((m, k))
+    is_child = np.zeros((m, k), dtype=bool)
+    if m:
+        step_of = np.repeat(np.arange(m), [ch.size for ch in children])
+        child = np.concatenate(children)
+        prob[step_of, child] = np.concatenate(child_p)
+        is_child[step_of, child] = True
+    step = np.arange(m)
+    dst = np.zeros(m, dtype=np.intp)
+    src = np.zeros(m, dtype=np.intp)
+    val = np.ones(m)
+    for i in range(k):
+        bit = 1 << i
+        p_i = prob[:, i][step]
+        switched = is_child[:, i][step].nonzero()[0]
+        dst = np.concatenate((dst, dst | bit, dst[switched] | bit))
+        src = np.concatenate((src, src | bit, src[switched]))
+        val = np.concatenate((val * (1.0 - p_i), val, val[switched] * p_i[switched]))
+        step = np.concatenate((step, step, step[switched]))
+    # group by step; a stable sort of 16-bit keys is a radix sort (4x faster than of int64)
+    order = np.argsort(step.astype(np.int16) if m < 1 << 15 else step, kind="stable")
+    step, dst, src, val = step[order], dst[order], src[order], val[order]
+    return TablePlan(
+        k=k, bits=bits, src=src, dst=dst, val=val, same=(src == dst).astype(float),
+        step=step, bounds=(0, *np.cumsum(np.bincount(step, minlength=m)).tolist()),
+        cost=table_cost(children, k), children=children, child_p=child_p)
+
+
+def _listed_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
+                 k: int) -> TablePlan:
+    """:func:`make_table_plan` enumerated step by step over ``(cell, subset of children)``.
+
+    Simple and slow (arrays of ``2**k * 2**c * c`` per step); kept to test the faster builders.
+    """
+    n = 1 << k
+    cells = np.arange(n)
+    bits = ((cells[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
     src, dst, val, step = [], [], [], []
     bounds = [0]
     for t, (ch, p) in enumerate(zip(children, child_p, strict=True)):
