@@ -125,12 +125,24 @@ def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, .
     [0.125, 0.0, 0.5, 0.0]
     [0.125, 0.25, 0.5, 1.0]
     """
-    n = 1 << k
-    cells = np.arange(n)
-    bits = ((cells[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
-    if n <= MAX_KRON_CELLS:
+    bits = _cell_bits(k)
+    if (1 << k) <= MAX_KRON_CELLS:
         return _kron_plan(children, child_p, k, bits)
     return _grown_plan(children, child_p, k, bits)
+
+
+def _cell_bits(k: int) -> FloatArray:
+    """``bits[s, i]`` is 1 when finding ``i`` is on in cell ``s`` (``2**k`` cells)."""
+    return ((np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
+
+
+def _step_links(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
+                ) -> tuple[IntArray, IntArray, FloatArray]:
+    """Every link as (step, local child finding, probability), steps in order."""
+    if not children:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0)
+    return (np.repeat(np.arange(len(children)), [ch.size for ch in children]),
+            np.concatenate(children), np.concatenate(child_p))
 
 
 def _grown_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], k: int,
@@ -144,13 +156,11 @@ def _grown_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
     are then grouped by step. Same entries as :func:`_listed_plan` (tested).
     """
     m = len(children)
+    step_of, child, p = _step_links(children, child_p)
     prob = np.zeros((m, k))
     is_child = np.zeros((m, k), dtype=bool)
-    if m:
-        step_of = np.repeat(np.arange(m), [ch.size for ch in children])
-        child = np.concatenate(children)
-        prob[step_of, child] = np.concatenate(child_p)
-        is_child[step_of, child] = True
+    prob[step_of, child] = p
+    is_child[step_of, child] = True
     step = np.arange(m)
     dst = np.zeros(m, dtype=np.intp)
     src = np.zeros(m, dtype=np.intp)
@@ -178,9 +188,7 @@ def _listed_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...]
 
     Simple and slow (arrays of ``2**k * 2**c * c`` per step); kept to test the faster builders.
     """
-    n = 1 << k
-    cells = np.arange(n)
-    bits = ((cells[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
+    cells = np.arange(1 << k)
     src, dst, val, step = [], [], [], []
     bounds = [0]
     for t, (ch, p) in enumerate(zip(children, child_p, strict=True)):
@@ -203,7 +211,7 @@ def _listed_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...]
     src_a = np.concatenate(src) if src else np.zeros(0, dtype=np.intp)
     dst_a = np.concatenate(dst) if dst else np.zeros(0, dtype=np.intp)
     return TablePlan(
-        k=k, bits=bits, src=src_a.astype(np.intp), dst=dst_a.astype(np.intp),
+        k=k, bits=_cell_bits(k), src=src_a.astype(np.intp), dst=dst_a.astype(np.intp),
         val=np.concatenate(val) if val else np.zeros(0), same=(src_a == dst_a).astype(float),
         step=np.concatenate(step) if step else np.zeros(0, dtype=np.intp),
         bounds=tuple(bounds), cost=table_cost(children, k), children=children, child_p=child_p)
@@ -219,19 +227,10 @@ def _kron_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], 
     entry included, even where its value is 0, because the identity part ``(1 - pi')`` of the
     step acts there).
     """
-    m, n = len(children), 1 << k
+    m = len(children)
+    step_of, child, p = _step_links(children, child_p)
     switch = np.zeros((m, k, 2, 2))
     switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
-    if not m:
-        empty = np.zeros(0, dtype=np.intp)
-        dense = np.zeros((0, n, n))
-        dense.flags.writeable = False
-        return TablePlan(k=k, bits=bits, src=empty, dst=empty, val=np.zeros(0),
-                         same=np.zeros(0), step=empty, bounds=(0,), cost=table_cost(children, k),
-                         children=children, child_p=child_p, dense=dense)
-    sizes = [ch.size for ch in children]
-    step_of = np.repeat(np.arange(m), sizes)
-    child, p = np.concatenate(children), np.concatenate(child_p)
     switch[step_of, child, 0, 0] = 1.0 - p
     switch[step_of, child, 1, 0] = p
     dense = np.ones((m, 1, 1))
@@ -243,8 +242,9 @@ def _kron_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], 
     masks = np.bincount(step_of, weights=np.left_shift(1, child), minlength=m).astype(int)
     entries = [_mask_entries(k, mask) for mask in masks.tolist()]
     counts = [e[0].size for e in entries]
-    dst = np.concatenate([e[0] for e in entries])
-    src = np.concatenate([e[1] for e in entries])
+    none = [np.zeros(0, dtype=np.intp)]  # no steps (tests only): no entries
+    dst = np.concatenate([e[0] for e in entries] or none)
+    src = np.concatenate([e[1] for e in entries] or none)
     step = np.repeat(np.arange(m), counts)
     return TablePlan(
         k=k, bits=bits, src=src, dst=dst, val=dense[step, dst, src],
