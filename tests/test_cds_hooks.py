@@ -79,7 +79,7 @@ def test_patient_view_returns_a_card(client):
     assert response.status_code == 200, response.text
     (card,) = response.json()["cards"]
     assert len(card["summary"]) <= 140
-    assert card["summary"].startswith("Twitching: triage soon")
+    assert card["summary"].startswith("Twitching: triage urgent")  # cramps on a PPI: FDA
     assert card["indicator"] == "warning"
     assert "Hypokalemia" in card["detail"]
     assert card["source"]["label"] == "twitchcds"

@@ -61,10 +61,14 @@ def _items(kb: KnowledgeBase) -> list[tuple[str, tuple[str, ...]]]:
     return [(f.id, f.codes) for f in kb.findings] + [(r.id, r.codes) for r in kb.risk_factors]
 
 
+def _implied(kb: KnowledgeBase) -> dict[str, set[str]]:
+    return {f.id: set(f.implied_by) for f in kb.findings}
+
+
 def test_hpo_ids_exist_and_are_current(kb: KnowledgeBase) -> None:
     """Every HPO id of a finding or risk factor is a current term of the bundled HPO release."""
     bad = []
-    for item_id, codes in _items(kb):
+    for item_id, codes in [*_items(kb), *((f, tuple(c)) for f, c in _implied(kb).items())]:
         for code in codes:
             if code.startswith("HP:"):
                 term = _term(code)
@@ -108,17 +112,20 @@ def test_loinc_check_digit_algorithm(code: str, expected: int) -> None:
 
 
 def test_hpo_map_follows_the_hierarchy(kb: KnowledgeBase) -> None:
-    """Each present row maps a term to KB items coded by its ancestors; each absent row to items
-    coded by the term itself or its descendants."""
+    """Each present row maps a term to KB items coded (or implied) by the term or its ancestors;
+    each absent row to items coded by the term itself or its descendants."""
     code_of: dict[str, set[str]] = {}
     for item_id, codes in _items(kb):
         code_of[item_id] = {c for c in codes if c.startswith("HP:")}
     assert kb.hpo_release.startswith("hp/releases/")
+    implied = _implied(kb)
     for term, targets in kb.hpo_present.items():
         primary = _term(term)
         assert primary is not None, term
         for target in targets:
-            assert code_of[target] & _ancestors(primary.id), (term, target)
+            broader = implied.get(target, set())
+            assert (code_of[target] | broader) & (_ancestors(primary.id) | {primary.id}), (
+                term, target)
     for term, targets in kb.hpo_absent.items():
         primary = _term(term)
         assert primary is not None, term
@@ -132,3 +139,6 @@ def test_hpo_map_places_typical_specific_terms(kb: KnowledgeBase) -> None:
     assert "muscle_atrophy" in kb.hpo_present["HP:0009130"]  # Hand muscle atrophy
     assert "fasciculations" in kb.hpo_present["HP:0007289"]  # Limb fasciculations
     assert "proximal_weakness" in kb.hpo_absent["HP:0001324"]  # no weakness rules out proximal
+    assert kb.hpo_present["HP:0002273"] == ("muscle_weakness",)  # Tetraparesis implies weakness
+    assert "HP:0002273" not in kb.hpo_absent  # ... but no tetraparesis says nothing
+    assert kb.hpo_present["HP:0001284"] == ("hyporeflexia",)  # Areflexia

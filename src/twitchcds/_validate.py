@@ -250,7 +250,8 @@ FINDING: Final = Record(
     "finding",
     {"status": choice(STATUSES), "id": text(_FINDING_ID, "a snake_case finding id"),
      "code": text(_FINDING_CODE, "an HPO (HP:0000000) or SNOMED CT (SNOMEDCT:<6-18 digits>) "
-                                 "code")},
+                                 "code"),
+     "current": boolean},
     required=("status",), exactly_one=("id", "code"),
 )
 HISTORY: Final = Record("history", {
@@ -267,6 +268,7 @@ HISTORY: Final = Record("history", {
     "pesticide_exposure": boolean,
     "alcohol_units_per_week": number(ALCOHOL_UNITS_PER_WEEK, " units/week"),
     "rapidly_worsening": boolean,
+    "weakness_onset_days": number(DURATION_DAYS, " days"),
 })
 MEDICATION: Final = Record(
     "medication",
@@ -357,18 +359,21 @@ CASE: Final = Record("case", {
 })
 
 
-def check_findings(problems: Problems, findings: Iterable[tuple[Any, Any, Any]],
+def check_findings(problems: Problems, findings: Iterable[tuple[Any, Any, Any, Any]],
                    path: str = "$.findings") -> None:
     """Report findings named twice, as duplicates or (different status) contradictions.
 
-    ``findings`` yields ``(status, id, code)``; entries whose own fields are invalid are skipped
-    (their problems are reported by :func:`check_record`).
+    ``findings`` yields ``(status, id, code, current)``; entries whose own fields are invalid
+    are skipped (their problems are reported by :func:`check_record`). A current finding and a
+    history entry (``current`` false) of the same id are different statements, never a
+    contradiction.
     """
-    seen: dict[tuple[str, str], tuple[int, str]] = {}
-    for i, (status, finding_id, code) in enumerate(findings):
+    seen: dict[tuple[str, str, bool], tuple[int, str]] = {}
+    for i, (status, finding_id, code, current) in enumerate(findings):
         if status not in STATUSES or (finding_id is None) == (code is None):
             continue
-        key = ("id", finding_id) if finding_id is not None else ("code", code)
+        key = (("id", finding_id, current is not False) if finding_id is not None
+               else ("code", code, current is not False))
         if not isinstance(key[1], str):
             continue
         if key not in seen:

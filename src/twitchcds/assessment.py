@@ -29,6 +29,7 @@ from twitchcds.evidence import DerivedFinding, UnusedInput
 from twitchcds.explanation import Contribution
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.priors import RiskAdjustment
+from twitchcds.scope import Scope
 from twitchcds.triage import Triage
 from twitchcds.workup import Question, TestValue
 
@@ -72,7 +73,9 @@ class Assessment:
     ``differential`` lists every condition, most probable first; ``tests`` only the recommended
     ones: those a fired red flag indicates, then the rest by value per cost (``all_tests`` has
     every test's value); ``questions`` the
-    next findings worth asking about; ``advice`` management steps and the safety net.
+    next findings worth asking about; ``advice`` management steps and the safety net; ``scope``
+    whether the input is a presentation the knowledge base models (DESIGN §6a): read the
+    differential as an answer only when ``scope.status`` is ``in-scope``.
     """
 
     case_id: str | None
@@ -88,6 +91,7 @@ class Assessment:
     advice: tuple[AdviceItem, ...]
     derived_findings: tuple[DerivedFinding, ...]
     unused_inputs: tuple[UnusedInput, ...]
+    scope: Scope
     case: Case = field(repr=False)
     kb: KnowledgeBase = field(repr=False)
     options: tuple[tuple[str, Any], ...] = field(repr=False, default=())
@@ -147,6 +151,8 @@ base.probabilities["amyotrophic_lateral_sclerosis"]
             "setting": self.setting,
             "inference": {"method": self.method, "positive_findings": self.positive_findings,
                           **({"note": self.note} if self.note else {})},
+            "scope": {"status": self.scope.status, "text": self.scope.text,
+                      "findings": list(self.scope.findings)},
             "differential": [_score_dict(row) for row in self.differential],
             "triage": {
                 "level": self.triage.level,

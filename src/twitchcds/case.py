@@ -89,19 +89,30 @@ def _check_self(instance: Any, record: Record) -> None:
 class FindingInput:
     """A finding as the case states it: a KB id or an HPO / SNOMED CT code, and a status.
 
-    Exactly one of ``id`` and ``code`` is given.
+    Exactly one of ``id`` and ``code`` is given. ``current=False`` (Case v1.1) marks a history
+    entry: recorded in the past, not a finding now (e.g. a seizure years ago). History entries
+    are reported in the assessment but never enter inference, red flags or scope; left out
+    (``None``), a finding is current.
 
     Examples
     --------
     >>> FindingInput("present", id="muscle_weakness")
-    FindingInput(status='present', id='muscle_weakness', code=None)
+    FindingInput(status='present', id='muscle_weakness', code=None, current=None)
     >>> FindingInput("absent", code="HP:0002380").code
     'HP:0002380'
+    >>> FindingInput("present", id="seizure", current=False).is_current
+    False
     """
 
     status: Status
     id: str | None = None
     code: str | None = None
+    current: bool | None = None
+
+    @property
+    def is_current(self) -> bool:
+        """Whether the finding describes the patient now (anything but ``current=False``)."""
+        return self.current is not False
 
     def __attrs_post_init__(self) -> None:
         """Check the fields (raises :class:`~twitchcds.errors.InvalidCaseError`)."""
@@ -113,7 +124,8 @@ class History:
     """History items; every field is optional (``None`` = not stated).
 
     ``prior_polio``, ``pesticide_exposure``, ``alcohol_units_per_week`` and ``rapidly_worsening``
-    extend DESIGN section 5.
+    extend DESIGN section 5; ``weakness_onset_days`` (days since weakness began, Case v1.1) gives
+    the tempo of weakness (within 4 weeks is acute: NICE NG127).
 
     Examples
     --------
@@ -138,6 +150,7 @@ class History:
     pesticide_exposure: bool | None = None
     alcohol_units_per_week: float | None = None
     rapidly_worsening: bool | None = None
+    weakness_onset_days: float | None = None
 
     def __attrs_post_init__(self) -> None:
         """Check the fields (raises :class:`~twitchcds.errors.InvalidCaseError`)."""
@@ -226,7 +239,7 @@ class Case:
     --------
     >>> case = Case(age=27, findings=[FindingInput("present", id="fasciculations")])
     >>> case.findings
-    (FindingInput(status='present', id='fasciculations', code=None),)
+    (FindingInput(status='present', id='fasciculations', code=None, current=None),)
     >>> case.to_dict()
     {'age': 27, 'findings': [{'status': 'present', 'id': 'fasciculations'}]}
     """
@@ -260,7 +273,8 @@ class Case:
         if not isinstance(self.history, History):
             problems.add("$.history", "must be a History", self.history)
         if not problems:
-            check_findings(problems, ((f.status, f.id, f.code) for f in self.findings))
+            check_findings(problems, ((f.status, f.id, f.code, f.current)
+                                      for f in self.findings))
             if not (scalars.keys() - {"id", "setting"} or self.findings or self.medications
                     or self.labs or not self.history.is_empty()):
                 problems.add("$", _EMPTY)
@@ -427,8 +441,8 @@ def _check_payload(problems: Problems, data: Any) -> None:
         return
     findings = data.get("findings")
     if isinstance(findings, (list, tuple)) and len(findings) <= MAX_ITEMS:
-        check_findings(problems, ((f.get("status"), f.get("id"), f.get("code"))
-                                  if is_object(f) else (None, None, None)
+        check_findings(problems, ((f.get("status"), f.get("id"), f.get("code"), f.get("current"))
+                                  if is_object(f) else (None, None, None, None)
                                   for f in findings))
     said = any(key in data for key in ("age", "sex")) or any(
         data.get(key) for key in ("findings", "history", "medications", "labs"))

@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from twitchcds.case import Case, FindingInput, LabResult, Medication
 from twitchcds.errors import (
@@ -105,7 +105,24 @@ class _Collector:
         self.problems.append((kind, Problem(path, message, value)))
 
 
+def _history_entry(kb: KnowledgeBase, item: FindingInput, path: str, out: _Collector) -> None:
+    """Place a history entry (``current: false``) and report it; it is never evidence."""
+    probe = _Collector()
+    _finding_input(kb, evolve(item, current=None), path, probe)
+    out.problems.extend(probe.problems)
+    if probe.problems:
+        return
+    named = sorted({f.finding for f in probe.facts} | set(probe.risk_factors))
+    what = ", ".join(named) if named else "nothing the knowledge base uses"
+    out.unused.append(UnusedInput(path, f"history entry (current: false; {item.status}: {what}): "
+                                        "not current, so not used as evidence or for red "
+                                        "flags"))
+
+
 def _finding_input(kb: KnowledgeBase, item: FindingInput, path: str, out: _Collector) -> None:
+    if not item.is_current:
+        _history_entry(kb, item, path, out)
+        return
     if item.id is not None:
         if item.id in kb.finding_index:
             out.fact(item.id, item.status, f"{path}.id", item.id, derived=False)
@@ -151,9 +168,10 @@ def _finding_code(kb: KnowledgeBase, code: str, status: Status, path: str,
 
 def _history(kb: KnowledgeBase, case: Case, out: _Collector) -> None:
     reported_absent = {f.finding for f in out.facts if f.status == "absent"}
+    reported_present = {f.finding for f in out.facts if f.status == "present"}
     for rule in kb.history_rules:
         value = getattr(case.history, rule.field, None)
-        if value is None:
+        if value is None or (rule.only_with and reported_present.isdisjoint(rule.only_with)):
             continue
         source = f"history.{rule.field} = {value!r}"
         if rule.unless_absent is not None and rule.unless_absent in reported_absent:

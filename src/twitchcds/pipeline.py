@@ -31,6 +31,7 @@ from twitchcds.evidence import derive_evidence
 from twitchcds.explanation import Contribution, explain
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.priors import RiskAdjustment, case_priors
+from twitchcds.scope import assess_scope
 from twitchcds.scoring import Method, Scorer
 from twitchcds.triage import fired_red_flags, triage
 from twitchcds.workup import next_questions, rank_tests
@@ -175,11 +176,15 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
              if do_workup else ())
     questions = (next_questions(scorer, evidence, probs, result.log_evidence)
                  if do_workup and exact else ())
+    scope = assess_scope(scorer, evidence.present, evidence.absent, result.log_evidence)
+    advice = advise(kb, by_id, context, fired)
+    if scope.status == "no-complaint":
+        advice = tuple(item for item in advice if item.condition is None)
     return Assessment(
         case_id=case.id, kb_version=kb.version, kb_sha256=kb.sha256, setting=priors.setting,
         method=result.method, positive_findings=len(evidence.present),
-        differential=tuple(rows), triage=triage(kb, context, by_id, fired),
-        all_tests=tests, questions=questions, advice=advise(kb, by_id, context, fired),
+        differential=tuple(rows), triage=triage(kb, context, by_id, fired, scope=scope),
+        all_tests=tests, questions=questions, advice=advice, scope=scope,
         derived_findings=evidence.derived, unused_inputs=evidence.unused, case=case, kb=kb,
         options=tuple(sorted(options.items())),
         note="" if exact else _APPROXIMATE_NOTE,

@@ -26,6 +26,7 @@ from attrs import frozen
 from twitchcds._state import per_knowledge_base
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.model import Condition, RedFlag
+from twitchcds.scope import Scope
 from twitchcds.typing import TRIAGE_LEVELS, TriageLevel
 
 __all__ = ["Triage", "TriageReason", "fired_red_flags", "level_rank", "triage"]
@@ -68,7 +69,7 @@ def _escalating(kb: KnowledgeBase) -> tuple[Condition, ...]:
 
 def triage(kb: KnowledgeBase, present: frozenset[str],
            probabilities: Mapping[str, float],
-           fired: tuple[RedFlag, ...] | None = None) -> Triage:
+           fired: tuple[RedFlag, ...] | None = None, *, scope: Scope | None = None) -> Triage:
     """Return the triage level for present findings and posterior probabilities.
 
     Parameters
@@ -80,12 +81,20 @@ def triage(kb: KnowledgeBase, present: frozenset[str],
         Posterior probability of each condition id.
     fired : tuple of RedFlag, optional
         ``fired_red_flags(kb, present)`` when the caller has it already.
+    scope : Scope, optional
+        The case's scope (DESIGN §6a): with ``no-complaint`` only red flags count (no condition
+        probability escalates); with ``unexplained`` the level is at least ``routine``.
     """
     if fired is None:
         fired = fired_red_flags(kb, present)
     reasons = [TriageReason(flag.id, flag.text, flag.level, flag.references)
                for flag in fired]
-    for condition in per_knowledge_base(kb, _escalating):
+    if scope is not None and scope.status == "unexplained":
+        reasons.append(TriageReason("scope_unexplained", scope.text, "routine", (),
+                                    kind="scope"))
+    escalating = (() if scope is not None and scope.status == "no-complaint"
+                  else per_knowledge_base(kb, _escalating))
+    for condition in escalating:
         p = probabilities.get(condition.id, 0.0)
         reached = [e for e in condition.escalations if p >= e.min_probability]
         if reached:

@@ -128,6 +128,11 @@ class KnowledgeBase:
         return MappingProxyType({f.id: i for i, f in enumerate(self.findings)})
 
     @cached_property
+    def caused_findings(self) -> frozenset[str]:
+        """Findings that at least one condition links to (the others only have their leak)."""
+        return frozenset(lk.finding for lk in self.links)
+
+    @cached_property
     def link_index(self) -> Mapping[tuple[str, str], Link]:
         """Links by ``(condition, finding)``."""
         return MappingProxyType({(lk.condition, lk.finding): lk for lk in self.links})

@@ -190,7 +190,12 @@ class Finding:
 
     ``leak`` is the probability that the finding is present when none of the modelled causes is.
     ``codes`` are CURIEs (``HP:0002380``, ``SNOMEDCT:82470000``); ``question`` is how to ask about
-    it (``None`` for findings only a lab or test can reveal).
+    it (``None`` for findings only a lab or test can reveal). ``complaint`` marks the index
+    findings of the knowledge base's scope: a neuromuscular complaint a person presents with
+    (twitching, cramps, weakness, ...); a case without one is out of scope (DESIGN §6a).
+    ``implied_by`` are HPO terms whose presence (or a descendant's) implies this finding while
+    their absence says nothing about it (e.g. "Tetraparesis" implies muscle weakness, but no
+    tetraparesis does not mean no weakness); they reach cases through ``hpo_map.tsv``.
     """
 
     id: str = field(validator=_check_id)
@@ -201,6 +206,8 @@ class Finding:
     codes: tuple[str, ...] = field(factory=tuple, converter=_tuple)
     question: str | None = None
     description: str = ""
+    complaint: bool = False
+    implied_by: tuple[str, ...] = field(factory=tuple, converter=_tuple)
 
 
 @frozen
@@ -347,6 +354,8 @@ class HistoryRule:
     ``unless_absent`` names the finding the history describes: when the case reports it absent,
     the derived finding is absent whatever the value (twitching that is absent cannot be
     persistent, focal or painful; the history then describes other symptoms, such as cramps).
+    ``only_with`` restricts the rule to cases where one of these findings is reported present
+    (a duration dates weakness only when weakness is present); otherwise it derives nothing.
     """
 
     field: str
@@ -357,6 +366,7 @@ class HistoryRule:
     equals: bool | None = None
     one_of: tuple[str, ...] = attrs.field(factory=tuple, converter=_tuple)
     unless_absent: str | None = None
+    only_with: tuple[str, ...] = attrs.field(factory=tuple, converter=_tuple)
 
 
 def _check_losses(_: Any, attribute: Attribute[Any], value: Mapping[str, float]) -> None:

@@ -264,9 +264,11 @@ def _rules(kb: KnowledgeBase) -> Iterator[Issue]:
         where = f"derivations.toml:history[{i}]"
         if rule.finding not in findings:
             yield Issue("error", where, f"unknown finding {rule.finding!r}")
-        if rule.unless_absent is not None and rule.unless_absent not in findings:
-            yield Issue("error", f"{where}.unless_absent",
-                        f"unknown finding {rule.unless_absent!r}")
+        for name, ids in (("unless_absent", (rule.unless_absent,) if rule.unless_absent else ()),
+                          ("only_with", rule.only_with)):
+            for ident in ids:
+                if ident not in findings:
+                    yield Issue("error", f"{where}.{name}", f"unknown finding {ident!r}")
         if rule.field not in kinds:
             yield Issue("error", where, f"unknown history field {rule.field!r}")
         yield from _history_rule(rule, where, kinds)
@@ -286,6 +288,11 @@ def _codes(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop pe
                 yield Issue("error", where, f"code {code!r} is already the code of "
                                             f"{owner[code]!r}")
             owner.setdefault(code, item.id)
+    for f in kb.findings:
+        for code in f.implied_by:
+            if not code.startswith("HP:") or not CODE_PATTERN.match(code):
+                yield Issue("error", f"findings.toml:findings.{f.id}.implied_by",
+                            f"implied_by takes HPO terms, got {code!r}")
     for table in (kb.hpo_present, kb.hpo_absent):
         for term in table:
             if not CODE_PATTERN.match(term):
@@ -308,10 +315,13 @@ def _codes(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop pe
 def _structure(kb: KnowledgeBase) -> Iterator[Issue]:
     linked: Counter[str] = Counter(lk.finding for lk in kb.links)
     per_condition: Counter[str] = Counter(lk.condition for lk in kb.links)
+    flagged = {f for flag in kb.red_flags for f in (*flag.all_of, *flag.any_of)}
     for f in kb.findings:
-        if not linked[f.id]:
+        # A finding no modelled cause explains may still be a red flag (a critical value, a
+        # sign of respiratory failure): it triages, and scope reports it as unexplained.
+        if not linked[f.id] and f.id not in flagged:
             yield Issue("error", f"findings.toml:findings.{f.id}",
-                        "orphan finding: no condition links to it")
+                        "orphan finding: no condition links to it and no red flag names it")
     for c in kb.conditions:
         if per_condition[c.id] < MIN_FINDINGS_PER_CONDITION:
             yield Issue("error", f"conditions.toml:conditions.{c.id}",
@@ -328,7 +338,8 @@ def validate(kb: KnowledgeBase) -> list[Issue]:
 
     Checks: unique ids across node kinds; links, risk factors, tests, red flags, lab and history
     rules name known objects; every cited reference exists; expert estimates give reasoning;
-    codes are well formed; no orphan findings; every condition reaches at least three findings.
+    codes are well formed; no orphan findings (a finding no condition links to must be named by a
+    red flag); every condition reaches at least three findings.
     """
     issues = [*_duplicates(kb), *_references(kb), *_ids(kb), *_risk_factors(kb), *_rules(kb),
               *_codes(kb), *_structure(kb)]

@@ -1,0 +1,132 @@
+"""Scope: is this a presentation the knowledge base is built for (shared/DESIGN.md, section 6a).
+
+The knowledge base models causes of twitching, cramps and related complaints in a person who
+presents with one. Real inputs often are not that: a chart with no complaint at all, or findings
+that none of the modelled causes explains. Every assessment says which, so that a ranking of
+causes is never read as an answer to a question nobody asked.
+
+- ``no-complaint``: no present finding is one of the knowledge base's *complaint* (index)
+  findings (``complaint = true`` in ``findings.toml``: twitching, cramps, spasm, myokymia,
+  stiffness, weakness, tetany, paraesthesia, ...). No condition ranking is offered as an answer,
+  triage comes from red flags alone and no condition advice is given.
+- ``unexplained``: some present clinical finding (a symptom, sign, lab or test result; history
+  items such as tempo or duration describe, they do not need explaining) is probably present
+  *for no modelled reason*: its
+  posterior probability of being explained by its leak alone is at least
+  :data:`UNEXPLAINED_THRESHOLD`. Triage is then at least ``routine``.
+- ``in-scope``: otherwise.
+
+The leak-only probability of a present finding ``f`` with leak ``l`` is exact in the noisy-OR
+model: ``P(f=1, only the leak | pa) = l / (1 - l) * P(f=0 | pa)``, so
+
+    P(leak only | e) = l / (1 - l) * P(e with f absent instead) / P(e)
+
+which costs one more exact inference per present finding (a finding no condition causes is
+explained by its leak alone, with no inference).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal, TypeAlias
+
+from attrs import frozen
+
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.scoring import Scorer
+
+__all__ = ["UNEXPLAINED_THRESHOLD", "Scope", "ScopeStatus", "assess_scope", "leak_only"]
+
+ScopeStatus: TypeAlias = Literal["in-scope", "no-complaint", "unexplained"]
+"""Whether the knowledge base speaks to the input (DESIGN section 6a)."""
+
+UNEXPLAINED_THRESHOLD: Final = 0.9
+"""A present finding whose leak-only posterior reaches this is *unexplained*.
+
+Chosen on the team's 45 vignettes, whose diagnoses are all modelled: the largest leak-only
+posterior of any present finding there is 0.80 (myokymia in a multiple sclerosis case, a rare
+cause with a small prior), so 0.9 flags none of them, while a finding that no modelled condition
+causes always scores 1.0. ``evaluation/REPORT.md`` reports the measure on every case set.
+"""
+
+UNEXPLAINED_TEXT: Final = ("not explained by the causes twitchcds knows; seek clinical review")
+
+
+@frozen
+class Scope:
+    """Whether an assessment is within what the knowledge base models.
+
+    ``findings`` are the complaint findings present (``in-scope``), or the findings that the
+    modelled causes explain poorly (``unexplained``), or empty (``no-complaint``).
+
+    Examples
+    --------
+    >>> Scope("no-complaint", "no neuromuscular complaint in the input").status
+    'no-complaint'
+    """
+
+    status: ScopeStatus
+    text: str
+    findings: tuple[str, ...] = ()
+
+
+def leak_only(scorer: Scorer, present: frozenset[str], absent: frozenset[str],
+              finding: str, log_evidence: float) -> float:
+    """Posterior probability that present ``finding`` is there by its leak alone (exact).
+
+    ``log_evidence`` is ``log P(e)`` of the case as observed (``present``, ``absent``).
+
+    Examples
+    --------
+    >>> from twitchcds import load_knowledge_base
+    >>> from twitchcds.scoring import Scorer
+    >>> kb = load_knowledge_base()
+    >>> scorer = Scorer.for_priors(kb, [c.prior["primary-care"] for c in kb.conditions])
+    >>> present = frozenset({"fasciculations"})
+    >>> base = scorer.run(present, frozenset())
+    >>> 0.0 < leak_only(scorer, present, frozenset(), "fasciculations", base.log_evidence) < 1.0
+    True
+    """
+    leak = scorer.kb.finding_index[finding].leak
+    flipped = scorer.run(present - {finding}, absent | {finding})
+    ratio = math.exp(flipped.log_evidence - log_evidence)
+    return min(1.0, leak / (1.0 - leak) * ratio)
+
+
+def assess_scope(scorer: Scorer, present: frozenset[str], absent: frozenset[str],
+                 log_evidence: float) -> Scope:
+    """Return the scope of a case from its current findings and posterior.
+
+    Parameters
+    ----------
+    scorer : Scorer
+        The case's scorer (its priors).
+    present, absent : frozenset of str
+        Current findings (history entries excluded).
+    log_evidence : float
+        ``log P(e)`` of the observed findings.
+
+    Examples
+    --------
+    >>> from twitchcds import assess
+    >>> assess({"age": 40, "sex": "female"}).scope.status
+    'no-complaint'
+    >>> assess({"findings": [{"id": "fasciculations", "status": "present"}]}).scope.status
+    'in-scope'
+    """
+    kb: KnowledgeBase = scorer.kb
+    complaints = tuple(sorted(f for f in present if kb.finding_index[f].complaint))
+    if not complaints:
+        return Scope("no-complaint", "No present neuromuscular complaint (twitching, cramps, "
+                                     "weakness, ...): the causes below are not an answer; "
+                                     "triage comes from red flags alone.")
+    caused = kb.caused_findings
+    clinical = sorted(f for f in present if kb.finding_index[f].kind != "history")
+    unexplained = [f for f in clinical
+                   if f not in caused or leak_only(scorer, present, absent, f,
+                                                   log_evidence) >= UNEXPLAINED_THRESHOLD]
+    if unexplained:
+        names = ", ".join(kb.finding_index[f].name for f in unexplained)
+        return Scope("unexplained", f"{names}: {UNEXPLAINED_TEXT}.", tuple(unexplained))
+    return Scope("in-scope", "A neuromuscular complaint the knowledge base models.",
+                 complaints)
