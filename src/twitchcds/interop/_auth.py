@@ -37,6 +37,7 @@ AUDIT_LOGGER: Final = "twitchcds.audit"
 
 _MAX_TOKEN_CHARS: Final = 16_384
 _TOKEN_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+_BARE: Final = _TOKEN_CHARS | frozenset(":/@+")
 _KEY_TYPES: Final = {"ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"), "ES512": ("EC", "P-521"),
                      "EdDSA": ("OKP", None)} | {f"{p}{n}": ("RSA", None)
                                                for p in ("RS", "PS") for n in (256, 384, 512)}
@@ -279,14 +280,14 @@ class Verifier:
         exp, iat = _number(claims, "exp"), _number(claims, "iat")
         if exp < now - skew:
             raise AuthError("token expired (exp is past)", "jwt.payload.exp")
-        if exp > now + self.config.max_token_lifetime_seconds + skew:
-            raise AuthError("token expires too far ahead (exp beyond "
-                            f"{self.config.max_token_lifetime_seconds:g} s)", "jwt.payload.exp")
         if iat > now + skew:
             raise AuthError("token not yet valid (iat is in the future beyond the clock skew)",
                             "jwt.payload.iat")
         if "nbf" in claims and _number(claims, "nbf") > now + skew:
             raise AuthError("token not yet valid (nbf is in the future)", "jwt.payload.nbf")
+        if exp > now + self.config.max_token_lifetime_seconds + skew:
+            raise AuthError("token expires too far ahead (exp beyond "
+                            f"{self.config.max_token_lifetime_seconds:g} s)", "jwt.payload.exp")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > 256:
             raise AuthError("token payload jti is missing (a nonce against replay)",
@@ -294,6 +295,12 @@ class Verifier:
         if "tenant" in claims and not isinstance(claims["tenant"], str):
             raise AuthError("token payload tenant must be a string", "jwt.payload.tenant")
         return exp + skew
+
+
+def _logfmt(value: Any) -> str:
+    """Render a logfmt value: bare when a simple word, else a JSON string (controls escaped)."""
+    text = str(value)
+    return text if text and _BARE.issuperset(text) else json.dumps(text)
 
 
 def _header_value(text: str) -> str:
@@ -388,8 +395,7 @@ class AuthMiddleware:
                        "jti": caller.jti}
         if reason is not None:
             fields["reason"] = reason
-        line = " ".join(f"{k}={v if isinstance(v, int) else json.dumps(v)}"
-                        for k, v in fields.items() if v is not None)
+        line = " ".join(f"{k}={_logfmt(v)}" for k, v in fields.items() if v is not None)
         self._log.info("%s", line, extra={"audit": fields})
 
 
