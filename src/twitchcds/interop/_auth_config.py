@@ -157,7 +157,8 @@ class AuthConfig:
     issuers : tuple of TrustedIssuer
         The allowlist; a token from any other ``iss`` is refused.
     algorithms : tuple of str
-        Accepted ``alg`` values, from :data:`ASYMMETRIC_ALGORITHMS` (default ES384, RS384).
+        Accepted ``alg`` values (default ES384, RS384); asymmetric ones only: ES256/384/512,
+        RS256/384/512, PS256/384/512, EdDSA.
     clock_skew_seconds : float
         Tolerance for ``exp``, ``iat`` and ``nbf`` against this server's clock (default 60).
     max_token_lifetime_seconds : float
@@ -291,7 +292,7 @@ def build_auth_config(file: str | Path | None = None, *, public_url: str | None 
 
     Parameters
     ----------
-    file : path, optional
+    file : str or Path, optional
         TOML file (``--auth-config``).
     public_url, algorithms, clock_skew_seconds, audit_log
         Override the file's values (``--public-url``, ``--algorithm``, ``--clock-skew``,

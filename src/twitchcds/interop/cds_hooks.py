@@ -191,7 +191,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, kb: KnowledgeBase | None
         Trusted EHRs and token rules (see :func:`create_app`).
     insecure_no_auth : bool
         Serve beyond loopback without authentication (local development only).
-    audit_log : path, optional
+    audit_log : str or Path, optional
         Append one audit line per call to this file.
 
     Raises
