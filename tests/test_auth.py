@@ -360,6 +360,10 @@ _REFUSALS: list[tuple[str, Any, str | None, str, str]] = [
      "jwt.payload.exp"),
     ("jti-missing", lambda _: token(jti=None), None, "jti is missing", "jwt.payload.jti"),
     ("exp-missing", lambda _: token(exp=None), None, "exp is missing", "jwt.payload.exp"),
+    ("exp-not-finite", lambda _: token(exp=float("nan")), None,
+     "exp is missing or not a finite number", "jwt.payload.exp"),
+    ("jku-not-a-string", lambda _: token(jku=[SPEC_JKU]), None, "is not on the allowlist",
+     "jwt.header.jku"),
 ]
 
 

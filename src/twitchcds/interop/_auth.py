@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -121,8 +122,8 @@ def _quote(value: Any) -> str:
 
 def _number(payload: Mapping[str, Any], name: str) -> float:
     value = payload.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise AuthError(f"token payload {name} is missing or not a number",
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise AuthError(f"token payload {name} is missing or not a finite number",
                         f"jwt.payload.{name}")
     return float(value)
 
@@ -193,8 +194,8 @@ class Verifier:
         kty, crv = _KEY_TYPES[alg]
         if key.kty != kty or (crv is not None and key.crv != crv) or key.alg not in {None, alg}:
             raise AuthError(f"key {_quote(kid)} is not a key for alg {alg}", "jwt.header.kid")
-        try:
-            jwt.decode(token, key.key, algorithms=[alg], options={
+        try:  # the checks below read the verified claims (the same bytes as above)
+            claims = jwt.decode(token, key.key, algorithms=[alg], options={
                 "verify_exp": False, "verify_iat": False, "verify_nbf": False,
                 "verify_aud": False, "verify_iss": False, "enforce_minimum_key_length": True})
         except jwt.InvalidSignatureError:
@@ -252,7 +253,7 @@ class Verifier:
         jku = header.get("jku")
         keys: Mapping[str, Jwk] | str | None
         if jku is not None:
-            if jku not in issuer.allowed_jku:
+            if not isinstance(jku, str) or jku not in issuer.allowed_jku:
                 raise AuthError(f"jku {_quote(jku)} is not on the allowlist for this issuer",
                                 "jwt.header.jku")
             keys = self.jwks.keys(jku, kid, allow_fetch=allow_fetch)
