@@ -492,6 +492,10 @@ _AUTHORIZATION = st.one_of(
     st.builds(lambda t: f"Bearer {t}", st.text(_ASCII, max_size=80)),
     st.builds(lambda a, b, c: f"Bearer {a}.{b}.{c}", _B64, _B64, _B64),
     st.builds(lambda h, p, s: "Bearer " + unsigned(h, p) + s, _HEADER, _PAYLOAD, _B64),
+    st.builds(lambda h, p: "Bearer " + unsigned(  # signed by a trusted key: claims checks run
+        {"alg": "ES384", "typ": "JWT", "kid": SPEC_KID, "jku": SPEC_JKU, **h}, p, key=SPEC_KEY,
+        alg="ES384"), st.dictionaries(st.sampled_from(["jku", "crit", "b64", "x5u"]), _JSON,
+                                      max_size=1), _PAYLOAD),
 )
 
 
