@@ -72,6 +72,24 @@ def _parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--port", type=int, default=8000)
     p_serve.add_argument("--cors-origin", action="append", default=[],
                          help="allow this browser origin (repeatable)")
+    auth = p_serve.add_argument_group(
+        "authentication", "CDS Hooks JWT checks (required beyond loopback; see the deployment "
+        "guide). Options override the file's settings.")
+    auth.add_argument("--auth-config", metavar="FILE",
+                      help="TOML file: public_url, trusted issuers and their JWK Sets, rules")
+    auth.add_argument("--public-url", metavar="URL",
+                      help="the URL the EHR calls (token aud = URL + route)")
+    auth.add_argument("--trust", nargs=2, action="append", default=[], metavar=("ISS", "JWKS"),
+                      help="trust issuer ISS with keys from JWKS, an https:// JWK Set URL or a "
+                           "file (repeatable)")
+    auth.add_argument("--algorithm", action="append", default=[], metavar="ALG",
+                      help="accept this alg (repeatable; default ES384 and RS384)")
+    auth.add_argument("--clock-skew", type=float, metavar="SECONDS",
+                      help="tolerance for exp/iat/nbf (default 60)")
+    auth.add_argument("--audit-log", metavar="FILE",
+                      help="append one line per call (who, what, when, outcome; no patient data)")
+    auth.add_argument("--insecure-no-auth", action="store_true",
+                      help="serve beyond loopback WITHOUT authentication (development only)")
     p_kb = sub.add_parser("kb", help="knowledge-base tools")
     kb_sub = p_kb.add_subparsers(dest="kb_command", required=True)
     p_validate = kb_sub.add_parser("validate", help="validate a knowledge-base directory")
@@ -107,10 +125,17 @@ def _assess(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    from twitchcds.interop._auth_config import build_auth_config  # noqa: PLC0415
     from twitchcds.interop.cds_hooks import serve  # noqa: PLC0415  (optional extra)
 
     del out
-    serve(args.host, args.port, kb=load_knowledge_base(args.kb), cors_origins=args.cors_origin)
+    auth = build_auth_config(args.auth_config, public_url=args.public_url, trust=args.trust,
+                             algorithms=args.algorithm, clock_skew_seconds=args.clock_skew)
+    if args.insecure_no_auth and auth is None:
+        sys.stderr.write("twitchcds: warning: authentication is OFF (--insecure-no-auth): "
+                         "any caller that reaches this port is served\n")
+    serve(args.host, args.port, kb=load_knowledge_base(args.kb), cors_origins=args.cors_origin,
+          auth=auth, insecure_no_auth=args.insecure_no_auth, audit_log=args.audit_log)
     return 0
 
 

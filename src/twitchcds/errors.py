@@ -23,6 +23,7 @@ from typing import Any, Self
 from attrs import frozen
 
 __all__ = [
+    "ConfigurationError",
     "ContradictionError",
     "InvalidCaseError",
     "InvalidInputError",
@@ -144,3 +145,14 @@ class KnowledgeBaseError(TwitchCDSError, ValueError):
     """Raised when knowledge-base files are malformed or fail validation; paths are ``file:key``."""
 
     prefix = "invalid knowledge base"
+
+
+class ConfigurationError(TwitchCDSError, ValueError):
+    """Raised when a service configuration (options or file) is unusable or unsafe.
+
+    For example an authentication file naming an HMAC algorithm, an issuer without a JWK Set, or
+    ``twitchcds serve`` asked to listen beyond loopback without authentication. ``path`` is
+    ``file:key`` (``auth.toml:issuers[0].jku[0]``) or the option's name.
+    """
+
+    prefix = "invalid configuration"

@@ -18,9 +18,15 @@ server, so the EHR must prefetch everything, sending ``null`` for no data); 413 
 ``max_body_bytes`` (1 MiB by default); 404/405 for other routes and methods. The server keeps
 serving after any of them.
 
-Privacy: the app logs nothing; :func:`serve` turns uvicorn's access log off, so neither bodies
-nor URLs (which hold no patient data here) are logged. Authorization (the EHR's JWT) is not
-checked in this version: bind to loopback (the default) or put the service behind a gateway.
+Authentication (``auth``, an :class:`AuthConfig`): every call, discovery included, must carry
+``Authorization: Bearer <JWT>`` signed by a trusted EHR as the CDS Hooks specification
+("Trusting CDS Clients") requires; other calls get 401 with a JSON error and a
+``WWW-Authenticate`` header before any route runs. :func:`serve` refuses to listen beyond
+loopback without it unless told ``insecure_no_auth``. See the deployment guide.
+
+Privacy: the app logs nothing but the optional audit lines (logger ``twitchcds.audit``: who
+called which route, when, with which outcome; never a token, body or patient data); :func:`serve`
+turns uvicorn's access log off.
 
 Examples
 --------
@@ -38,9 +44,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from twitchcds.errors import TwitchCDSError
+from twitchcds.interop._auth import AuthMiddleware, Verifier, open_audit_log
+from twitchcds.interop._auth_config import AuthConfig, TrustedIssuer, check_listen
 from twitchcds.interop._cards import (
     DOCS_URL,
     HOOK,
@@ -54,8 +63,9 @@ from twitchcds.interop._cards import (
 from twitchcds.interop._extras import require
 from twitchcds.knowledge.base import KnowledgeBase
 
-__all__ = ["DOCS_URL", "HOOK", "MAX_BODY_BYTES", "PREFETCH", "SERVICE_ID",
-           "PrefetchMissingError", "cards", "create_app", "discovery", "handle_request", "serve"]
+__all__ = ["DOCS_URL", "HOOK", "MAX_BODY_BYTES", "PREFETCH", "SERVICE_ID", "AuthConfig",
+           "PrefetchMissingError", "TrustedIssuer", "cards", "create_app", "discovery",
+           "handle_request", "serve"]
 
 MAX_BODY_BYTES: Final = 1 << 20
 """Largest request body accepted by default (1 MiB); larger bodies get 413."""
@@ -70,7 +80,8 @@ def _reject_constant(name: str) -> Any:
 
 
 def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] = (),
-               max_body_bytes: int = MAX_BODY_BYTES) -> Any:
+               max_body_bytes: int = MAX_BODY_BYTES, auth: AuthConfig | None = None,
+               audit: bool = False) -> Any:
     """Return the CDS Hooks service as a Starlette ASGI application.
 
     Parameters
@@ -81,6 +92,13 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         Origins allowed by CORS (e.g. the EHR's SMART app origin); none by default.
     max_body_bytes : int
         Larger request bodies are refused with 413.
+    auth : AuthConfig, optional
+        Trusted EHRs and token rules; every call must then carry a valid bearer JWT. None (the
+        default): calls are not authenticated, for loopback use only.
+    audit : bool
+        Write one line per call to the ``twitchcds.audit`` logger (INFO): time, auth outcome,
+        status, method, route, client address, and the token's ``iss``, ``tenant``, ``kid`` and
+        ``jti``; nothing from the body.
 
     Returns
     -------
@@ -89,7 +107,9 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
     Raises
     ------
     MissingExtraError
-        Without Starlette (``pip install "twitchcds[serve]"``).
+        Without Starlette or PyJWT (``pip install "twitchcds[serve]"``).
+    ConfigurationError
+        When an issuer's ``jwks_file`` cannot be read or holds no usable JWK Set.
     """
     applications = require("starlette.applications", "serve")
     concurrency = require("starlette.concurrency", "serve")
@@ -142,26 +162,51 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
     stack = [middleware.Middleware(cors.CORSMiddleware, allow_origins=list(cors_origins),
                                    allow_methods=["GET", "POST", "OPTIONS"],
                                    allow_headers=["Authorization", "Content-Type"])]
+    stack = stack if cors_origins else []
+    if auth is not None or audit:  # inside CORS, so preflights (which carry no token) pass
+        verifier = None if auth is None else Verifier(auth)
+        stack.append(middleware.Middleware(AuthMiddleware, verifier=verifier, audit=audit))
     return applications.Starlette(
         routes=[routing.Route("/cds-services", services, methods=["GET"]),
                 routing.Route(f"/cds-services/{SERVICE_ID}", service, methods=["POST"])],
-        middleware=stack if cors_origins else [],
+        middleware=stack,
         exception_handlers={exceptions.HTTPException: http_error, Exception: server_error},
     )
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, kb: KnowledgeBase | None = None,
-          cors_origins: Sequence[str] = (), max_body_bytes: int = MAX_BODY_BYTES) -> None:
+          cors_origins: Sequence[str] = (), max_body_bytes: int = MAX_BODY_BYTES,
+          auth: AuthConfig | None = None, insecure_no_auth: bool = False,
+          audit_log: str | Path | None = None) -> None:
     """Run the CDS Hooks service with uvicorn until interrupted (``twitchcds serve``).
 
-    Access logging is off and the log level is ``warning``, so no request is logged.
+    Access logging is off and the log level is ``warning``, so no request is logged; audit
+    lines go to ``audit_log`` (or ``auth.audit_log``) when one is given.
+
+    Parameters
+    ----------
+    host, port
+        Where to listen; anything but loopback needs ``auth`` (or ``insecure_no_auth``).
+    auth : AuthConfig, optional
+        Trusted EHRs and token rules (see :func:`create_app`).
+    insecure_no_auth : bool
+        Serve beyond loopback without authentication (local development only).
+    audit_log : str or Path, optional
+        Append one audit line per call to this file.
 
     Raises
     ------
+    ConfigurationError
+        When ``host`` is not loopback and neither ``auth`` nor ``insecure_no_auth`` is given.
     MissingExtraError
-        Without Starlette or uvicorn (``pip install "twitchcds[serve]"``).
+        Without Starlette, PyJWT or uvicorn (``pip install "twitchcds[serve]"``).
     """
+    check_listen(host, auth, insecure_no_auth=insecure_no_auth)
     uvicorn = require("uvicorn", "serve")
-    app = create_app(kb, cors_origins=cors_origins, max_body_bytes=max_body_bytes)
+    audit_log = audit_log if audit_log is not None else auth.audit_log if auth else None
+    app = create_app(kb, cors_origins=cors_origins, max_body_bytes=max_body_bytes, auth=auth,
+                     audit=audit_log is not None)
+    if audit_log is not None:
+        open_audit_log(audit_log)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning",
                 server_header=False)
