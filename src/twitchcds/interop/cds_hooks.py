@@ -37,7 +37,8 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any, Final
 
 from twitchcds.errors import TwitchCDSError
@@ -70,7 +71,8 @@ def _reject_constant(name: str) -> Any:
 
 
 def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] = (),
-               max_body_bytes: int = MAX_BODY_BYTES) -> Any:
+               max_body_bytes: int = MAX_BODY_BYTES,
+               clock: Callable[[], date] = date.today) -> Any:
     """Return the CDS Hooks service as a Starlette ASGI application.
 
     Parameters
@@ -81,6 +83,9 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         Origins allowed by CORS (e.g. the EHR's SMART app origin); none by default.
     max_body_bytes : int
         Larger request bodies are refused with 413.
+    clock : callable
+        Returns the date a chart is opened on (default :meth:`datetime.date.today`); records are
+        read as of that date (see :mod:`twitchcds.interop._records`).
 
     Returns
     -------
@@ -126,7 +131,8 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, NaN
             return error(400, f"request body is not valid JSON: {type(exc).__name__}")
         try:
-            answer = await concurrency.run_in_threadpool(handle_request, data, kb)
+            answer = await concurrency.run_in_threadpool(handle_request, data, kb,
+                                                          on_date=clock())
         except PrefetchMissingError as exc:
             return error(412, str(exc), exc.path)
         except TwitchCDSError as exc:
