@@ -153,6 +153,9 @@ def handle_request(data: Any, kb: KnowledgeBase | None = None, *,
     if not isinstance(context, Mapping):
         raise _bad("$.context", "is required and must be an object")
     patient_id = _text(context, "patientId", "$.context")
+    for where, holder, key in (("$.context", context, "userId"), ("$", data, "fhirServer")):
+        if key in holder and not isinstance(holder[key], str):
+            raise _bad(f"{where}.{key}", "must be a string", type(holder[key]).__name__)
     prefetch = data.get("prefetch")
     if prefetch is None:
         raise PrefetchMissingError.from_problems([Problem(

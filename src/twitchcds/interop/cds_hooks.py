@@ -7,10 +7,19 @@ Endpoints
     ``patient``, ``observations``, ``conditions``, ``medications`` (:data:`PREFETCH`).
 ``POST /cds-services/twitchcds``
     A CDS Hooks request whose ``prefetch`` holds the Patient and search Bundles; the answer is
-    ``{"cards": [...]}``: one card (summary <= 140 characters; indicator ``info`` for self-care and
-    routine triage, ``warning`` for soon and urgent, ``critical`` for emergency; markdown detail
-    with the top causes, red flags and tests; source label and docs link) whose suggestions
-    propose each recommended test as a ServiceRequest (action ``create``).
+    ``{"cards": [...]}``: at most one card, and only when the firing policy allows it (a current
+    neuromuscular complaint or a fired red flag, a living patient; see
+    :mod:`twitchcds.interop._policy`); otherwise ``{"cards": []}``, also for an all-``null``
+    prefetch. The card: summary <= 140 characters; indicator ``info`` for self-care and routine
+    triage, ``warning`` for soon and urgent, ``critical`` for emergency; a short markdown detail
+    (triage and why, top three causes, proposed tests) and a link to the method; source label;
+    ``overrideReasons``; suggestions proposing each recommended test as a ServiceRequest (action
+    ``create``).
+``POST /cds-services/twitchcds/feedback``
+    CDS Hooks 2.0 feedback (accepted / overridden, with the override reason); answered
+    ``{"received": n}``. Only counts are kept (``app.state.feedback``), never comments.
+``GET /openapi.json``
+    The OpenAPI 3.0 description of these routes, request bodies and responses.
 
 Errors are JSON ``{"error": message, "path": json_path}``: 400 for malformed JSON, fields,
 resources or units; 412 when a prefetch key is missing (this version never calls the EHR's FHIR
@@ -53,6 +62,8 @@ from twitchcds.interop._cards import (
     handle_request,
 )
 from twitchcds.interop._extras import require
+from twitchcds.interop._feedback import FeedbackLog, parse_feedback
+from twitchcds.interop._openapi import openapi_document
 from twitchcds.knowledge.base import KnowledgeBase
 
 __all__ = ["DOCS_URL", "HOOK", "MAX_BODY_BYTES", "PREFETCH", "SERVICE_ID",
@@ -121,15 +132,34 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
     async def services(request: Any) -> Any:
         return responses.JSONResponse(discovery())
 
-    async def service(request: Any) -> Any:
+    async def openapi(request: Any) -> Any:
+        return responses.JSONResponse(openapi_document())
+
+    async def read_json(request: Any) -> Any:
+        """Return the parsed body, or an error response."""
         try:
             body = await read_body(request)
         except _BodyTooLargeError:
             return error(413, f"request body is larger than {max_body_bytes} bytes")
         try:
-            data = json.loads(body, parse_constant=_reject_constant)
+            return json.loads(body, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, NaN
             return error(400, f"request body is not valid JSON: {type(exc).__name__}")
+
+    async def feedback(request: Any) -> Any:
+        data = await read_json(request)
+        if isinstance(data, responses.Response):
+            return data
+        try:
+            received = feedback_log.record(parse_feedback(data))
+        except TwitchCDSError as exc:
+            return error(400, str(exc), exc.path)
+        return responses.JSONResponse({"received": received})
+
+    async def service(request: Any) -> Any:
+        data = await read_json(request)
+        if isinstance(data, responses.Response):
+            return data
         try:
             answer = await concurrency.run_in_threadpool(handle_request, data, kb,
                                                           on_date=clock())
@@ -140,20 +170,28 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         return responses.JSONResponse(answer)
 
     async def http_error(request: Any, exc: Any) -> Any:
-        return error(exc.status_code, str(exc.detail))
+        response = error(exc.status_code, str(exc.detail))
+        response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
+        return response
 
     async def server_error(request: Any, exc: Exception) -> Any:
         return error(500, "internal error")  # no details: they could hold patient data
 
+    feedback_log = FeedbackLog()
     stack = [middleware.Middleware(cors.CORSMiddleware, allow_origins=list(cors_origins),
                                    allow_methods=["GET", "POST", "OPTIONS"],
                                    allow_headers=["Authorization", "Content-Type"])]
-    return applications.Starlette(
+    app = applications.Starlette(
         routes=[routing.Route("/cds-services", services, methods=["GET"]),
-                routing.Route(f"/cds-services/{SERVICE_ID}", service, methods=["POST"])],
+                routing.Route(f"/cds-services/{SERVICE_ID}", service, methods=["POST"]),
+                routing.Route(f"/cds-services/{SERVICE_ID}/feedback", feedback,
+                              methods=["POST"]),
+                routing.Route("/openapi.json", openapi, methods=["GET"])],
         middleware=stack if cors_origins else [],
         exception_handlers={exceptions.HTTPException: http_error, Exception: server_error},
     )
+    app.state.feedback = feedback_log
+    return app
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, kb: KnowledgeBase | None = None,
