@@ -72,7 +72,9 @@ _REQUEST: dict[str, Any] = {
         "context": {"type": "object", "required": ["patientId"], "properties": {
             "userId": {"type": "string"}, "patientId": {"type": "string", "minLength": 1}}},
         "prefetch": {"type": "object", "nullable": True,
-                     "properties": dict.fromkeys(("patient", "observations", "conditions", "medications"), _RESOURCE_OR_NULL)},
+                     "properties": dict.fromkeys(
+                         ("patient", "observations", "conditions", "medications"),
+                         _RESOURCE_OR_NULL)},
     },
 }
 

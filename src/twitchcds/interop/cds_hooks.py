@@ -8,8 +8,8 @@ Endpoints
 ``POST /cds-services/twitchcds``
     A CDS Hooks request whose ``prefetch`` holds the Patient and search Bundles; the answer is
     ``{"cards": [...]}``: at most one card, and only when the firing policy allows it (a current
-    neuromuscular complaint or a fired red flag, a living patient; see
-    :mod:`twitchcds.interop._policy`); otherwise ``{"cards": []}``, also for an all-``null``
+    neuromuscular complaint or a fired red flag, a living patient; see the CDS Hooks how-to);
+    otherwise ``{"cards": []}``, also for an all-``null``
     prefetch. The card: summary <= 140 characters; indicator ``info`` for self-care and routine
     triage, ``warning`` for soon and urgent, ``critical`` for emergency; a short markdown detail
     (triage and why, top three causes, proposed tests) and a link to the method; source label;
@@ -33,14 +33,26 @@ checked in this version: bind to loopback (the default) or put the service behin
 
 Examples
 --------
->>> response = handle_request({
+A chart with no neuromuscular complaint and no red flag gets no card:
+
+>>> request = {
 ...     "hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
 ...     "context": {"userId": "Practitioner/1", "patientId": "p1"},
 ...     "prefetch": {"patient": {"resourceType": "Patient", "id": "p1", "gender": "male",
 ...                              "birthDate": "1990-01-01"},
-...                  "observations": None, "conditions": None, "medications": None}})
->>> response["cards"][0]["indicator"]
-'info'
+...                  "observations": None, "conditions": None, "medications": None}}
+>>> handle_request(request)
+{'cards': []}
+
+Twitching noted today gets one card:
+
+>>> request["prefetch"]["conditions"] = {"resourceType": "Bundle", "type": "searchset",
+...     "entry": [{"resource": {"resourceType": "Condition", "id": "c1",
+...         "subject": {"reference": "Patient/p1"},
+...         "clinicalStatus": {"coding": [{"code": "active"}]},
+...         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "82470000"}]}}}]}
+>>> [card["indicator"] for card in handle_request(request)["cards"]]
+['info']
 """
 
 from __future__ import annotations
@@ -94,9 +106,9 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         Origins allowed by CORS (e.g. the EHR's SMART app origin); none by default.
     max_body_bytes : int
         Larger request bodies are refused with 413.
-    clock : callable
-        Returns the date a chart is opened on (default :meth:`datetime.date.today`); records are
-        read as of that date (see :mod:`twitchcds.interop._records`).
+    clock : Callable
+        Returns the date a chart is opened on (default ``datetime.date.today``); records are
+        read as of that date (old entries are history; see the FHIR how-to).
 
     Returns
     -------

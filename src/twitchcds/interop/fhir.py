@@ -22,7 +22,7 @@ path. Then:
 - **Condition**: ``verificationStatus`` refuted -> absent; otherwise ``clinicalStatus`` active,
   recurrence or relapse -> present; inactive, resolved, remission or abated -> history; anything
   else (entered-in-error, no status) is skipped.
-- **Time** (see :mod:`twitchcds.interop._records`): resolved or abated Conditions, active
+- **Time**: resolved or abated Conditions, active
   Conditions naming an acute event (seizure, tetany, ...) whose onset is more than 90 days old,
   Observation findings more than 90 days old and lab results more than 365 days old are history,
   not current findings, and are listed in the report's ``history`` with the reason.
@@ -168,8 +168,9 @@ def case_from_fhir(source: Any, *, kb: KnowledgeBase | None = None, on_date: dat
         ``$.entry[3].resource.valueQuantity.value``).
     UnitConversionError
         A lab unit that cannot convert (at the resource's path).
-    NothingToAssessError
-        Nothing in the input can be used by the knowledge base (an :class:`InvalidInputError`).
+    twitchcds.interop.fhir.NothingToAssessError
+        Nothing in the input can be used by the knowledge base (an
+        :class:`~twitchcds.errors.InvalidInputError`).
     MissingExtraError
         Without ``fhir.resources`` (``pip install "twitchcds[fhir]"``).
     """
