@@ -187,7 +187,7 @@ class Spy:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, data: Any, kb: Any = None) -> dict[str, Any]:
+    def __call__(self, data: Any, kb: Any = None, **options: Any) -> dict[str, Any]:
         self.calls += 1
         return {"cards": []}
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,14 @@ LIGHT = {**REQUEST, "prefetch": {  # fewer findings: a quicker assessment for th
     "observations": {**_OBS, "entry": [e for e in _OBS["entry"]
                                        if e["resource"].get("id") in {"fx-1", "wk-1"}]}}}
 LIMIT = 256 * 1024
+ON = date(2025, 2, 3)  # the day the example chart is opened
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     """Run the app with uvicorn in a background thread on a free loopback port."""
     app = create_app(load_knowledge_base(), cors_origins=("https://ehr.example.org",),
-                     max_body_bytes=LIMIT)
+                     max_body_bytes=LIMIT, clock=lambda: ON)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("phenopackets")
 
 from twitchcds import assess
-from twitchcds.errors import ContradictionError, InvalidInputError, UnitConversionError
+from twitchcds.errors import InvalidInputError, UnitConversionError
 from twitchcds.interop.phenopackets import case_from_phenopacket, read_phenopacket
 from twitchcds.schemas import validate_case_dict
 
@@ -72,9 +72,18 @@ MALFORMED = [
      "$.measurements[1].value.quantity.value"),
     ("unconvertible-unit", edit("measurements.1.value.quantity.unit.id", "UCUM:kg"),
      UnitConversionError, "$.measurements[1].value.quantity.unit.id"),
-    ("contradiction", edit("phenotypicFeatures.4.type.id", "HP:0002380"), ContradictionError,
-     "$.phenotypicFeatures[4].excluded"),
 ]
+
+
+def test_disagreeing_features_are_a_reported_conflict_not_an_error():
+    """A feature both observed and excluded is a reported conflict (present kept), not an error:
+    imports from records never refuse the whole record (DESIGN 6a)."""
+    result = read_phenopacket(edit("phenotypicFeatures.4.type.id", "HP:0002380"))
+    (conflict,) = result.conflicts
+    assert conflict.finding == "fasciculations"
+    assert conflict.kept_status == "present"
+    assert conflict.dropped == "$.phenotypicFeatures[4]"
+    assert "$.phenotypicFeatures[4]" in {s.path for s in result.skipped}
 
 
 @pytest.mark.parametrize(("payload", "error", "path"), [m[1:] for m in MALFORMED],

@@ -21,6 +21,13 @@ True
 from __future__ import annotations
 
 from twitchcds.interop._extras import MissingExtraError
-from twitchcds.interop._report import ImportResult, SkippedResource, UsedResource
+from twitchcds.interop._report import (
+    Conflict,
+    HistoryItem,
+    ImportResult,
+    SkippedResource,
+    UsedResource,
+)
 
-__all__ = ["ImportResult", "MissingExtraError", "SkippedResource", "UsedResource"]
+__all__ = ["Conflict", "HistoryItem", "ImportResult", "MissingExtraError", "SkippedResource",
+           "UsedResource"]

@@ -20,17 +20,40 @@ import attrs
 from attrs import frozen
 
 from twitchcds.case import Case
-from twitchcds.errors import InvalidInputError, Problem, TwitchCDSError, UnitConversionError
+from twitchcds.errors import (
+    ContradictionError,
+    InvalidInputError,
+    Problem,
+    TwitchCDSError,
+    UnitConversionError,
+)
 from twitchcds.evidence import derive_evidence
-from twitchcds.interop._report import ImportResult, SkippedResource, UsedResource
+from twitchcds.interop._conflicts import Candidate, facts_of, resolve
+from twitchcds.interop._lab_codes import EXTRA_LOINC
+from twitchcds.interop._report import (
+    Conflict,
+    HistoryItem,
+    ImportResult,
+    SkippedResource,
+    UsedResource,
+)
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.model import LabRule
 from twitchcds.typing import Status
 from twitchcds.units import convert_lab_value
 
-__all__ = ["CaseBuilder", "Origin", "parse_when"]
+__all__ = ["CaseBuilder", "NothingToAssessError", "Origin", "parse_when"]
 
 _CASE_PATH: Final = re.compile(r"\$\.(?:findings|labs|medications)\[[0-9]+\]|\$\.(?:age|sex)\b")
+
+
+class NothingToAssessError(InvalidInputError):
+    """Raised when nothing in a record can be used by the knowledge base (path ``$``).
+
+    The CDS Hooks service answers such a request with no cards rather than an error.
+    """
+
+    prefix = "nothing to assess"
 
 
 @frozen
@@ -83,6 +106,16 @@ class CaseBuilder:
         self.medications: list[tuple[dict[str, str], Origin]] = []
         self.skipped: list[SkippedResource] = []
         self.problems: list[tuple[type[TwitchCDSError], Problem]] = []
+        self.conflicts: list[Conflict] = []
+        self.history: list[HistoryItem] = []
+        self.notes: list[str] = []
+        self.deceased = False
+        self.used_notes: dict[str, str] = {}
+        self.facts_cache: dict[str, dict[str, Status]] = {}
+
+    def past(self, origin: Origin, reason: str) -> None:
+        """Record an entry read as history (past, not current) and left out of the case."""
+        self.history.append(HistoryItem(origin.resource_type, origin.id, origin.path, reason))
 
     def skip(self, origin: Origin, reason: str) -> None:
         """Record an item that carries nothing the knowledge base can use."""
@@ -121,15 +154,36 @@ class CaseBuilder:
         return True
 
     def lab_rule(self, loinc: str) -> LabRule | None:
-        """Return the knowledge base's rule for a LOINC code, if any."""
-        return next((r for r in self.kb.lab_rules if loinc in r.loinc), None)
+        """Return the knowledge base's rule for a LOINC code, if any (extra codes included)."""
+        resolved = self.resolve_loinc(loinc)
+        return resolved[1] if resolved else None
+
+    def resolve_loinc(self, loinc: str) -> tuple[str, LabRule] | None:
+        """Return ``(canonical LOINC, rule)`` for a rule's own code or an extra code mapped to it.
+
+        Extra codes (``knowledge/data/lab_codes.toml``) are read as the canonical code of the
+        rule they map to, when the knowledge base in use has that rule.
+        """
+        rule = next((r for r in self.kb.lab_rules if loinc in r.loinc), None)
+        if rule is not None:
+            return loinc, rule
+        extra = EXTRA_LOINC.get(loinc)
+        if extra is None:
+            return None
+        rule = next((r for r in self.kb.lab_rules if extra.canonical in r.loinc), None)
+        return (extra.canonical, rule) if rule is not None else None
 
     def lab(self, loinc: str, value: float, unit: str, origin: Origin) -> None:
         """Add a lab result; the unit must convert and the value be plausible (else a problem)."""
-        rule = self.lab_rule(loinc)
-        if rule is None:
+        resolved = self.resolve_loinc(loinc)
+        if resolved is None:
             self.skip(origin, f"LOINC {loinc} is not used by the knowledge base")
             return
+        canonical, rule = resolved
+        if canonical != loinc:
+            self.used_notes[origin.path] = (f"LOINC {loinc} ({EXTRA_LOINC[loinc].name}) read as "
+                                            f"{canonical}")
+            loinc = canonical
         unit_path = origin.path + origin.fields.get("unit", "")
         try:
             converted = convert_lab_value(value, unit, rule.unit, molar_mass=rule.molar_mass,
@@ -171,7 +225,7 @@ class CaseBuilder:
                 elif keep[3].when and row[3].when and keep[3].when > row[3].when:
                     self.skip(row[3], f"superseded by the more recent {keep[3].path}")
                 else:
-                    kept.append(row)  # undated conflict: Case.from_dict reports it
+                    kept.append(row)  # undated conflict: resolved by _resolve
             findings.extend((c, s, o) for _, c, s, o in kept)
         findings.sort(key=self.findings.index)
         labs: list[tuple[dict[str, Any], Origin]] = []
@@ -187,18 +241,25 @@ class CaseBuilder:
         labs.sort(key=lambda r: [o for _, _, o in self.labs].index(r[1]))
         return findings, labs
 
-    def build(self, *, case_id: str | None = None, setting: str | None = None,
-              used: list[UsedResource] | None = None) -> ImportResult:
-        """Build and check the case; raise every problem at once, at input-document paths.
+    def _resolve(self, findings: list[tuple[str, Status, Origin]],
+                 labs: list[tuple[dict[str, Any], Origin]],
+                 ) -> tuple[list[tuple[str, Status, Origin]], list[tuple[dict[str, Any], Origin]]]:
+        """Resolve sources that disagree (see ``_conflicts``); report each conflict."""
+        candidates = [Candidate("findings", i, facts_of(
+            self.kb, {"findings": [{"code": c, "status": s}]}, self.facts_cache), o)
+            for i, (c, s, o) in enumerate(findings)]
+        candidates += [Candidate("labs", i, facts_of(self.kb, {"labs": [e]}, self.facts_cache),
+                                 o) for i, (e, o) in enumerate(labs)]
+        alive, conflicts = resolve(candidates, lambda c, why: self.skip(c.origin, why))
+        self.conflicts.extend(conflicts)
+        keep = {(c.kind, c.index) for c in alive}
+        return ([f for i, f in enumerate(findings) if ("findings", i) in keep],
+                [lab for i, lab in enumerate(labs) if ("labs", i) in keep])
 
-        Raises
-        ------
-        InvalidInputError, UnitConversionError, ContradictionError
-            Malformed items, unconvertible units, implausible values or contradictions.
-        """
-        if self.problems:
-            _raise(self.problems)
-        findings, labs = self._dedupe()
+    def _assemble(self, findings: list[tuple[str, Status, Origin]],
+                  labs: list[tuple[dict[str, Any], Origin]], case_id: str | None,
+                  setting: str | None, used: list[UsedResource] | None,
+                  ) -> tuple[dict[str, Any], dict[str, Origin], list[UsedResource]]:
         data: dict[str, Any] = {}
         where: dict[str, Origin] = {}
         used_rows = list(used or ())
@@ -216,21 +277,75 @@ class CaseBuilder:
                 data[name] = [item for item, _ in items]
             for i, (_, origin) in enumerate(items):
                 where[f"$.{name}[{i}]"] = origin
-                used_rows.append(_used(origin, f"{name}[{i}]"))
-        if not where:
-            raise InvalidInputError.from_problems([Problem(
-                "$", f"nothing in the input can be used by the knowledge base "
-                     f"({len(self.skipped)} items skipped)")])
-        try:
-            case = Case.from_dict(data)
-            derive_evidence(case, self.kb)
-        except TwitchCDSError as exc:
-            raise _translate(exc, where) from None
-        return ImportResult(case, tuple(used_rows), tuple(self.skipped))
+                used_rows.append(_used(origin, f"{name}[{i}]",
+                                       self.used_notes.get(origin.path, "")))
+        return data, where, used_rows
+
+    def build(self, *, case_id: str | None = None, setting: str | None = None,
+              used: list[UsedResource] | None = None) -> ImportResult:
+        """Build and check the case; raise every problem at once, at input-document paths.
+
+        Sources that disagree about a finding are resolved and reported, never refused.
+
+        Raises
+        ------
+        InvalidInputError, UnitConversionError
+            Malformed items, unconvertible units or implausible values.
+        NothingToAssessError
+            Nothing in the input can be used by the knowledge base.
+        """
+        if self.problems:
+            _raise(self.problems)
+        findings, labs = self._resolve(*self._dedupe())
+        for _ in range(len(findings) + len(labs) + 1):
+            data, where, used_rows = self._assemble(findings, labs, case_id, setting, used)
+            if not where:
+                raise NothingToAssessError.from_problems([Problem(
+                    "$", f"nothing in the input can be used by the knowledge base "
+                         f"({len(self.skipped)} items skipped)")])
+            try:
+                case = Case.from_dict(data)
+                derive_evidence(case, self.kb)
+            except ContradictionError as exc:
+                # what the pairwise rule cannot see (e.g. severe low K present, low K absent):
+                # leave out the item each problem names, report it, and build again
+                dropped = self._drop_named(exc, where, findings, labs)
+                findings = [f for f in findings if f[2].path not in dropped]
+                labs = [lab for lab in labs if lab[1].path not in dropped]
+                if not dropped:  # pragma: no cover - every contradiction names a case item
+                    raise _translate(exc, where) from None
+                continue
+            except TwitchCDSError as exc:
+                raise _translate(exc, where) from None
+            return ImportResult(case, tuple(used_rows), tuple(self.skipped),
+                                tuple(self.conflicts), tuple(self.history), tuple(self.notes),
+                                self.deceased)
+        raise AssertionError("unreachable")  # pragma: no cover - each round drops an item
+
+    def _drop_named(self, exc: ContradictionError, where: Mapping[str, Origin],
+                    findings: list[tuple[str, Status, Origin]],
+                    labs: list[tuple[dict[str, Any], Origin]]) -> set[str]:
+        dropped: set[str] = set()
+        for p in exc.problems:
+            match = _CASE_PATH.match(p.path)
+            origin = where.get(match.group(0)) if match else None
+            other = _CASE_PATH.search(p.message)
+            kept = where.get(other.group(0)) if other else None
+            if origin is None or origin.path in dropped:
+                continue
+            finding = str(p.value) if isinstance(p.value, str) else "?"
+            said = [*re.findall(r"\b(present|absent)\b", p.message), "present", "absent"]
+            rule = "cannot hold together with the kept source (knowledge-base constraint)"
+            self.conflicts.append(Conflict(finding, kept.path if kept else "", origin.path,
+                                           said[1], said[0], rule))
+            self.skip(origin, f"conflicts with {kept.path if kept else 'another source'} about "
+                              f"{finding}: {rule}")
+            dropped.add(origin.path)
+        return dropped
 
 
-def _used(origin: Origin, target: str) -> UsedResource:
-    return UsedResource(origin.resource_type, origin.id, origin.path, target)
+def _used(origin: Origin, target: str, note: str = "") -> UsedResource:
+    return UsedResource(origin.resource_type, origin.id, origin.path, target, note)
 
 
 def _raise(problems: list[tuple[type[TwitchCDSError], Problem]]) -> None:

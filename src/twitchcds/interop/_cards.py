@@ -13,17 +13,21 @@ from typing import Any, Final
 
 from twitchcds.assessment import Assessment
 from twitchcds.errors import InvalidInputError, Problem
+from twitchcds.interop._builder import NothingToAssessError
 from twitchcds.interop._fhir_export import service_request
 from twitchcds.interop._fhir_read import Item
+from twitchcds.interop._policy import OVERRIDE_REASONS, OVERRIDE_SYSTEM, fires
 from twitchcds.interop.fhir import bundle_problems, read_resources
 from twitchcds.knowledge.base import KnowledgeBase
 
-__all__ = ["DOCS_URL", "HOOK", "PREFETCH", "SERVICE_ID", "PrefetchMissingError", "cards",
-           "discovery", "handle_request"]
+__all__ = ["DOCS_URL", "HOOK", "METHOD_URL", "PREFETCH", "SERVICE_ID", "PrefetchMissingError",
+           "cards", "discovery", "handle_request"]
 
 SERVICE_ID: Final = "twitchcds"
 HOOK: Final = "patient-view"
 DOCS_URL: Final = "https://twitchcds.readthedocs.io"
+METHOD_URL: Final = f"{DOCS_URL}/en/latest/explanation/model.html"
+"""Documentation of the method, linked from every card."""
 PREFETCH: Final[Mapping[str, str]] = {
     "patient": "Patient/{{context.patientId}}",
     "observations": "Observation?patient={{context.patientId}}&_sort=-date&_count=500",
@@ -85,7 +89,8 @@ def _text(data: Mapping[str, Any], key: str, path: str) -> str:
     return value
 
 
-def _prefetch_items(prefetch: Mapping[str, Any]) -> list[Item]:
+def _prefetch_items(prefetch: Mapping[str, Any],
+                    full_urls: dict[str, str] | None = None) -> list[Item]:
     items: list[Item] = []
     for key in PREFETCH:
         if key not in prefetch:
@@ -115,12 +120,19 @@ def _prefetch_items(prefetch: Mapping[str, Any]) -> list[Item]:
                 raise _bad(f"{path}.entry[{i}].resource.resourceType",
                            f"must be one of {', '.join(sorted(_EXPECTED[key]))}", kind)
             items.append((f"{path}.entry[{i}].resource", resource))
+            if full_urls is not None and isinstance(entry.get("fullUrl"), str):
+                full_urls[f"{path}.entry[{i}].resource"] = entry["fullUrl"]
     return items
 
 
 def handle_request(data: Any, kb: KnowledgeBase | None = None, *,
                    on_date: date | None = None) -> dict[str, Any]:
     """Answer one CDS Hooks ``patient-view`` request (parsed JSON) with ``{"cards": [...]}``.
+
+    At most one card, and none unless the firing policy allows it (see
+    :mod:`twitchcds.interop._policy`): a current neuromuscular complaint or a fired red flag, a
+    living patient. A record with nothing the knowledge base can use (an all-``null`` prefetch
+    included) gets ``{"cards": []}``.
 
     Raises
     ------
@@ -141,21 +153,34 @@ def handle_request(data: Any, kb: KnowledgeBase | None = None, *,
     if not isinstance(context, Mapping):
         raise _bad("$.context", "is required and must be an object")
     patient_id = _text(context, "patientId", "$.context")
+    for where, holder, key in (("$.context", context, "userId"), ("$", data, "fhirServer")):
+        if key in holder and not isinstance(holder[key], str):
+            raise _bad(f"{where}.{key}", "must be a string", type(holder[key]).__name__)
     prefetch = data.get("prefetch")
     if prefetch is None:
         raise PrefetchMissingError.from_problems([Problem(
             "$.prefetch", "prefetch is required: this service makes no FHIR server calls")])
     if not isinstance(prefetch, Mapping):
         raise _bad("$.prefetch", "must be an object", type(prefetch).__name__)
-    imported = read_resources(_prefetch_items(prefetch), kb=kb, on_date=on_date,
-                              patient_id=patient_id)
+    full_urls: dict[str, str] = {}
+    items = _prefetch_items(prefetch, full_urls)
+    try:
+        imported = read_resources(items, kb=kb, on_date=on_date, patient_id=patient_id,
+                                  full_urls=full_urls)
+    except NothingToAssessError:
+        return {"cards": []}
     result = assess(imported.case, kb)
+    if not fires(result, deceased=imported.deceased)[0]:
+        return {"cards": []}
     return {"cards": cards(result, hook_instance=instance, patient_id=patient_id)}
 
 
 def _summary(result: Assessment) -> str:
-    head = f"Twitching: triage {result.triage.level}"
-    text = head
+    flags = [r for r in result.triage.reasons if r.kind == "red-flag"]
+    if flags:
+        text = f"Twitching: triage {result.triage.level}; red flag: {flags[0].text}"
+        return text if len(text) <= _SUMMARY_CHARS else text[:_SUMMARY_CHARS - 3] + "..."
+    text = f"Twitching: triage {result.triage.level}"
     for i, row in enumerate(result.differential[:3]):
         part = f"{'; top: ' if i == 0 else ', '}{row.name} {row.probability:.0%}"
         if len(text) + len(part) > _SUMMARY_CHARS:
@@ -165,16 +190,17 @@ def _summary(result: Assessment) -> str:
 
 
 def _detail(result: Assessment) -> str:
+    """Return a short detail: triage and why, top causes, proposed tests (the rest is linked)."""
     lines = [f"**Triage: {result.triage.level}**", ""]
     if result.triage.reasons:
-        lines += ["Why this triage (red flags and likely causes):",
-                  *(f"- {r.text}" for r in result.triage.reasons), ""]
-    lines += ["| Likely cause | Probability |", "|---|---|"]
-    lines += [f"| {row.name} | {row.probability:.1%} |" for row in result.differential[:5]]
+        lines += ["Why this triage:", *(f"- {r.text}" for r in result.triage.reasons[:3]), ""]
+    scope = getattr(result, "scope", None)
+    if scope is None or scope.status != "no-complaint":
+        lines += ["Most likely causes: " + "; ".join(
+            f"{row.name} {row.probability:.0%}" for row in result.differential[:3]), ""]
     if result.tests:
-        lines += ["", "Recommended tests:"]
-        lines += [f"- **{t.name}**: {t.rationale}" for t in result.tests]
-    lines += ["", f"_{result.disclaimer}_"]
+        lines += ["Proposed tests: " + ", ".join(t.name for t in result.tests), ""]
+    lines += [f"_{result.disclaimer}_"]
     return "\n".join(lines)
 
 
@@ -211,6 +237,10 @@ def cards(result: Assessment, *, hook_instance: str, patient_id: str | None = No
         "uuid": uid(0), "summary": _summary(result),
         "indicator": _INDICATOR[result.triage.level], "detail": _detail(result),
         "source": {"label": "twitchcds", "url": DOCS_URL},
+        "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+                            for code, display in OVERRIDE_REASONS],
+        "links": [{"label": "How twitchcds ranks causes and sets triage", "url": METHOD_URL,
+                   "type": "absolute"}],
     }
     if suggestions:
         card["suggestions"] = suggestions

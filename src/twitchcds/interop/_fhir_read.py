@@ -8,6 +8,15 @@ from datetime import date
 from typing import Any, Final
 
 from twitchcds.interop._builder import CaseBuilder, Origin, parse_when
+from twitchcds.interop._conflicts import facts_of
+from twitchcds.interop._records import (
+    CONDITION_ACUTE_DAYS,
+    FINDING_DAYS,
+    LAB_DAYS,
+    PAST_CLINICAL,
+    acute_findings,
+    older_than,
+)
 from twitchcds.typing import Status
 
 __all__ = ["HPO_SYSTEMS", "Item", "Reader"]
@@ -33,6 +42,7 @@ _RXNORM_CODE: Final = re.compile(r"[0-9]{1,12}")
 _ATC_CODE: Final = re.compile(r"[A-Z](?:[0-9]{2}(?:[A-Z](?:[A-Z](?:[0-9]{2})?)?)?)?")
 _ACTIVE_CLINICAL: Final = frozenset({"active", "recurrence", "relapse"})
 _SKIP_OBSERVATION: Final = frozenset({"entered-in-error", "cancelled", "registered"})
+_MEDICATION_REF: Final = re.compile(r"(?:^|/)Medication/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?")
 Item = tuple[str, Mapping[str, Any]]
 
 
@@ -57,16 +67,24 @@ class Reader:
     """Turn validated resources into builder items (one method per resource type)."""
 
     def __init__(self, builder: CaseBuilder, items: Sequence[Item], on_date: date,
-                 patient_id: str | None) -> None:
+                 patient_id: str | None, full_urls: Mapping[str, str] | None = None) -> None:
         self.b = builder
         self.on_date = on_date
         self.patient_id = patient_id
         self.patient_path: str | None = None
-        self.medications = {f"Medication/{r.get('id')}": r for _, r in items
+        self.acute = acute_findings(builder.kb)
+        self.medications = {str(r.get("id")): r for _, r in items
                             if r.get("resourceType") == "Medication"}
+        by_path = dict(items)
+        self.by_full_url = {url: by_path[path] for path, url in (full_urls or {}).items()
+                            if path in by_path}
         patients = [(p, r) for p, r in items if r.get("resourceType") == "Patient"]
         if patients and self.patient_id is None:
             self.patient_id = patients[0][1].get("id")
+        self.as_of = on_date
+        death = parse_when(patients[0][1].get("deceasedDateTime")) if patients else None
+        if death is not None and death.date() < on_date:
+            self.as_of = death.date()
 
     def origin(self, path: str, resource: Mapping[str, Any],
                fields: Mapping[str, str] | None = None, when: Any = None) -> Origin:
@@ -105,6 +123,7 @@ class Reader:
         if self.patient_id is not None and resource.get("id") != self.patient_id:
             self.b.problem(f"{path}.id", f"is not the patient in context "
                                          f"({self.patient_id})", resource.get("id"))
+        self.deceased(resource)
         birth = resource.get("birthDate")
         if isinstance(birth, str):
             self.age(path, resource, birth)
@@ -115,11 +134,21 @@ class Reader:
             else:
                 self.b.scalar("sex", gender, self.origin(path, resource, {"sex": ".gender"}))
 
+    def deceased(self, resource: Mapping[str, Any]) -> None:
+        if resource.get("deceasedBoolean") is True or "deceasedDateTime" in resource:
+            self.b.deceased = True
+            if self.as_of < self.on_date:
+                self.b.notes.append(f"the patient died on {self.as_of.isoformat()}: the age is "
+                                    "the age at death and the record is read as of that date")
+            else:
+                self.b.notes.append("the patient is recorded as deceased (no date of death): "
+                                    f"the age is counted to {self.on_date.isoformat()}")
+
     def age(self, path: str, resource: Mapping[str, Any], birth: str) -> None:
         parts = [int(x) for x in birth.split("-")]
         # a partial date is taken at the middle of its year or month
         year, month, day = {1: (*parts, 7, 1), 2: (*parts, 15)}.get(len(parts), tuple(parts))
-        on = self.on_date
+        on = self.as_of
         if (year, month, day) > (on.year, on.month, on.day):
             self.b.problem(f"{path}.birthDate", f"is after {on.isoformat()}", birth)
             return
@@ -135,8 +164,18 @@ class Reader:
             self.b.skip(self.origin(path, obs), f"status is {status}")
             return
         codings = _codings(obs.get("code"), f"{path}.code")
+        dated = parse_when(when)
         if "valueQuantity" in obs:
+            loinc = next((c for s, c, _, _ in codings if s == LOINC and self.b.lab_rule(c)), None)
+            if loinc is not None and older_than(dated, self.as_of, LAB_DAYS):
+                self.b.past(self.origin(path, obs), f"lab result of {dated:%Y-%m-%d} is more "
+                            f"than {LAB_DAYS} days before {self.as_of.isoformat()}")
+                return
             self.lab(path, obs, codings, when)
+        elif any(_finding_code(s, c) for s, c, _, _ in codings) and older_than(
+                dated, self.as_of, FINDING_DAYS):
+            self.b.past(self.origin(path, obs), f"observation of {dated:%Y-%m-%d} is more than "
+                        f"{FINDING_DAYS} days before {self.as_of.isoformat()}")
         else:
             self.observed_finding(path, obs, codings, when)
 
@@ -223,18 +262,53 @@ class Reader:
         if "entered-in-error" in verification:
             self.b.skip(self.origin(path, cond), "verificationStatus is entered-in-error")
             return
+        codings = _codings(cond.get("code"), f"{path}.code")
         if "refuted" in verification:
             status: Status = "absent"
             field = ".verificationStatus"
+        elif clinical & PAST_CLINICAL or any(k.startswith("abatement") for k in cond):
+            why = (f"clinicalStatus is {', '.join(sorted(clinical & PAST_CLINICAL))}"
+                   if clinical & PAST_CLINICAL else "it has abated (abatement is recorded)")
+            self.past_condition(path, cond, codings, why)
+            return
         elif clinical & _ACTIVE_CLINICAL:
             status, field = "present", ".clinicalStatus"
         else:
             shown = ", ".join(sorted(clinical)) or "missing"
             self.b.skip(self.origin(path, cond), f"clinicalStatus is {shown}, not active")
             return
+        onset = (cond.get("onsetDateTime") or (cond.get("onsetPeriod") or {}).get("start")
+                 or cond.get("recordedDate"))
+        began = parse_when(onset)
+        if status == "present" and older_than(began, self.as_of, CONDITION_ACUTE_DAYS):
+            acute = sorted(self.acute & set(self.condition_facts(codings)))
+            if acute:
+                self.past_condition(path, cond, codings, (
+                    f"onset {began:%Y-%m-%d} is more than {CONDITION_ACUTE_DAYS} days before "
+                    f"{self.as_of.isoformat()} and {', '.join(acute)} is an acute event"))
+                return
         when = cond.get("recordedDate") or cond.get("onsetDateTime")
-        self.coded_finding(path, cond, _codings(cond.get("code"), f"{path}.code"),
-                           status=status, fields={"status": field}, when=when)
+        self.coded_finding(path, cond, codings, status=status, fields={"status": field},
+                           when=when)
+
+    def condition_facts(self, codings: list[tuple[str, str, str, str]]) -> dict[str, Status]:
+        """Return what the first placeable code of a present Condition says about findings."""
+        for system, code, _, _ in codings:
+            finding = _finding_code(system, code)
+            if finding is not None and self.b.placeable(finding, "present") is None:
+                return facts_of(self.b.kb, {"findings": [{"code": finding,
+                                                          "status": "present"}]},
+                                self.b.facts_cache)
+        return {}
+
+    def past_condition(self, path: str, cond: Mapping[str, Any],
+                       codings: list[tuple[str, str, str, str]], why: str) -> None:
+        """Report a Condition as history when the KB can place it; else skip it."""
+        if not self.condition_facts(codings):
+            self.b.skip(self.origin(path, cond), f"{why}; and no code the knowledge base can "
+                                                 "place")
+            return
+        self.b.past(self.origin(path, cond), why)
 
     def medication(self, path: str, res: Mapping[str, Any]) -> None:
         if res.get("status") != "active":
@@ -244,9 +318,12 @@ class Reader:
         cpath = f"{path}.medicationCodeableConcept"
         ref = (res.get("medicationReference") or {}).get("reference")
         if concept is None and isinstance(ref, str):
-            med = (next((c for c in res.get("contained", []) if f"#{c.get('id')}" == ref), None)
-                   if ref.startswith("#") else self.medications.get(ref))
-            concept, cpath = (med or {}).get("code"), f"{path}.medicationReference"
+            med = self.referenced_medication(res, ref)
+            if med is None:
+                self.b.skip(self.origin(path, res), f"medicationReference {ref!r} names no "
+                                                    "Medication in the input")
+                return
+            concept, cpath = med.get("code"), f"{path}.medicationReference"
         entry: dict[str, str] = {}
         texts = [str((concept or {}).get("text", ""))]
         for system, code, display, where in _codings(concept, cpath):
@@ -265,6 +342,24 @@ class Reader:
             self.b.skip(self.origin(path, res), "no RxNorm or ATC coding or known generic name")
             return
         self.b.medication(entry, self.origin(path, res))
+
+    def referenced_medication(self, res: Mapping[str, Any], ref: str,
+                              ) -> Mapping[str, Any] | None:
+        """Find a Medication by any reference form FHIR allows.
+
+        Contained (``#id``), a Bundle entry's ``fullUrl`` (``urn:uuid:...`` or an absolute URL),
+        relative (``Medication/123``) or absolute (``https://ehr/fhir/Medication/123``, with or
+        without ``/_history/n``).
+        """
+        if ref.startswith("#"):
+            return next((c for c in res.get("contained", [])
+                         if isinstance(c, Mapping) and f"#{c.get('id')}" == ref
+                         and c.get("resourceType") == "Medication"), None)
+        found = self.by_full_url.get(ref)
+        if found is not None:
+            return found if found.get("resourceType") == "Medication" else None
+        match = _MEDICATION_REF.search(ref)
+        return self.medications.get(match.group(1)) if match else None
 
     def generic_name(self, texts: list[str]) -> str | None:
         for text in texts:

@@ -7,10 +7,19 @@ Endpoints
     ``patient``, ``observations``, ``conditions``, ``medications`` (:data:`PREFETCH`).
 ``POST /cds-services/twitchcds``
     A CDS Hooks request whose ``prefetch`` holds the Patient and search Bundles; the answer is
-    ``{"cards": [...]}``: one card (summary <= 140 characters; indicator ``info`` for self-care and
-    routine triage, ``warning`` for soon and urgent, ``critical`` for emergency; markdown detail
-    with the top causes, red flags and tests; source label and docs link) whose suggestions
-    propose each recommended test as a ServiceRequest (action ``create``).
+    ``{"cards": [...]}``: at most one card, and only when the firing policy allows it (a current
+    neuromuscular complaint or a fired red flag, a living patient; see the CDS Hooks how-to);
+    otherwise ``{"cards": []}``, also for an all-``null``
+    prefetch. The card: summary <= 140 characters; indicator ``info`` for self-care and routine
+    triage, ``warning`` for soon and urgent, ``critical`` for emergency; a short markdown detail
+    (triage and why, top three causes, proposed tests) and a link to the method; source label;
+    ``overrideReasons``; suggestions proposing each recommended test as a ServiceRequest (action
+    ``create``).
+``POST /cds-services/twitchcds/feedback``
+    CDS Hooks 2.0 feedback (accepted / overridden, with the override reason); answered
+    ``{"received": n}``. Only counts are kept (``app.state.feedback``), never comments.
+``GET /openapi.json``
+    The OpenAPI 3.0 description of these routes, request bodies and responses.
 
 Errors are JSON ``{"error": message, "path": json_path}``: 400 for malformed JSON, fields,
 resources or units; 412 when a prefetch key is missing (this version never calls the EHR's FHIR
@@ -30,20 +39,33 @@ turns uvicorn's access log off.
 
 Examples
 --------
->>> response = handle_request({
+A chart with no neuromuscular complaint and no red flag gets no card:
+
+>>> request = {
 ...     "hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
 ...     "context": {"userId": "Practitioner/1", "patientId": "p1"},
 ...     "prefetch": {"patient": {"resourceType": "Patient", "id": "p1", "gender": "male",
 ...                              "birthDate": "1990-01-01"},
-...                  "observations": None, "conditions": None, "medications": None}})
->>> response["cards"][0]["indicator"]
-'info'
+...                  "observations": None, "conditions": None, "medications": None}}
+>>> handle_request(request)
+{'cards': []}
+
+Twitching noted today gets one card:
+
+>>> request["prefetch"]["conditions"] = {"resourceType": "Bundle", "type": "searchset",
+...     "entry": [{"resource": {"resourceType": "Condition", "id": "c1",
+...         "subject": {"reference": "Patient/p1"},
+...         "clinicalStatus": {"coding": [{"code": "active"}]},
+...         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "82470000"}]}}}]}
+>>> [card["indicator"] for card in handle_request(request)["cards"]]
+['info']
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
@@ -61,6 +83,8 @@ from twitchcds.interop._cards import (
     handle_request,
 )
 from twitchcds.interop._extras import require
+from twitchcds.interop._feedback import FeedbackLog, parse_feedback
+from twitchcds.interop._openapi import openapi_document
 from twitchcds.knowledge.base import KnowledgeBase
 
 __all__ = ["DOCS_URL", "HOOK", "MAX_BODY_BYTES", "PREFETCH", "SERVICE_ID", "AuthConfig",
@@ -79,9 +103,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] = (),
+def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] = (),  # noqa: PLR0915  (one closure per route, sharing the app's state)
                max_body_bytes: int = MAX_BODY_BYTES, auth: AuthConfig | None = None,
-               audit: bool = False) -> Any:
+               audit: bool = False, clock: Callable[[], date] = date.today) -> Any:
     """Return the CDS Hooks service as a Starlette ASGI application.
 
     Parameters
@@ -99,6 +123,9 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         Write one line per call to the ``twitchcds.audit`` logger (INFO): time, auth outcome,
         status, method, route, client address, and the token's ``iss``, ``tenant``, ``kid`` and
         ``jti``; nothing from the body.
+    clock : Callable
+        Returns the date a chart is opened on (default ``datetime.date.today``); records are
+        read as of that date (old entries are history; see the FHIR how-to).
 
     Returns
     -------
@@ -136,17 +163,37 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
     async def services(request: Any) -> Any:
         return responses.JSONResponse(discovery())
 
-    async def service(request: Any) -> Any:
+    async def openapi(request: Any) -> Any:
+        return responses.JSONResponse(openapi_document())
+
+    async def read_json(request: Any) -> Any:
+        """Return the parsed body, or an error response."""
         try:
             body = await read_body(request)
         except _BodyTooLargeError:
             return error(413, f"request body is larger than {max_body_bytes} bytes")
         try:
-            data = json.loads(body, parse_constant=_reject_constant)
+            return json.loads(body, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, NaN
             return error(400, f"request body is not valid JSON: {type(exc).__name__}")
+
+    async def feedback(request: Any) -> Any:
+        data = await read_json(request)
+        if isinstance(data, responses.Response):
+            return data
         try:
-            answer = await concurrency.run_in_threadpool(handle_request, data, kb)
+            received = feedback_log.record(parse_feedback(data))
+        except TwitchCDSError as exc:
+            return error(400, str(exc), exc.path)
+        return responses.JSONResponse({"received": received})
+
+    async def service(request: Any) -> Any:
+        data = await read_json(request)
+        if isinstance(data, responses.Response):
+            return data
+        try:
+            answer = await concurrency.run_in_threadpool(handle_request, data, kb,
+                                                          on_date=clock())
         except PrefetchMissingError as exc:
             return error(412, str(exc), exc.path)
         except TwitchCDSError as exc:
@@ -154,11 +201,14 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         return responses.JSONResponse(answer)
 
     async def http_error(request: Any, exc: Any) -> Any:
-        return error(exc.status_code, str(exc.detail))
+        response = error(exc.status_code, str(exc.detail))
+        response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
+        return response
 
     async def server_error(request: Any, exc: Exception) -> Any:
         return error(500, "internal error")  # no details: they could hold patient data
 
+    feedback_log = FeedbackLog()
     stack = [middleware.Middleware(cors.CORSMiddleware, allow_origins=list(cors_origins),
                                    allow_methods=["GET", "POST", "OPTIONS"],
                                    allow_headers=["Authorization", "Content-Type"])]
@@ -166,12 +216,17 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
     if auth is not None or audit:  # inside CORS, so preflights (which carry no token) pass
         verifier = None if auth is None else Verifier(auth)
         stack.append(middleware.Middleware(AuthMiddleware, verifier=verifier, audit=audit))
-    return applications.Starlette(
+    app = applications.Starlette(
         routes=[routing.Route("/cds-services", services, methods=["GET"]),
-                routing.Route(f"/cds-services/{SERVICE_ID}", service, methods=["POST"])],
+                routing.Route(f"/cds-services/{SERVICE_ID}", service, methods=["POST"]),
+                routing.Route(f"/cds-services/{SERVICE_ID}/feedback", feedback,
+                              methods=["POST"]),
+                routing.Route("/openapi.json", openapi, methods=["GET"])],
         middleware=stack,
         exception_handlers={exceptions.HTTPException: http_error, Exception: server_error},
     )
+    app.state.feedback = feedback_log
+    return app
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, kb: KnowledgeBase | None = None,

@@ -6,19 +6,33 @@ to R5); a malformed resource is an :class:`~twitchcds.errors.InvalidInputError` 
 path. Then:
 
 - **Patient**: ``birthDate`` -> ``age`` in completed years at ``on_date`` (default today; a partial
-  date is taken at its middle: ``1970`` as 1970-07-01, ``1970-05`` as 1970-05-15); ``gender`` ->
-  ``sex`` (``male``/``female``/``other``/``unknown``).
+  date is taken at its middle: ``1970`` as 1970-07-01, ``1970-05`` as 1970-05-15), or at the date
+  of death for a deceased patient (``deceasedDateTime``; the record is then read as of that date
+  and the report says so); ``gender`` -> ``sex`` (``male``/``female``/``other``/``unknown``).
 - **Observation** with a LOINC coding (``http://loinc.org``) and ``valueQuantity`` -> a lab; the
   unit is ``valueQuantity.code`` when ``system`` is UCUM (``http://unitsofmeasure.org``), else
-  ``valueQuantity.unit``. Several results for one analyte: the most recent (``effective[x]``,
-  ``issued``) is used and the others are reported as superseded.
+  ``valueQuantity.unit``. Besides the lab rules' own codes, the blood, serum/plasma, mass and
+  molar variants listed in ``knowledge/data/lab_codes.toml`` are read as the rule's code (e.g.
+  potassium in blood ``6298-4`` as ``2823-3``; the report notes it). Several results for one
+  analyte: the most recent (``effective[x]``, ``issued``) is used and the others are reported as
+  superseded.
 - **Observation** with an HPO or SNOMED CT coding and ``valueBoolean``, a yes/no or present/absent
   SNOMED CT ``valueCodeableConcept`` (373066001/373067005, 52101004/2667000) or a ``POS``/``NEG``
   interpretation (v3-ObservationInterpretation) -> a finding present/absent.
 - **Condition**: ``verificationStatus`` refuted -> absent; otherwise ``clinicalStatus`` active,
-  recurrence or relapse -> present; anything else (resolved, entered-in-error) is skipped.
+  recurrence or relapse -> present; inactive, resolved, remission or abated -> history; anything
+  else (entered-in-error, no status) is skipped.
+- **Time**: resolved or abated Conditions, active
+  Conditions naming an acute event (seizure, tetany, ...) whose onset is more than 90 days old,
+  Observation findings more than 90 days old and lab results more than 365 days old are history,
+  not current findings, and are listed in the report's ``history`` with the reason.
+- **Conflicts**: sources that disagree about a finding (a problem-list "prediabetes" and an HbA1c
+  of 6.1%) never refuse the record: a lab beats a Condition, then the more recent source wins,
+  then an Observation beats a Condition, else "present" is kept; each is listed in the report's
+  ``conflicts`` (see :class:`~twitchcds.interop.Conflict`).
 - **MedicationStatement** / **MedicationRequest** with status ``active``, coded in
-  ``medicationCodeableConcept`` or a referenced (bundled or contained) Medication: RxNorm
+  ``medicationCodeableConcept`` or a referenced Medication (contained ``#id``, a Bundle entry's
+  ``fullUrl`` such as ``urn:uuid:...``, relative ``Medication/123`` or an absolute URL): RxNorm
   (``http://www.nlm.nih.gov/research/umls/rxnorm``) and ATC (``http://www.whocc.no/atc``) codings,
   and a generic name read from the text or a display that starts with one the knowledge base
   lists (``"Omeprazole 20 MG ..."`` -> ``omeprazole``).
@@ -53,15 +67,16 @@ from datetime import date
 from typing import Any
 
 from twitchcds.errors import InvalidInputError, Problem
-from twitchcds.interop._builder import CaseBuilder
+from twitchcds.interop._builder import CaseBuilder, NothingToAssessError
 from twitchcds.interop._fhir_export import assessment_to_fhir
 from twitchcds.interop._fhir_model import FHIR_VERSION, model_problems
 from twitchcds.interop._fhir_read import HPO_SYSTEMS, Item, Reader
 from twitchcds.interop._report import ImportResult
 from twitchcds.knowledge.base import KnowledgeBase
 
-__all__ = ["FHIR_VERSION", "HPO_SYSTEMS", "FhirImport", "assessment_to_fhir", "bundle_problems",
-           "case_from_fhir", "read_resources", "resources_of"]
+__all__ = ["FHIR_VERSION", "HPO_SYSTEMS", "FhirImport", "NothingToAssessError",
+           "assessment_to_fhir", "bundle_problems", "case_from_fhir", "full_urls_of",
+           "read_resources", "resources_of"]
 
 FhirImport = ImportResult
 """What :func:`case_from_fhir` returns: ``.case`` and the report (``.used``, ``.skipped``)."""
@@ -94,6 +109,26 @@ def resources_of(source: Any) -> list[Item]:
         raise InvalidInputError.from_problems([Problem("$.entry", "must be an array", entries)])
     return [(f"$.entry[{i}].resource", e["resource"]) for i, e in enumerate(entries)
             if isinstance(e, Mapping) and "resource" in e]
+
+
+def full_urls_of(source: Any, base: str = "$") -> dict[str, str]:
+    """Return ``{json path of a resource: its entry's fullUrl}`` for a Bundle (else ``{}``).
+
+    References between the entries of a transaction Bundle use these (``urn:uuid:...``).
+
+    Examples
+    --------
+    >>> full_urls_of({"resourceType": "Bundle", "entry": [
+    ...     {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Medication"}}]})
+    {'$.entry[0].resource': 'urn:uuid:1'}
+    """
+    if not isinstance(source, Mapping) or source.get("resourceType") != "Bundle":
+        return {}
+    entries = source.get("entry", [])
+    if not isinstance(entries, list):
+        return {}
+    return {f"{base}.entry[{i}].resource": e["fullUrl"] for i, e in enumerate(entries)
+            if isinstance(e, Mapping) and isinstance(e.get("fullUrl"), str) and "resource" in e}
 
 
 def bundle_problems(bundle: Mapping[str, Any], path: str) -> list[Problem]:
@@ -131,9 +166,11 @@ def case_from_fhir(source: Any, *, kb: KnowledgeBase | None = None, on_date: dat
     InvalidInputError
         Malformed input, listing every problem with its JSON path (e.g.
         ``$.entry[3].resource.valueQuantity.value``).
-    UnitConversionError, ContradictionError
-        A lab unit that cannot convert; a finding both present and absent (at the resources'
-        paths).
+    UnitConversionError
+        A lab unit that cannot convert (at the resource's path).
+    twitchcds.interop.fhir.NothingToAssessError
+        Nothing in the input can be used by the knowledge base (an
+        :class:`~twitchcds.errors.InvalidInputError`).
     MissingExtraError
         Without ``fhir.resources`` (``pip install "twitchcds[fhir]"``).
     """
@@ -143,16 +180,20 @@ def case_from_fhir(source: Any, *, kb: KnowledgeBase | None = None, on_date: dat
     items = resources_of(source)
     if problems:
         raise InvalidInputError.from_problems(problems)
-    return read_resources(items, kb=kb, on_date=on_date, case_id=case_id, setting=setting)
+    return read_resources(items, kb=kb, on_date=on_date, case_id=case_id, setting=setting,
+                          full_urls=full_urls_of(source))
 
 
 def read_resources(items: Sequence[Item], *, kb: KnowledgeBase | None = None,
                    on_date: date | None = None, case_id: str | None = None,
-                   setting: str | None = None, patient_id: str | None = None) -> ImportResult:
+                   setting: str | None = None, patient_id: str | None = None,
+                   full_urls: Mapping[str, str] | None = None) -> ImportResult:
     """Read ``(json path, resource)`` pairs (see :func:`case_from_fhir`).
 
     ``patient_id``, when given, must be the Patient's id, and every resource naming a subject must
-    name that patient (used by the CDS Hooks service with ``context.patientId``).
+    name that patient (used by the CDS Hooks service with ``context.patientId``). ``full_urls``
+    maps a resource's path to its Bundle entry's ``fullUrl``, so that references by ``fullUrl``
+    (``urn:uuid:...``) resolve.
     """
     from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415  (lazy load)
 
@@ -162,7 +203,7 @@ def read_resources(items: Sequence[Item], *, kb: KnowledgeBase | None = None,
     if problems:
         raise InvalidInputError.from_problems(problems)
     builder = CaseBuilder(builtin_knowledge_base() if kb is None else kb)
-    reader = Reader(builder, items, on_date or date.today(), patient_id)
+    reader = Reader(builder, items, on_date or date.today(), patient_id, full_urls)
     for path, resource in items:
         reader.read(path, resource)
     return builder.build(case_id=case_id, setting=setting)
