@@ -28,6 +28,12 @@ def brute_force(network: NoisyOrNetwork, priors: npt.NDArray[np.float64],
                 ) -> tuple[npt.NDArray[np.float64], float]:
     """Posterior of every condition and ``log P(evidence)`` by full enumeration.
 
+    Uses the model's conditional probabilities directly, inhibitors included:
+    ``P(f present | c) = (1 - Q) B`` with ``Q = (1 - l) prod (1 - p)^c`` over causes and
+    ``B = prod (1 - s)^c`` over inhibitors; ``P(f absent | c) = Q B + (1 - B)`` is summed as two
+    non-negative terms so that it keeps its digits. This is independent of the compiled
+    augmented network that :mod:`._inhibit` uses.
+
     Raises
     ------
     ValueError
@@ -41,18 +47,25 @@ def brute_force(network: NoisyOrNetwork, priors: npt.NDArray[np.float64],
     configs = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1
     on = configs.astype(np.float64)
     log_q = np.zeros((n, network.n_findings))
+    log_keep = np.zeros((n, network.n_findings))  # log(1 - s) of inhibitor links
     for f in range(network.n_findings):
         parents, probs = network.parents(f)
+        inhibitors, strengths = network.inhibitors(f)
         with np.errstate(divide="ignore"):
             log_q[parents, f] = np.log1p(-probs)
+            log_keep[inhibitors, f] = np.log1p(-strengths)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_prior = on @ np.log(priors) + (1.0 - on) @ np.log1p(-priors)
         log_off = np.log1p(-network.leaks)[None, :] + _matmul_inf(on, log_q)
+        log_unblocked = _matmul_inf(on, log_keep)
+        # log P(f present | c) and log P(f absent | c) = log(Q B + (1 - B))
+        log_on = np.log(-np.expm1(log_off)) + log_unblocked
+        log_absent = np.logaddexp(log_off + log_unblocked, np.log(-np.expm1(log_unblocked)))
         log_weight = log_prior.copy()
         if len(present):
-            log_weight += np.log(-np.expm1(log_off[:, list(present)])).sum(axis=1)
+            log_weight += log_on[:, list(present)].sum(axis=1)
         if len(absent):
-            log_weight += log_off[:, list(absent)].sum(axis=1)
+            log_weight += log_absent[:, list(absent)].sum(axis=1)
     top = float(log_weight.max())
     if not np.isfinite(top):
         msg = "evidence has probability zero"

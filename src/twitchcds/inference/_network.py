@@ -25,7 +25,7 @@ from attrs import field, frozen
 
 from twitchcds.errors import InvalidInputError, Problem
 
-__all__ = ["NoisyOrNetwork", "PaddedParents", "compile_network", "gather_rows"]
+__all__ = ["Inhibition", "NoisyOrNetwork", "PaddedParents", "compile_network", "gather_rows"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -113,9 +113,11 @@ class NoisyOrNetwork:
     """A compiled, immutable bipartite noisy-OR network.
 
     ``P(finding f absent | conditions) = (1 - leaks[f]) * prod over present parents c of
-    (1 - p[c, f])``. Parents of finding ``f`` are ``parent_index[parent_ptr[f]:parent_ptr[f+1]]``
-    with link probabilities ``parent_prob`` (and ``parent_log_q = log(1 - p)``); children of a
-    condition are stored the same way in ``child_*``. Arrays are read-only.
+    (1 - p[c, f])``, unless ``f`` also has inhibitors (``inhibition``, see
+    :class:`Inhibition`). Parents of finding ``f`` are
+    ``parent_index[parent_ptr[f]:parent_ptr[f+1]]`` with link probabilities ``parent_prob``
+    (and ``parent_log_q = log(1 - p)``); children of a condition are stored the same way in
+    ``child_*``. Arrays are read-only.
     """
 
     condition_ids: tuple[str, ...] = field(converter=_str_tuple)
@@ -130,6 +132,8 @@ class NoisyOrNetwork:
     child_prob: FloatArray = field(converter=_readonly_float)
     padded: PaddedParents | None = field(init=False, eq=False, repr=False)
     """The parents again as one padded row per finding (see :class:`PaddedParents`)."""
+    inhibition: Inhibition | None = field(default=None, repr=False)
+    """Inhibitor links, if any (see :class:`Inhibition`); ``None`` for a plain noisy-OR network."""
     log_off_leak: FloatArray = field(init=False, eq=False, repr=False)
     """``log(1 - leaks)``."""
 
@@ -167,10 +171,23 @@ class NoisyOrNetwork:
         lo, hi = self.child_ptr[condition], self.child_ptr[condition + 1]
         return self.child_index[lo:hi], self.child_prob[lo:hi]
 
+    @property
+    def n_inhibitors(self) -> int:
+        """Number of condition -> finding inhibitor links."""
+        return 0 if self.inhibition is None else int(self.inhibition.n_links)
+
+    def inhibitors(self, finding: int) -> tuple[IntArray, FloatArray]:
+        """Inhibitor condition indices of ``finding`` and their strengths (empty when none)."""
+        inh = self.inhibition
+        if inh is None or inh.block[finding] < 0:
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
+        return inh.augmented.parents(int(inh.block[finding]))
+
     @classmethod
     def from_arrays(cls, condition_ids: Sequence[str], finding_ids: Sequence[str],
                     leaks: Sequence[float] | FloatArray,
-                    links: Iterable[tuple[int, int, float]]) -> NoisyOrNetwork:
+                    links: Iterable[tuple[int, int, float]],
+                    inhibitors: Iterable[tuple[int, int, float]] = ()) -> NoisyOrNetwork:
         """Build a network from ids, leak probabilities and ``(condition, finding, p)`` links.
 
         Parameters
@@ -182,6 +199,10 @@ class NoisyOrNetwork:
         links : iterable of (int, int, float)
             ``(condition index, finding index, p)`` with ``p`` in (0, 1]; at most one link per
             pair.
+        inhibitors : iterable of (int, int, float), optional
+            ``(condition index, finding index, s)`` inhibitor links with strength ``s`` in
+            (0, 1]: the condition, when present, blocks the finding with probability ``s``
+            whatever causes it (see :class:`Inhibition`); at most one per pair.
 
         Returns
         -------
@@ -190,14 +211,15 @@ class NoisyOrNetwork:
         Raises
         ------
         InvalidInputError
-            If a leak or link probability is out of range, an index is out of range, or a pair
-            is linked twice (every problem is listed).
+            If a leak, link or inhibitor probability is out of range, an index is out of range,
+            or a pair is linked twice (every problem is listed).
 
         Examples
         --------
-        >>> net = NoisyOrNetwork.from_arrays(["a"], ["x"], [0.1], [(0, 0, 0.9)])
-        >>> net.children(0)
-        (array([0]), array([0.9]))
+        >>> net = NoisyOrNetwork.from_arrays(["a", "b"], ["x"], [0.1], [(0, 0, 0.9)],
+        ...                                  inhibitors=[(1, 0, 0.8)])
+        >>> net.children(0), net.inhibitors(0)
+        ((array([0]), array([0.9])), (array([1]), array([0.8])))
         """
         n_c, n_f = len(condition_ids), len(finding_ids)
         leak_arr = np.asarray(leaks, dtype=np.float64).reshape(-1)
@@ -208,16 +230,8 @@ class NoisyOrNetwork:
             for i in np.flatnonzero(~((leak_arr >= 0.0) & (leak_arr < 1.0))):
                 problems.append(Problem(f"$.leaks[{i}]", "leak must be in [0, 1)",
                                         float(leak_arr[i])))
-        triples: dict[tuple[int, int], float] = {}
-        for k, (c, f, p) in enumerate(links):
-            if not (0 <= c < n_c and 0 <= f < n_f):
-                problems.append(Problem(f"$.links[{k}]", "index out of range", (c, f)))
-            elif not 0.0 < p <= 1.0:
-                problems.append(Problem(f"$.links[{k}]", "probability must be in (0, 1]", p))
-            elif (c, f) in triples:
-                problems.append(Problem(f"$.links[{k}]", "pair linked twice", (c, f)))
-            else:
-                triples[int(c), int(f)] = float(p)
+        triples = _triples(links, n_c, n_f, "links", problems)
+        blocks = _triples(inhibitors, n_c, n_f, "inhibitors", problems)
         if problems:
             raise InvalidInputError.from_problems(problems)
         cond = np.fromiter((c for c, _ in triples), dtype=np.intp, count=len(triples))
@@ -232,7 +246,65 @@ class NoisyOrNetwork:
             parent_log_q=_log1m(prob[by_f]),
             child_ptr=np.concatenate(([0], np.cumsum(np.bincount(cond, minlength=n_c)))),
             child_index=find[by_c], child_prob=prob[by_c],
+            inhibition=Inhibition.build(condition_ids, finding_ids, leak_arr, triples, blocks)
+            if blocks else None,
         )
+
+
+def _triples(links: Iterable[tuple[int, int, float]], n_c: int, n_f: int, name: str,
+             problems: list[Problem]) -> dict[tuple[int, int], float]:
+    """Check ``(condition, finding, p)`` triples; ``{(c, f): p}`` of the valid ones."""
+    triples: dict[tuple[int, int], float] = {}
+    for k, (c, f, p) in enumerate(links):
+        if not (0 <= c < n_c and 0 <= f < n_f):
+            problems.append(Problem(f"$.{name}[{k}]", "index out of range", (c, f)))
+        elif not 0.0 < p <= 1.0:
+            problems.append(Problem(f"$.{name}[{k}]", "probability must be in (0, 1]", p))
+        elif (c, f) in triples:
+            problems.append(Problem(f"$.{name}[{k}]", "pair linked twice", (c, f)))
+        else:
+            triples[int(c), int(f)] = float(p)
+    return triples
+
+
+@frozen(eq=False)
+class Inhibition:
+    """A network's inhibitor links, compiled to an ordinary noisy-OR network.
+
+    A finding ``f`` with causes ``i`` (links ``p_i``, leak ``l``) and inhibitors ``j``
+    (strengths ``s_j``) has::
+
+        P(f present | conditions) = [1 - (1 - l) prod_i (1 - p_i)^c_i] * prod_j (1 - s_j)^c_j
+
+    that is, ``f`` is present when its ordinary noisy-OR part is on and its *block* ``b_f``, a
+    noisy-OR of the inhibitors with leak 0 and links ``s_j``, is off. ``augmented`` is the
+    ordinary network holding the original findings (cause links only) followed by one block
+    finding per inhibited finding; ``block[f]`` is the index of ``b_f`` there, ``-1`` when ``f``
+    has no inhibitor. :mod:`twitchcds.inference._inhibit` turns evidence on ``f`` into evidence on
+    ``f`` and ``b_f`` in ``augmented``.
+    """
+
+    findings: IntArray
+    """Inhibited findings, in increasing order (their blocks follow the same order)."""
+    block: IntArray
+    augmented: NoisyOrNetwork
+    n_links: int
+
+    @classmethod
+    def build(cls, condition_ids: Sequence[str], finding_ids: Sequence[str], leaks: FloatArray,
+              links: dict[tuple[int, int], float],
+              inhibitors: dict[tuple[int, int], float]) -> Inhibition:
+        """Compile checked inhibitor triples ``{(condition, finding): s}``."""
+        n_f = len(finding_ids)
+        findings = np.array(sorted({f for _, f in inhibitors}), dtype=np.intp)
+        block = np.full(n_f, -1, dtype=np.intp)
+        block[findings] = n_f + np.arange(findings.size)
+        ids = (*finding_ids, *(f"{finding_ids[f]}:blocked" for f in findings.tolist()))
+        augmented = NoisyOrNetwork.from_arrays(
+            condition_ids, ids, np.concatenate((leaks, np.zeros(findings.size))),
+            [*((c, f, p) for (c, f), p in links.items()),
+             *((c, int(block[f]), s) for (c, f), s in inhibitors.items())])
+        return cls(_readonly_int(findings), _readonly_int(block), augmented, len(inhibitors))
 
 
 def _log1m(p: FloatArray) -> FloatArray:
@@ -248,7 +320,8 @@ def compile_network(kb: Any) -> NoisyOrNetwork:
     ----------
     kb : KnowledgeBase
         Anything with ``conditions`` (each with ``id``), ``findings`` (``id``, ``leak``) and
-        ``links`` (``condition``, ``finding``, ``probability``), in the order arrays will use.
+        ``links`` (``condition``, ``finding``, ``probability``), in the order arrays will use;
+        optional ``inhibitors`` of the same shape as ``links`` (strength in ``probability``).
 
     Returns
     -------
@@ -257,7 +330,8 @@ def compile_network(kb: Any) -> NoisyOrNetwork:
     Raises
     ------
     InvalidInputError
-        If a link names an unknown condition or finding, or a probability is out of range.
+        If a link or inhibitor names an unknown condition or finding, or a probability is out
+        of range.
 
     Examples
     --------
@@ -286,17 +360,27 @@ def compile_network(kb: Any) -> NoisyOrNetwork:
     cond_pos = {c.id: i for i, c in enumerate(kb.conditions)}
     find_pos = {f.id: i for i, f in enumerate(kb.findings)}
     problems: list[Problem] = []
-    links: list[tuple[int, int, float]] = []
-    for k, link in enumerate(kb.links):
-        if link.condition not in cond_pos:
-            problems.append(Problem(f"$.links[{k}].condition", "unknown condition",
-                                    link.condition))
-        elif link.finding not in find_pos:
-            problems.append(Problem(f"$.links[{k}].finding", "unknown finding", link.finding))
-        else:
-            links.append((cond_pos[link.condition], find_pos[link.finding],
-                          float(link.probability)))
+    arrays = {name: _positions(getattr(kb, name, ()), name, cond_pos, find_pos, problems)
+              for name in ("links", "inhibitors")}
     if problems:
         raise InvalidInputError.from_problems(problems)
     return NoisyOrNetwork.from_arrays(tuple(cond_pos), tuple(find_pos),
-                                      [float(f.leak) for f in kb.findings], links)
+                                      [float(f.leak) for f in kb.findings], arrays["links"],
+                                      inhibitors=arrays["inhibitors"])
+
+
+def _positions(links: Iterable[Any], name: str, cond_pos: dict[str, int],
+               find_pos: dict[str, int], problems: list[Problem],
+               ) -> list[tuple[int, int, float]]:
+    """``(condition, finding, probability)`` index triples of knowledge-base links."""
+    out: list[tuple[int, int, float]] = []
+    for k, link in enumerate(links):
+        if link.condition not in cond_pos:
+            problems.append(Problem(f"$.{name}[{k}].condition", "unknown condition",
+                                    link.condition))
+        elif link.finding not in find_pos:
+            problems.append(Problem(f"$.{name}[{k}].finding", "unknown finding", link.finding))
+        else:
+            out.append((cond_pos[link.condition], find_pos[link.finding],
+                        float(link.probability)))
+    return out
