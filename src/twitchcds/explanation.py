@@ -3,10 +3,11 @@
 Weights are exact chain-rule contributions on the natural log-odds scale. Absent findings come
 first: with only absent evidence the noisy-OR posterior factorises over conditions, so an absent
 finding ``f`` changes condition ``c``'s log-odds by exactly ``log(1 - p_cf)`` (zero when unlinked).
-Present findings are then added one at a time in knowledge-base order, each weight being the change
-in log-odds it causes given everything before it; a present finding not linked to ``c`` can still
-lower it (explaining away by another cause). For every condition the weights sum exactly to
-``logit(posterior) - logit(prior)``.
+Absent findings with inhibitor links do not factorise; they are added next, one at a time, then
+the present findings, in knowledge-base order, each weight being the change in log-odds it causes
+given everything before it; a present finding not linked to ``c`` can still lower it (explaining
+away by another cause), and a finding that ``c`` inhibits lowers it when present. For every
+condition the weights sum exactly to ``logit(posterior) - logit(prior)``.
 
 Examples
 --------
@@ -28,6 +29,7 @@ import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds.evidence import Evidence
+from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.scoring import Scorer
 from twitchcds.typing import Status
 
@@ -40,8 +42,9 @@ _CLIP = 1e-15
 class Contribution:
     """One finding's signed contribution to one condition's log-odds, with its references.
 
-    ``linked`` says whether the knowledge base links the condition to the finding; an unlinked
-    present finding acts by explaining away, and cites no link.
+    ``linked`` says whether the knowledge base links the condition to the finding (as a cause
+    or an inhibitor, whose references are cited); an unlinked present finding acts by
+    explaining away, and cites no link.
     """
 
     finding: str
@@ -58,47 +61,88 @@ def logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return result
 
 
+def _isolated(kb: KnowledgeBase, condition: str, finding: str,
+              status: Status) -> tuple[float, tuple[str, ...]] | None:
+    """Weight of ``finding`` on ``condition`` alone, ``log(P(f | c alone) / P(f | nothing))``.
+
+    ``None`` when the knowledge base does not link them.
+    """
+    leak = kb.finding_index[finding].leak
+    link = kb.link_index.get((condition, finding))
+    if link is not None:
+        if status == "absent":
+            return math.log1p(-link.probability), link.references
+        alone = 1.0 - (1.0 - leak) * (1.0 - link.probability)
+        return math.log(alone / leak), link.references
+    inhibitor = kb.inhibitor_index.get((condition, finding))
+    if inhibitor is None:
+        return None
+    keep = 1.0 - inhibitor.probability
+    if status == "present":
+        return math.log(keep), inhibitor.references
+    return math.log((1.0 - leak * keep) / (1.0 - leak)), inhibitor.references
+
+
+def _cited(kb: KnowledgeBase, condition: str, finding: str) -> tuple[str, ...] | None:
+    """Return the references of their link or inhibitor link, ``None`` when there is none."""
+    link = kb.link_index.get((condition, finding)) or kb.inhibitor_index.get((condition, finding))
+    return None if link is None else link.references
+
+
 def explain(scorer: Scorer, evidence: Evidence, *,
             chain: bool = True) -> tuple[tuple[Contribution, ...], ...]:
     """Return, per condition (in knowledge-base order), its contributions by decreasing ``|w|``.
 
-    Costs one inference per present finding. With ``chain=False`` (used when inference had to be
-    approximate, where each extra run is a sampling run) present findings get their *isolated*
-    link weight instead, ``log(P(f | c alone) / P(f | nothing))`` for linked findings only; such
+    Costs one inference per present finding and per absent finding that has inhibitors. With
+    ``chain=False`` (used when inference had to be approximate, where each extra run is a
+    sampling run) present findings and absent inhibited findings get their *isolated* link
+    weight instead, ``log(P(f | c alone) / P(f | nothing))`` for linked findings only; such
     weights do not sum to the posterior change, and the assessment says so.
+
+    Notes
+    -----
+    Absent findings without inhibitors factorise over conditions given only absent evidence, so
+    their weights are exact closed forms (``log(1 - p_cf)``). An absent finding with inhibitors
+    does not factorise (``P(f absent | c) = Q B + (1 - B)``), so it joins the present findings
+    in the chain: absent inhibited findings first, then present findings, each weight being
+    the change of log-odds it causes given everything before it. The weights still sum exactly
+    to ``logit(posterior) - logit(prior)``.
     """
     kb = scorer.kb
     order = kb.finding_position
     absent = sorted(evidence.absent, key=order.__getitem__)
     present = sorted(evidence.present, key=order.__getitem__)
+    blocked = {i.finding for i in kb.inhibitors}
+    plain = [f for f in absent if f not in blocked]
     n = len(kb.conditions)
     rows: list[list[Contribution]] = [[] for _ in range(n)]
-    for f in absent:
+    for f in plain:
         for i, c in enumerate(kb.conditions):
             link = kb.link_index.get((c.id, f))
             if link is not None:
                 rows[i].append(Contribution(f, "absent", math.log1p(-link.probability),
                                             link.references, linked=True))
+    steps: list[tuple[str, Status]] = [(f, "absent") for f in absent if f in blocked]
+    steps += [(f, "present") for f in present]
     if not chain:
-        for f in present:
-            leak = kb.finding_index[f].leak
+        for f, status in steps:
             for i, c in enumerate(kb.conditions):
-                link = kb.link_index.get((c.id, f))
-                if link is not None:
-                    alone = 1.0 - (1.0 - leak) * (1.0 - link.probability)
-                    rows[i].append(Contribution(f, "present", math.log(alone / leak),
-                                                link.references, linked=True))
+                isolated = _isolated(kb, c.id, f, status)
+                if isolated is not None:
+                    rows[i].append(Contribution(f, status, isolated[0], isolated[1],
+                                                linked=True))
         return tuple(tuple(sorted(r, key=lambda e: (-abs(e.weight), e.finding))) for r in rows)
-    previous = logit(scorer.run((), absent).probabilities)
-    for j, f in enumerate(present):
-        current = logit(scorer.run(present[: j + 1], absent).probabilities)
+    shown: dict[Status, list[str]] = {"present": [], "absent": list(plain)}
+    previous = logit(scorer.run((), plain).probabilities)
+    for f, status in steps:
+        shown[status].append(f)
+        current = logit(scorer.run(shown["present"], shown["absent"]).probabilities)
         delta = current - previous
         previous = current
         for i, c in enumerate(kb.conditions):
-            link = kb.link_index.get((c.id, f))
-            if link is None and abs(delta[i]) < 1e-12:
+            refs = _cited(kb, c.id, f)
+            if refs is None and abs(delta[i]) < 1e-12:
                 continue
-            rows[i].append(Contribution(
-                f, "present", float(delta[i]), link.references if link else (),
-                linked=link is not None))
+            rows[i].append(Contribution(f, status, float(delta[i]), refs or (),
+                                        linked=refs is not None))
     return tuple(tuple(sorted(r, key=lambda e: (-abs(e.weight), e.finding))) for r in rows)

@@ -49,6 +49,7 @@ __all__ = [
     "Finding",
     "FindingKind",
     "HistoryRule",
+    "Inhibitor",
     "LabBand",
     "LabRule",
     "Link",
@@ -175,7 +176,8 @@ class Condition:
     category: Category = field(validator=_one_of(CATEGORIES))
     severity: Severity = field(validator=_one_of(SEVERITIES))
     prior: Mapping[str, float] = field(converter=_freeze_mapping, validator=_check_priors)
-    prior_references: tuple[str, ...] = field(converter=_tuple, validator=_cited)
+    prior_references: tuple[str, ...] = field(converter=_tuple)
+    """References backing the priors (an empty tuple is reported by validation, not refused)."""
     codes: Mapping[str, str] = field(factory=dict, converter=_freeze_mapping)
     description: str = ""
     advice: tuple[Advice, ...] = field(factory=tuple, converter=_tuple)
@@ -197,7 +199,8 @@ class Finding:
     name: str
     kind: FindingKind = field(validator=_one_of(FINDING_KINDS))
     leak: float = field(validator=_open_probability)
-    leak_references: tuple[str, ...] = field(converter=_tuple, validator=_cited)
+    leak_references: tuple[str, ...] = field(converter=_tuple)
+    """References backing the leak (an empty tuple is reported by validation, not refused)."""
     codes: tuple[str, ...] = field(factory=tuple, converter=_tuple)
     question: str | None = None
     description: str = ""
@@ -205,12 +208,41 @@ class Finding:
 
 @frozen
 class Link:
-    """Noisy-OR link: P(finding present | only this condition present)."""
+    """Noisy-OR link: P(finding present | only this condition present).
+
+    ``references`` may be empty (a researcher's own network); validation reports it.
+    """
 
     condition: str
     finding: str
     probability: float = field(validator=_open_probability)
-    references: tuple[str, ...] = field(converter=_tuple, validator=_cited)
+    references: tuple[str, ...] = field(factory=tuple, converter=_tuple)
+
+
+@frozen
+class Inhibitor:
+    """Inhibitor link: a present ``condition`` blocks ``finding`` with this probability.
+
+    Evidence *against* a cause. With causes ``i`` (links ``p_i``), leak ``l`` and inhibitors ``j``
+    (strengths ``s_j``), ``P(finding present | conditions) = [1 - (1 - l) prod_i (1 - p_i)^c_i]
+    prod_j (1 - s_j)^c_j``: whatever else would produce the finding, a present inhibitor
+    suppresses it with probability ``s_j``. Used for syndromes defined by a finding's absence
+    (benign fasciculation syndrome has no weakness, wasting or denervation) and for findings
+    that argue against a disease (objective sensory loss in motor neuron disease). A present
+    finding multiplies the inhibitor's odds by ``1 - s``. Inference stays exact (see
+    :func:`twitchcds.inference.infer`).
+
+    Examples
+    --------
+    >>> Inhibitor(condition="benign_fasciculation_syndrome", finding="muscle_atrophy",
+    ...           probability=0.95, references=("blexrud1993",)).probability
+    0.95
+    """
+
+    condition: str
+    finding: str
+    probability: float = field(validator=_open_probability)
+    references: tuple[str, ...] = field(factory=tuple, converter=_tuple)
 
 
 @frozen
