@@ -37,12 +37,18 @@ import numpy.typing as npt
 
 from twitchcds.errors import ContradictionError, InvalidInputError, Problem, UnknownCodeError
 from twitchcds.inference._engine import run as _run
-from twitchcds.inference._network import NoisyOrNetwork, PaddedParents, compile_network
+from twitchcds.inference._network import (
+    Inhibition,
+    NoisyOrNetwork,
+    PaddedParents,
+    compile_network,
+)
 from twitchcds.inference._result import InferenceResult
 
 __all__ = [
     "DEFAULT_BUDGET",
     "InferenceResult",
+    "Inhibition",
     "NoisyOrNetwork",
     "PaddedParents",
     "compile_network",

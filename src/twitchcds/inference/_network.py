@@ -280,7 +280,7 @@ class Inhibition:
     noisy-OR of the inhibitors with leak 0 and links ``s_j``, is off. ``augmented`` is the
     ordinary network holding the original findings (cause links only) followed by one block
     finding per inhibited finding; ``block[f]`` is the index of ``b_f`` there, ``-1`` when ``f``
-    has no inhibitor. :mod:`twitchcds.inference._inhibit` turns evidence on ``f`` into evidence on
+    has no inhibitor. ``twitchcds.inference._inhibit`` turns evidence on ``f`` into evidence on
     ``f`` and ``b_f`` in ``augmented``.
     """
 

@@ -112,7 +112,7 @@ class KnowledgeBase:
         return hashlib.sha256(self.canonical_json()).hexdigest()
 
     def canonical_json(self) -> bytes:
-        """Return the canonical serialisation that :attr:`sha256` hashes.
+        """Return the canonical serialisation that ``sha256`` hashes.
 
         The node-link data of :meth:`to_node_link` without its ``sha256`` and ``name``, as
         UTF-8 JSON with sorted keys, no whitespace, and every number written as the shortest
