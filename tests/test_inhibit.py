@@ -1,4 +1,4 @@
-"""Inhibitor links: exact mixture inference vs brute force, batches, validation."""
+"""Inhibitor links as exclusion evidence: exact inference vs brute force, batches, validation."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from twitchcds.errors import InvalidInputError
 from twitchcds.inference import DEFAULT_BUDGET, InferenceResult, NoisyOrNetwork, _run, infer
 from twitchcds.inference._brute import brute_force
 from twitchcds.inference._engine import run_batch
-from twitchcds.inference._inhibit import branch_count, branches
 
 TOL = 1e-9
 
@@ -60,7 +59,7 @@ def test_inhibited_exact_matches_brute_force(case: Problem) -> None:
 @given(problems(max_conditions=12, min_findings=20, max_findings=25, min_present=15,
                 max_present=20, max_absent=5, positive_leaks=True, inhibitors=True))
 def test_inhibited_many_positive_findings_match_brute_force(case: Problem) -> None:
-    """With 15 to 20 present findings and inhibitors the mixture still matches brute force."""
+    """With 15 to 20 present findings and inhibitors the engine still matches brute force."""
     truth = _oracle(case)
     assume(truth is not None)
     assert truth is not None
@@ -73,7 +72,7 @@ def test_inhibited_many_positive_findings_match_brute_force(case: Problem) -> No
 @given(problems(positive_leaks=True, inhibitors=True, max_absent=6),
        st.sampled_from([(False, True), (True, False), (False, False)]))
 def test_inhibited_reductions_equal_unreduced(case: Problem, flags: tuple[bool, bool]) -> None:
-    """Splitting and collapsing inside each branch of the mixture change no result."""
+    """Splitting and collapsing change no result when exclusion evidence is folded."""
     priors, pos, neg = _arrays(case)
     try:
         full = _run(case.network, priors, pos, neg, method="exact", budget=DEFAULT_BUDGET)
@@ -88,8 +87,8 @@ def test_inhibited_reductions_equal_unreduced(case: Problem, flags: tuple[bool, 
 
 @settings(max_examples=60)
 @given(case=problems(positive_leaks=True, inhibitors=True, max_absent=4), data=st.data())
-def test_inhibited_batch_rows_equal_single_runs(case: Problem, data: st.DataObject) -> None:
-    """Each row of a batched solve with inhibited findings equals solving that row alone."""
+def test_inhibited_batch_rows_match_brute_force(case: Problem, data: st.DataObject) -> None:
+    """Each row of a batch (extra absent inhibited findings included) equals enumeration."""
     priors, pos, neg = _arrays(case)
     free = [f for f in range(case.network.n_findings) if f not in set(case.present)
             and f not in set(case.absent)]
@@ -98,29 +97,38 @@ def test_inhibited_batch_rows_equal_single_runs(case: Problem, data: st.DataObje
     rows = ((np.arange(1 << extra.size)[:, None] >> np.arange(extra.size)) & 1).astype(float)
     batch = run_batch(case.network, priors, pos, neg, extra=rows, extra_findings=extra,
                       method="exact", budget=DEFAULT_BUDGET)
-    assume(batch is not None)  # None: some branch has probability zero (rows run one by one)
     assert batch is not None
     for b, row in enumerate(rows):
         absent = np.union1d(neg, extra[row > 0]).astype(np.intp)
+        truth = brute_force(case.network, case.priors, case.present, absent.tolist())
+        assert np.abs(batch[0][b] - truth[0]).max() <= TOL
+        assert batch[1][b] == pytest.approx(truth[1], rel=1e-9, abs=1e-9)
         one = _run(case.network, priors, pos, absent, method="exact", budget=DEFAULT_BUDGET)
         assert np.abs(batch[0][b] - one.probabilities).max() <= TOL
-        assert batch[1][b] == pytest.approx(one.log_evidence, rel=1e-9, abs=1e-9)
 
 
-@settings(max_examples=40)
-@given(problems(inhibitors=True, max_absent=6))
-def test_branches_partition_the_evidence(case: Problem) -> None:
-    """The branches number 2**m, are distinct, and never hold a finding both present and absent."""
-    inh = case.network.inhibition
-    assume(inh is not None)
-    assert inh is not None
-    _, pos, neg = _arrays(case)
-    found = list(branches(inh, pos, neg))
-    assert len(found) == branch_count(inh, neg)
-    assert len({(p.tobytes(), n.tobytes()) for p, n in found}) == len(found)
-    for present, absent in found:
-        assert not set(present.tolist()) & set(absent.tolist())
-        assert set(pos.tolist()) <= set(present.tolist())
+def _without_inhibitors(network: NoisyOrNetwork) -> NoisyOrNetwork:
+    links = [(int(c), f, float(p)) for f in range(network.n_findings)
+             for c, p in zip(*network.parents(f), strict=True)]
+    return NoisyOrNetwork.from_arrays(network.condition_ids, network.finding_ids,
+                                      network.leaks, links)
+
+
+@settings(max_examples=80)
+@given(problems(inhibitors=True, max_absent=8))
+def test_absent_and_unknown_inhibited_findings_have_no_inhibitor_effect(case: Problem) -> None:
+    """Evidence without a present inhibited finding gives the plain network's numbers exactly."""
+    net = case.network
+    present = [f for f in case.present if not net.inhibitors(f)[0].size]
+    plain = _without_inhibitors(net)
+    try:
+        want = infer(plain, case.priors, present, case.absent, method="exact")
+    except InvalidInputError:
+        assume(False)
+        return
+    got = infer(net, case.priors, present, case.absent, method="exact")
+    assert np.array_equal(got.probabilities, want.probabilities)
+    assert got.log_evidence == want.log_evidence
 
 
 # --- meaning ---------------------------------------------------------------------------------
@@ -134,12 +142,12 @@ def test_present_finding_scales_inhibitor_odds(prior: float, strength: float) ->
     assert post == pytest.approx(odds / (1 + odds), rel=1e-12, abs=1e-300)
 
 
-@given(st.floats(1e-4, 1 - 1e-4), st.floats(0.01, 0.99))
-def test_absent_finding_raises_its_inhibitor(prior: float, strength: float) -> None:
-    """An absent finding raises the posterior of a condition that would have blocked it."""
+@given(st.floats(1e-4, 1 - 1e-4), st.floats(0.01, 1.0))
+def test_absent_finding_leaves_its_inhibitor_alone(prior: float, strength: float) -> None:
+    """An absent finding leaves the exclusion node unobserved: the inhibitor keeps its prior."""
     net = _net(2, 1, [0.05], [(0, 0, 0.7)], [(1, 0, strength)])
     post = infer(net, [0.3, prior], present=[], absent=[0]).probabilities
-    assert post[1] > prior
+    assert post[1] == prior
     assert post[0] < 0.3
 
 
@@ -167,30 +175,31 @@ def test_uninhibited_evidence_takes_the_plain_path() -> None:
     assert a.log_evidence == b.log_evidence
 
 
-def test_mixture_budget_is_shared_between_branches() -> None:
-    """``auto`` samples a branch once the budget, split evenly between branches, runs out."""
+def test_exclusion_costs_no_more_than_plain_evidence() -> None:
+    """Absent inhibited findings add no work: the estimated cost equals the plain network's."""
     rng = np.random.default_rng(3)
     n_c, n_f = 12, 25
     links = [(c, f, float(rng.uniform(0.05, 0.95))) for f in range(n_f) for c in range(n_c)
              if rng.random() < 0.3]
-    net = _net(n_c, n_f, [0.05] * n_f, links, [(0, 24, 0.9), (1, 23, 0.9)])
-    priors, present, absent = np.full(n_c, 0.1), list(range(12)), [23, 24]
-    exact = infer(net, priors, present, absent)
-    assert exact.method == "exact"
-    assert exact.estimated_cost > 0
-    cheap = infer(net, priors, present, absent, budget=exact.estimated_cost / 2)
-    assert cheap.method == "approximate"
-    assert np.abs(cheap.probabilities - exact.probabilities).max() < 0.05
+    linked = {(c, f) for c, f, _ in links}
+    blocks = [(c, f, 0.9) for c in range(2) for f in range(18, 25) if (c, f) not in linked]
+    net = _net(n_c, n_f, [0.05] * n_f, links, blocks)
+    plain = _net(n_c, n_f, [0.05] * n_f, links, [])
+    priors, present, absent = np.full(n_c, 0.1), list(range(12)), list(range(18, 25))
+    a, b = infer(net, priors, present, absent), infer(plain, priors, present, absent)
+    assert a.method == b.method == "exact"
+    assert a.estimated_cost == b.estimated_cost
+    assert np.array_equal(a.probabilities, b.probabilities)
 
 
 @pytest.mark.parametrize(("present", "absent"), [
-    pytest.param([0, 1], [], id="present-but-blocked"),
-    pytest.param([2], [0, 1], id="absent-in-no-branch"),
+    pytest.param([0, 1], [], id="present-but-excluded"),
+    pytest.param([2], [0, 1], id="absent-needs-the-cause-absent"),
 ])
 def test_impossible_inhibited_evidence_raises(present: list[int], absent: list[int]) -> None:
     """Evidence of probability zero through inhibitors raises, never returns NaN."""
-    # c0 blocks f0 for sure and is the only cause of f1; c1 causes f0 for sure and is the only
-    # cause of f2: f0 present needs c0 absent, f0 absent needs c1 absent or c0 present
+    # c0 excludes f0 for sure and is the only cause of f1; c1 causes f0 for sure and is the
+    # only cause of f2: f0 present needs c0 absent, f0 absent needs c1 absent
     net = _net(2, 3, [0.5, 0.0, 0.0], [(0, 1, 1.0), (1, 0, 1.0), (1, 2, 0.5)], [(0, 0, 1.0)])
     with pytest.raises(ValueError, match="probability zero"):
         brute_force(net, np.array([0.5, 0.5]), present, absent)
@@ -215,7 +224,8 @@ def test_network_lists_its_inhibitors() -> None:
     assert strengths.tolist() == [0.8]
     assert net.inhibitors(1)[0].size == 0
     assert net.n_inhibitors == 1
-    assert _net(1, 1, [0.1], [(0, 0, 0.5)], []).inhibition is None
+    assert _net(1, 1, [0.1], [(0, 0, 0.5)], []).n_inhibitors == 0
+    assert net.inhibited.tolist() == [True, False]
 
 
 def test_result_type_is_unchanged() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -9,14 +10,25 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import copy_mini_kb, edit_text
 from twitchcds import KnowledgeBase, KnowledgeBaseError, assess, load_knowledge_base
+from twitchcds.case import Case
+from twitchcds.evidence import derive_evidence
 from twitchcds.inference._brute import brute_force
 from twitchcds.knowledge.loader import build_knowledge_base, read_sources
 from twitchcds.knowledge.validation import citation_summary, validate
+from twitchcds.priors import case_priors
+from twitchcds.scoring import Scorer
+from twitchcds.workup import (
+    _outcomes_batched,
+    _question_values,
+    _value,
+    expected_loss,
+    rank_tests,
+)
 
 INHIBITS = """
 # Evidence against a cause: benign twitching has no weakness and no denervation by definition.
@@ -236,18 +248,17 @@ def test_present_inhibited_finding_weighs_log_one_minus_strength(
     assert weight.status == "present"
 
 
-def test_absent_inhibited_finding_is_explained_by_the_chain(inhibited_kb: KnowledgeBase) -> None:
-    """An absent inhibited finding gets a chain weight: it raises the benign condition a little."""
+def test_absent_inhibited_finding_is_no_evidence_against(inhibited_kb: KnowledgeBase) -> None:
+    """An absent inhibited finding leaves its exclusion node unobserved: no inhibitor weight."""
     result = assess({"findings": [{"id": "twitching", "status": "present"},
                                   {"id": "emg_denervation", "status": "absent"}]},
                     inhibited_kb, workup=False)
     benign = next(r for r in result.differential if r.id == "benign_twitch")
-    weight = next(e for e in benign.evidence if e.finding == "emg_denervation")
-    assert weight.status == "absent"
-    assert weight.weight > 0
-    assert weight.references == ("test_source",)
+    assert all(e.finding != "emg_denervation" for e in benign.evidence)
     motor = next(r for r in result.differential if r.id == "motor_neuron")
-    assert next(e for e in motor.evidence if e.finding == "emg_denervation").weight < 0
+    link = inhibited_kb.link_index["motor_neuron", "emg_denervation"]
+    weight = next(e for e in motor.evidence if e.finding == "emg_denervation")
+    assert weight.weight == pytest.approx(math.log1p(-link.probability), abs=1e-12)
 
 
 def test_work_up_runs_on_inhibited_findings(inhibited_kb: KnowledgeBase) -> None:
@@ -258,3 +269,102 @@ def test_work_up_runs_on_inhibited_findings(inhibited_kb: KnowledgeBase) -> None
     for test in result.all_tests:
         if test.outcomes:
             assert sum(o.probability for o in test.outcomes) == pytest.approx(1.0)
+
+
+# --- the work-up against brute force on random small networks ----------------------------------
+
+@st.composite
+def small_networks(draw: st.DrawFn) -> tuple[KnowledgeBase, dict[str, Any]]:
+    """A random minimal network with cause and inhibitor links, tests, and a case over it."""
+    n_c, n_f = draw(st.integers(2, 4)), draw(st.integers(3, 6))
+    probs = st.sampled_from([0.05, 0.3, 0.7, 0.95, 0.999])
+    nodes: list[dict[str, Any]] = [{"id": "r", "kind": "reference", "title": "A study",
+                                    "doi": "10.1/x"}]
+    nodes += [{"id": f"c{i}", "kind": "condition", "references": ["r"],
+               "prior": {"primary-care": draw(st.sampled_from([0.01, 0.1, 0.4]))}}
+              for i in range(n_c)]
+    nodes += [{"id": f"f{j}", "kind": "finding", "references": ["r"],
+               "leak": draw(st.sampled_from([0.01, 0.05, 0.2]))} for j in range(n_f)]
+    links: list[dict[str, Any]] = []
+    for i in range(n_c):
+        for j in range(n_f):
+            kind = draw(st.sampled_from(["causes", "causes", "inhibits", None, None]))
+            if kind is not None:
+                links.append({"source": f"c{i}", "target": f"f{j}", "kind": kind,
+                              "probability": draw(probs), "references": ["r"]})
+    statuses = draw(st.lists(st.sampled_from(["present", "absent", None]), min_size=n_f,
+                             max_size=n_f))
+    if all(s is None for s in statuses):
+        statuses[0] = "present"  # a case needs at least one finding
+    unknown = [f"f{j}" for j, s in enumerate(statuses) if s is None]
+    for t in range(2):
+        reveals = draw(st.lists(st.sampled_from(unknown), unique=True, max_size=3)
+                       if unknown else st.just([]))
+        nodes.append({"id": f"t{t}", "kind": "test", "name": f"Test {t}", "cost": 1.0,
+                      "cost_references": ["r"], "reveals": reveals or [f"f{t}"]})
+    case = {"findings": [{"id": f"f{j}", "status": s} for j, s in enumerate(statuses)
+                         if s is not None]}
+    return KnowledgeBase.from_node_link({"nodes": nodes, "links": links}), case
+
+
+def _brute_outcomes(kb: KnowledgeBase, priors: np.ndarray, present: set[str], absent: set[str],
+                    findings: list[str]) -> list[tuple[float, np.ndarray]]:
+    """Probability (normalised over the outcomes) and posterior of each joint result."""
+    pos = kb.finding_position
+    rows = []
+    for combo in itertools.product(("present", "absent"), repeat=len(findings)):
+        shown = present | {f for f, s in zip(findings, combo, strict=True) if s == "present"}
+        hidden = absent | {f for f, s in zip(findings, combo, strict=True) if s == "absent"}
+        rows.append(brute_force(kb.network, priors, sorted(pos[f] for f in shown),
+                                sorted(pos[f] for f in hidden)))
+    top = max(log_ev for _, log_ev in rows)
+    total = math.fsum(math.exp(log_ev - top) for _, log_ev in rows)
+    return [(math.exp(log_ev - top) / total, post) for post, log_ev in rows]
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_networks())
+def test_work_up_matches_brute_force(drawn: tuple[KnowledgeBase, dict[str, Any]]) -> None:
+    """Outcome probabilities and posteriors of every test, and question values, equal brute force.
+
+    Showing an inhibited finding present observes its exclusion evidence too; outcomes are
+    normalised over the possible results, as the work-up does.
+    """
+    kb, payload = drawn
+    case = Case.from_dict(payload)
+    evidence = derive_evidence(case, kb)
+    scorer = Scorer.for_priors(kb, case_priors(kb, case.setting, evidence.risk_factors).adjusted)
+    base = scorer.run(evidence.present, evidence.absent)
+    truth = brute_force(kb.network, scorer.priors, sorted(kb.finding_position[f]
+                                                          for f in evidence.present),
+                        sorted(kb.finding_position[f] for f in evidence.absent))
+    assert np.abs(base.probabilities - truth[0]).max() <= 1e-9
+    tests = {t.id: t for t in rank_tests(scorer, evidence, base.probabilities,
+                                         base.log_evidence)}
+    loss = expected_loss(kb, base.probabilities)
+    for test in kb.tests:
+        unknown = [f for f in test.reveals if evidence.status(f) is None]
+        if not unknown:
+            continue
+        want = _brute_outcomes(kb, scorer.priors, set(evidence.present), set(evidence.absent),
+                               unknown)
+        got = _outcomes_batched(scorer, evidence, unknown, base.log_evidence)
+        assert got is not None
+        for (_, p, post), (p_true, post_true) in zip(got, want, strict=True):
+            assert p == pytest.approx(p_true, abs=1e-9)
+            assert np.abs(post - post_true).max() <= 1e-9
+        ranked = tests[test.id]
+        assert [o.probability for o in ranked.outcomes] == pytest.approx(
+            [p for p, _ in want], abs=1e-9)
+        value = _value(kb, loss, [(pairs, p, post) for (pairs, _, _), (p, post)
+                                  in zip(got, want, strict=True)])
+        assert ranked.value == pytest.approx(value, abs=1e-9)
+    ids = [f.id for f in kb.findings if evidence.status(f.id) is None]
+    values = _question_values(scorer, evidence, base.probabilities, base.log_evidence, ids=ids,
+                              base_loss=loss)
+    for f, value in zip(ids, values, strict=True):
+        want = _brute_outcomes(kb, scorer.priors, set(evidence.present), set(evidence.absent),
+                               [f])
+        outcomes = [(((f, s),), p, post) for s, (p, post) in zip(("present", "absent"), want,
+                                                                  strict=True)]
+        assert value == pytest.approx(_value(kb, loss, outcomes), abs=1e-9)

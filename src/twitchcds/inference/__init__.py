@@ -37,18 +37,12 @@ import numpy.typing as npt
 
 from twitchcds.errors import ContradictionError, InvalidInputError, Problem, UnknownCodeError
 from twitchcds.inference._engine import run as _run
-from twitchcds.inference._network import (
-    Inhibition,
-    NoisyOrNetwork,
-    PaddedParents,
-    compile_network,
-)
+from twitchcds.inference._network import NoisyOrNetwork, PaddedParents, compile_network
 from twitchcds.inference._result import InferenceResult
 
 __all__ = [
     "DEFAULT_BUDGET",
     "InferenceResult",
-    "Inhibition",
     "NoisyOrNetwork",
     "PaddedParents",
     "compile_network",
@@ -133,7 +127,7 @@ def infer(network: NoisyOrNetwork, priors: npt.ArrayLike, present: Sequence[int]
     Notes
     -----
     **Model.** ``P(f absent | conditions) = (1 - leak_f) prod_{c present} (1 - p_cf)``;
-    conditions are independent a priori (inhibitor links: see below).
+    conditions are independent a priori (inhibitor links add exclusion evidence: see below).
 
     **Exact method.** (1) Absent findings are folded into the priors in log space:
     ``odds'_c = odds_c prod (1 - p_cf)``. (2) Conditions with no present child keep that prior.
@@ -149,17 +143,15 @@ def infer(network: NoisyOrNetwork, priors: npt.ArrayLike, present: Sequence[int]
     findings). Cost is about ``sum over steps of 2**width``, so it follows the network's
     structure rather than the number of present findings.
 
-    **Inhibitor links.** A finding may also have inhibitors: conditions that, when present,
-    block it with probability ``s`` whatever causes it, so that
-    ``P(f present | conditions) = [1 - (1 - leak_f) prod (1 - p_cf)] prod_j (1 - s_jf)``. A
-    present inhibited finding multiplies each inhibitor's odds by ``1 - s`` (folded like an
-    absent finding). An absent one has ``P(f absent | c) = Q B + (1 - B)`` (``Q`` the
-    noisy-OR "off" term, ``B`` the product over inhibitors), a sum of two non-negative terms,
-    so ``m`` absent inhibited findings split the evidence into ``2**m`` disjoint ordinary
-    evidence sets; each is solved exactly as above and the posteriors are mixed with weights
-    ``P(e_t)`` (non-negative: still no cancellation). Cost is up to ``2**m`` times that of one
-    inference, and ``budget`` is shared evenly between the sets. Tested against brute-force
-    enumeration to 1e-9 like the plain model.
+    **Inhibitor links.** A finding ``f`` may also have inhibitors: conditions ``c`` against
+    which a present ``f`` is evidence, with strength ``s``. Each link is an evidence node
+    ``o_fc`` with parent ``c`` only, ``P(o = 1 | c absent) = 1``, ``P(o = 1 | c present) =
+    1 - s``, observed exactly when ``f`` is observed present (Pearl's virtual evidence); ``f``
+    stays an ordinary noisy-OR finding of its causes. The model is an ordinary Bayesian network,
+    so the method above stays exact: an observed ``o`` multiplies ``c``'s odds by ``1 - s`` and
+    is folded with the absent findings in step (1); an unobserved one (``f`` absent or unknown)
+    is barren and changes nothing. ``log_evidence`` includes ``log P(o = 1)`` of the observed
+    nodes. Tested against brute-force enumeration to 1e-9 like the plain model.
 
     **Approximation.** When the estimated exact cost of a component exceeds the budget (or with
     ``method="approximate"``), that component is instead sampled by blocked Gibbs sampling over

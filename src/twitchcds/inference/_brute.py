@@ -28,11 +28,12 @@ def brute_force(network: NoisyOrNetwork, priors: npt.NDArray[np.float64],
                 ) -> tuple[npt.NDArray[np.float64], float]:
     """Posterior of every condition and ``log P(evidence)`` by full enumeration.
 
-    Uses the model's conditional probabilities directly, inhibitors included:
-    ``P(f present | c) = (1 - Q) B`` with ``Q = (1 - l) prod (1 - p)^c`` over causes and
-    ``B = prod (1 - s)^c`` over inhibitors; ``P(f absent | c) = Q B + (1 - B)`` is summed as two
-    non-negative terms so that it keeps its digits. This is independent of the compiled
-    augmented network that :mod:`._inhibit` uses.
+    Uses the model directly, inhibitor links included: every configuration's joint probability
+    is its prior times ``P(f present | c) = 1 - Q`` or ``P(f absent | c) = Q`` for each observed
+    finding (``Q = (1 - l) prod (1 - p)^c`` over its causes), times ``1 - s`` for every
+    inhibitor link whose finding is present and whose condition is on (the observed exclusion
+    evidence node). Absent and unknown inhibited findings add no such factor. This does not use
+    the engine's folding of exclusion evidence into the priors.
 
     Raises
     ------
@@ -57,15 +58,14 @@ def brute_force(network: NoisyOrNetwork, priors: npt.NDArray[np.float64],
     with np.errstate(divide="ignore", invalid="ignore"):
         log_prior = on @ np.log(priors) + (1.0 - on) @ np.log1p(-priors)
         log_off = np.log1p(-network.leaks)[None, :] + _matmul_inf(on, log_q)
-        log_unblocked = _matmul_inf(on, log_keep)
-        # log P(f present | c) and log P(f absent | c) = log(Q B + (1 - B))
-        log_on = np.log(-np.expm1(log_off)) + log_unblocked
-        log_absent = np.logaddexp(log_off + log_unblocked, np.log(-np.expm1(log_unblocked)))
+        # log P(o = 1 | c) summed over the inhibitor links of each finding
+        log_excluded = _matmul_inf(on, log_keep)
         log_weight = log_prior.copy()
         if len(present):
-            log_weight += log_on[:, list(present)].sum(axis=1)
+            log_weight += np.log(-np.expm1(log_off[:, list(present)])).sum(axis=1)
+            log_weight += log_excluded[:, list(present)].sum(axis=1)
         if len(absent):
-            log_weight += log_absent[:, list(absent)].sum(axis=1)
+            log_weight += log_off[:, list(absent)].sum(axis=1)
     top = float(log_weight.max())
     if not np.isfinite(top):
         msg = "evidence has probability zero"

@@ -10,18 +10,15 @@ Inputs are trusted here: :func:`twitchcds.inference.infer` validates them.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import numpy.typing as npt
 
 from twitchcds.errors import InvalidInputError
 from twitchcds.inference._approximate import SamplerSettings, solve_approximate
 from twitchcds.inference._exact import MAX_WIDTH, solve_batch
-from twitchcds.inference._inhibit import batch_branches, branch_count, branches, mix
 from twitchcds.inference._network import NoisyOrNetwork
 from twitchcds.inference._reduce import Folded, fold_absent, fold_batch
-from twitchcds.inference._result import ImpossibleEvidenceError, InferenceResult
+from twitchcds.inference._result import InferenceResult
 from twitchcds.inference._star import solve_star
 from twitchcds.inference._structure import (
     ComponentStructure,
@@ -55,54 +52,20 @@ def choose(st: Structure, method: str, budget: float) -> list[bool]:
     return exact
 
 
-def _inhibited(network: NoisyOrNetwork, *findings: IntArray) -> bool:
-    """Whether any of ``findings`` has an inhibitor (then :mod:`._inhibit` splits the evidence)."""
-    inh = network.inhibition
-    return inh is not None and any(bool((inh.block[f] >= 0).any()) for f in findings)
-
-
 def run(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArray, *,
         method: str, budget: float, split: bool = True, collapse: bool = True,
         tables: bool = True, sampler: SamplerSettings | None = None) -> InferenceResult:
     """Posteriors for sorted, distinct ``pos`` and ``neg`` (see :func:`infer`).
 
     ``split``, ``collapse`` and ``tables`` switch reductions and the full-table method off
-    (uncached), to test that they are exact. Evidence on inhibited findings is solved as the
-    mixture of :func:`._inhibit.branches`, each branch with an equal share of ``budget``.
+    (uncached), to test that they are exact. The exclusion evidence of present inhibited
+    findings is folded with the absent findings (:func:`._reduce.fold_absent`).
     """
-    solve = partial(_run_plain, priors=priors, method=method, split=split, collapse=collapse,
-                    tables=tables, sampler=sampler)
-    inh = network.inhibition
-    if inh is None or not _inhibited(network, pos, neg):
-        return solve(network, pos=pos, neg=neg, budget=budget)
-    share = budget / branch_count(inh, neg)
-    solved: list[InferenceResult] = []
-    for present, absent in branches(inh, pos, neg):
-        try:
-            solved.append(solve(inh.augmented, pos=present, neg=absent, budget=share))
-        except ImpossibleEvidenceError:
-            continue  # a branch of probability zero adds nothing to the mixture
-    solved = [r for r in solved if np.isfinite(r.log_evidence)]
-    if not solved:
-        raise ImpossibleEvidenceError("the evidence cannot occur under the model (probability "
-                                      "zero)", path="$.present", value=pos.tolist())
-    probs, log_ev = mix(np.array([[r.log_evidence] for r in solved]),
-                        np.stack([r.probabilities[None, :] for r in solved]))
-    exact = all(r.method == "exact" for r in solved)
-    return InferenceResult(probabilities=probs[0], method="exact" if exact else "approximate",
-                           log_evidence=float(log_ev[0]), positive_findings=int(pos.size),
-                           estimated_cost=sum(r.estimated_cost for r in solved))
-
-
-def _run_plain(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArray, *,
-               method: str, budget: float, split: bool, collapse: bool, tables: bool,
-               sampler: SamplerSettings | None) -> InferenceResult:
-    """:func:`run` on ordinary evidence (no inhibited finding observed)."""
     if split and collapse and tables:
         st = structure(network, tuple(pos.tolist()))
     else:
         st = build_structure(network, pos, split=split, collapse=collapse, tables=tables)
-    folded = fold_absent(network, priors, neg)
+    folded = fold_absent(network, priors, neg, pos)
     exact = choose(st, method, budget)
     if all(exact):
         row, log_evidence = _solve_row(network, st, folded, method=method)
@@ -123,42 +86,14 @@ def run_batch(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: I
 
     Row ``b`` has present findings ``pos`` and absent findings ``neg`` plus those
     ``extra_findings[i]`` with ``extra[b, i] == 1`` (none of them present). Returns ``None``
-    when some component would not run exactly under ``method`` and ``budget``, or some branch
-    of an inhibited finding has probability zero (the caller then runs rows one at a time, as
-    :func:`run` would).
+    when some component would not run exactly under ``method`` and ``budget`` (the caller then
+    runs rows one at a time, as :func:`run` would).
     """
-    inh = network.inhibition
-    if inh is None or not _inhibited(network, pos, neg, extra_findings):
-        return _batch_plain(network, priors, pos, neg, extra=extra,
-                            extra_findings=extra_findings, method=method, budget=budget)
-    parts = list(batch_branches(inh, pos, neg, extra, extra_findings))
-    # the row with the most branches splits into at most this many: the budget share of run()
-    share = budget / (branch_count(inh, neg) << int((inh.block[extra_findings] >= 0).sum()))
-    log_ev = np.full((len(parts), extra.shape[0]), -np.inf)
-    probs = np.zeros((len(parts), extra.shape[0], network.n_conditions))
-    for t, part in enumerate(parts):
-        try:
-            solved = _batch_plain(inh.augmented, priors, part.present, part.absent,
-                                  extra=part.extra, extra_findings=part.extra_findings,
-                                  method=method, budget=share)
-        except ImpossibleEvidenceError:
-            return None
-        if solved is None:
-            return None
-        probs[t, part.rows], log_ev[t, part.rows] = solved
-    mixed, total = mix(log_ev, probs)
-    return mixed, total
-
-
-def _batch_plain(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArray, *,
-                 extra: FloatArray, extra_findings: IntArray, method: str, budget: float,
-                 ) -> tuple[FloatArray, FloatArray] | None:
-    """:func:`run_batch` on ordinary evidence."""
     st = structure(network, tuple(pos.tolist()))
     exact = choose(st, method, budget)
     if not all(exact):
         return None
-    pi, pi_c, log_ev = fold_batch(network, priors, neg, extra, extra_findings)
+    pi, pi_c, log_ev = fold_batch(network, priors, neg, extra, extra_findings, present=pos)
     return _solve(network, st, pi=pi, pi_c=pi_c, log_ev=log_ev, exact=exact, method=method,
                   sampler=None)
 
@@ -167,15 +102,14 @@ def _check_orphans(network: NoisyOrNetwork, st: Structure) -> float:
     """Log probability of the present findings no condition can cause (their leaks)."""
     if st.orphan_log_leak == -np.inf:
         f = int(st.orphans[np.argmin(network.leaks[st.orphans])])
-        raise ImpossibleEvidenceError(
-            "present finding has no cause and no leak (probability zero)", path="$.present",
-            value=f)
+        raise InvalidInputError("present finding has no cause and no leak (probability zero)",
+                                path="$.present", value=f)
     return st.orphan_log_leak
 
 
-def _impossible(st: Structure) -> ImpossibleEvidenceError:
-    return ImpossibleEvidenceError("a present finding cannot occur (probability zero)",
-                                   path="$.present", value=st.present.tolist())
+def _impossible(st: Structure) -> InvalidInputError:
+    return InvalidInputError("a present finding cannot occur (probability zero)",
+                             path="$.present", value=st.present.tolist())
 
 
 def _solve_exact(comp: ComponentStructure, pi: FloatArray, pi_c: FloatArray,

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
-from twitchcds.inference._result import ImpossibleEvidenceError
+from twitchcds.errors import InvalidInputError
 
 __all__ = ["MAX_WIDTH", "STEP_OVERHEAD", "Plan", "Step", "impossible", "make_plan", "make_steps",
            "solve_batch"]
@@ -138,10 +138,10 @@ class _HasFindings(Protocol):
     def findings(self) -> IntArray: ...
 
 
-def impossible(component: _HasFindings) -> ImpossibleEvidenceError:
+def impossible(component: _HasFindings) -> InvalidInputError:
     """Return the error for evidence that has probability zero under the model."""
     ids = component.findings.tolist()
-    return ImpossibleEvidenceError("positive findings cannot all be present under the model "
+    return InvalidInputError("positive findings cannot all be present under the model "
                              "(probability zero)", path="$.present", value=ids)
 
 

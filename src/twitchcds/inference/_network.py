@@ -25,7 +25,7 @@ from attrs import field, frozen
 
 from twitchcds.errors import InvalidInputError, Problem
 
-__all__ = ["Inhibition", "NoisyOrNetwork", "PaddedParents", "compile_network", "gather_rows"]
+__all__ = ["NoisyOrNetwork", "PaddedParents", "compile_network", "gather_rows"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -110,14 +110,18 @@ class PaddedParents:
 
 @frozen(eq=False)
 class NoisyOrNetwork:
-    """A compiled, immutable bipartite noisy-OR network.
+    """A compiled, immutable bipartite noisy-OR network, with optional exclusion evidence.
 
     ``P(finding f absent | conditions) = (1 - leaks[f]) * prod over present parents c of
-    (1 - p[c, f])``, unless ``f`` also has inhibitors (``inhibition``, see
-    :class:`Inhibition`). Parents of finding ``f`` are
-    ``parent_index[parent_ptr[f]:parent_ptr[f+1]]`` with link probabilities ``parent_prob``
-    (and ``parent_log_q = log(1 - p)``); children of a condition are stored the same way in
-    ``child_*``. Arrays are read-only.
+    (1 - p[c, f])``. Parents of finding ``f`` are ``parent_index[parent_ptr[f]:parent_ptr[f+1]]``
+    with link probabilities ``parent_prob`` (and ``parent_log_q = log(1 - p)``); children of a
+    condition are stored the same way in ``child_*``. Arrays are read-only.
+
+    Inhibitor links ``(c, f, s)`` are stored the same way per finding in ``inhibit_*``. Each is
+    an *exclusion evidence* node ``o_fc`` with parent ``c`` only, ``P(o = 1 | c) = (1 - s)^c``,
+    observed (``o = 1``) exactly when ``f`` is observed present; ``f`` itself stays an ordinary
+    noisy-OR finding of its causes. Unobserved (``f`` absent or unknown), a barren ``o`` has no
+    effect, so a present inhibited finding only multiplies each inhibitor's odds by ``1 - s``.
     """
 
     condition_ids: tuple[str, ...] = field(converter=_str_tuple)
@@ -132,8 +136,17 @@ class NoisyOrNetwork:
     child_prob: FloatArray = field(converter=_readonly_float)
     padded: PaddedParents | None = field(init=False, eq=False, repr=False)
     """The parents again as one padded row per finding (see :class:`PaddedParents`)."""
-    inhibition: Inhibition | None = field(default=None, repr=False)
-    """Inhibitor links, if any (see :class:`Inhibition`); ``None`` for a plain noisy-OR network."""
+    inhibit_ptr: IntArray = field(converter=_readonly_int, repr=False)
+    """Inhibitors of finding ``f`` are ``inhibit_index[inhibit_ptr[f]:inhibit_ptr[f+1]]``."""
+    inhibit_index: IntArray = field(factory=lambda: np.zeros(0, dtype=np.intp),
+                                    converter=_readonly_int, repr=False)
+    inhibit_prob: FloatArray = field(factory=lambda: np.zeros(0), converter=_readonly_float,
+                                     repr=False)
+    """Inhibitor strengths ``s``."""
+    inhibit_log_keep: FloatArray = field(init=False, eq=False, repr=False)
+    """``log(1 - s)``: the log factor of an inhibitor's odds per present inhibited finding."""
+    inhibited: npt.NDArray[np.bool_] = field(init=False, eq=False, repr=False)
+    """Whether each finding has an inhibitor."""
     log_off_leak: FloatArray = field(init=False, eq=False, repr=False)
     """``log(1 - leaks)``."""
 
@@ -145,6 +158,20 @@ class NoisyOrNetwork:
     @log_off_leak.default
     def _log_off(self) -> FloatArray:
         return _readonly_float(np.log1p(-self.leaks))
+
+    @inhibit_ptr.default
+    def _no_inhibitors(self) -> IntArray:
+        return np.zeros(len(self.finding_ids) + 1, dtype=np.intp)
+
+    @inhibit_log_keep.default
+    def _log_keep(self) -> FloatArray:
+        return _readonly_float(_log1m(self.inhibit_prob))
+
+    @inhibited.default
+    def _inhibited(self) -> npt.NDArray[np.bool_]:
+        out = np.diff(self.inhibit_ptr) > 0
+        out.setflags(write=False)
+        return out
 
     @property
     def n_conditions(self) -> int:
@@ -174,14 +201,12 @@ class NoisyOrNetwork:
     @property
     def n_inhibitors(self) -> int:
         """Number of condition -> finding inhibitor links."""
-        return 0 if self.inhibition is None else int(self.inhibition.n_links)
+        return int(self.inhibit_index.size)
 
     def inhibitors(self, finding: int) -> tuple[IntArray, FloatArray]:
         """Inhibitor condition indices of ``finding`` and their strengths (empty when none)."""
-        inh = self.inhibition
-        if inh is None or inh.block[finding] < 0:
-            return np.zeros(0, dtype=np.intp), np.zeros(0)
-        return inh.augmented.parents(int(inh.block[finding]))
+        lo, hi = self.inhibit_ptr[finding], self.inhibit_ptr[finding + 1]
+        return self.inhibit_index[lo:hi], self.inhibit_prob[lo:hi]
 
     @classmethod
     def from_arrays(cls, condition_ids: Sequence[str], finding_ids: Sequence[str],
@@ -201,8 +226,8 @@ class NoisyOrNetwork:
             pair.
         inhibitors : iterable of (int, int, float), optional
             ``(condition index, finding index, s)`` inhibitor links with strength ``s`` in
-            (0, 1]: the condition, when present, blocks the finding with probability ``s``
-            whatever causes it (see :class:`Inhibition`); at most one per pair.
+            (0, 1]: the finding, when present, is evidence against the condition (its odds are
+            multiplied by ``1 - s``; see :class:`NoisyOrNetwork`); at most one per pair.
 
         Returns
         -------
@@ -246,8 +271,7 @@ class NoisyOrNetwork:
             parent_log_q=_log1m(prob[by_f]),
             child_ptr=np.concatenate(([0], np.cumsum(np.bincount(cond, minlength=n_c)))),
             child_index=find[by_c], child_prob=prob[by_c],
-            inhibition=Inhibition.build(condition_ids, finding_ids, leak_arr, triples, blocks)
-            if blocks else None,
+            **_inhibitor_arrays(blocks, n_f),
         )
 
 
@@ -267,44 +291,14 @@ def _triples(links: Iterable[tuple[int, int, float]], n_c: int, n_f: int, name: 
     return triples
 
 
-@frozen(eq=False)
-class Inhibition:
-    """A network's inhibitor links, compiled to an ordinary noisy-OR network.
-
-    A finding ``f`` with causes ``i`` (links ``p_i``, leak ``l``) and inhibitors ``j``
-    (strengths ``s_j``) has::
-
-        P(f present | conditions) = [1 - (1 - l) prod_i (1 - p_i)^c_i] * prod_j (1 - s_j)^c_j
-
-    that is, ``f`` is present when its ordinary noisy-OR part is on and its *block* ``b_f``, a
-    noisy-OR of the inhibitors with leak 0 and links ``s_j``, is off. ``augmented`` is the
-    ordinary network holding the original findings (cause links only) followed by one block
-    finding per inhibited finding; ``block[f]`` is the index of ``b_f`` there, ``-1`` when ``f``
-    has no inhibitor. ``twitchcds.inference._inhibit`` turns evidence on ``f`` into evidence on
-    ``f`` and ``b_f`` in ``augmented``.
-    """
-
-    findings: IntArray
-    """Inhibited findings, in increasing order (their blocks follow the same order)."""
-    block: IntArray
-    augmented: NoisyOrNetwork
-    n_links: int
-
-    @classmethod
-    def build(cls, condition_ids: Sequence[str], finding_ids: Sequence[str], leaks: FloatArray,
-              links: dict[tuple[int, int], float],
-              inhibitors: dict[tuple[int, int], float]) -> Inhibition:
-        """Compile checked inhibitor triples ``{(condition, finding): s}``."""
-        n_f = len(finding_ids)
-        findings = np.array(sorted({f for _, f in inhibitors}), dtype=np.intp)
-        block = np.full(n_f, -1, dtype=np.intp)
-        block[findings] = n_f + np.arange(findings.size)
-        ids = (*finding_ids, *(f"{finding_ids[f]}:blocked" for f in findings.tolist()))
-        augmented = NoisyOrNetwork.from_arrays(
-            condition_ids, ids, np.concatenate((leaks, np.zeros(findings.size))),
-            [*((c, f, p) for (c, f), p in links.items()),
-             *((c, int(block[f]), s) for (c, f), s in inhibitors.items())])
-        return cls(_readonly_int(findings), _readonly_int(block), augmented, len(inhibitors))
+def _inhibitor_arrays(blocks: dict[tuple[int, int], float], n_f: int) -> dict[str, Any]:
+    """CSR arrays (by finding) of checked inhibitor triples ``{(condition, finding): s}``."""
+    cond = np.fromiter((c for c, _ in blocks), dtype=np.intp, count=len(blocks))
+    find = np.fromiter((f for _, f in blocks), dtype=np.intp, count=len(blocks))
+    strength = np.fromiter(blocks.values(), dtype=np.float64, count=len(blocks))
+    by_f = np.lexsort((cond, find))
+    return {"inhibit_ptr": np.concatenate(([0], np.cumsum(np.bincount(find, minlength=n_f)))),
+            "inhibit_index": cond[by_f], "inhibit_prob": strength[by_f]}
 
 
 def _log1m(p: FloatArray) -> FloatArray:

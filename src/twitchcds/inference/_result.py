@@ -8,17 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
-from twitchcds.errors import InvalidInputError
-
-__all__ = ["ImpossibleEvidenceError", "InferenceResult"]
-
-
-class ImpossibleEvidenceError(InvalidInputError):
-    """Raised when the evidence has probability zero under the model.
-
-    A subclass of :class:`~twitchcds.errors.InvalidInputError`, so callers see the library's usual
-    error; the inhibitor layer (:mod:`._inhibit`) catches it to drop a mixture term of weight zero.
-    """
+__all__ = ["InferenceResult"]
 
 
 @frozen(eq=False)

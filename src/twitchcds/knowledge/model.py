@@ -221,16 +221,18 @@ class Link:
 
 @frozen
 class Inhibitor:
-    """Inhibitor link: a present ``condition`` blocks ``finding`` with this probability.
+    """Inhibitor link: ``finding``, when present, is evidence against ``condition``.
 
-    Evidence *against* a cause. With causes ``i`` (links ``p_i``), leak ``l`` and inhibitors ``j``
-    (strengths ``s_j``), ``P(finding present | conditions) = [1 - (1 - l) prod_i (1 - p_i)^c_i]
-    prod_j (1 - s_j)^c_j``: whatever else would produce the finding, a present inhibitor
-    suppresses it with probability ``s_j``. Used for syndromes defined by a finding's absence
-    (benign fasciculation syndrome has no weakness, wasting or denervation) and for findings
-    that argue against a disease (objective sensory loss in motor neuron disease). A present
-    finding multiplies the inhibitor's odds by ``1 - s``. Inference stays exact (see
-    :func:`twitchcds.inference.infer`).
+    Exclusion evidence (Pearl's virtual evidence): the link is an evidence node ``o`` with
+    parent ``condition`` only, ``P(o = 1 | condition absent) = 1`` and ``P(o = 1 | condition
+    present) = 1 - probability``, observed exactly when ``finding`` is observed present. A
+    present finding therefore multiplies the condition's odds by ``1 - probability``; an absent
+    or unknown one leaves ``o`` unobserved and has no effect through this link. ``finding``
+    itself stays an ordinary noisy-OR finding of its causes, so a condition cannot both cause
+    and inhibit one finding. Used for syndromes defined by a finding's absence (benign
+    fasciculation syndrome has no weakness, wasting or denervation) and for findings that argue
+    against a disease (objective sensory loss in motor neuron disease). Inference stays exact
+    (see :func:`twitchcds.inference.infer`).
 
     Examples
     --------
