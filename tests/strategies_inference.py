@@ -2,7 +2,9 @@
 
 ``problems()`` draws a network of at most ``max_conditions`` conditions (small enough for the
 brute-force oracle), priors, and disjoint present/absent finding lists. Probabilities include the
-extremes the exact method must survive: 1e-6, 1 - 1e-6, and link probability 1.
+extremes the exact method must survive: 1e-6, 1 - 1e-6, and link probability 1. With
+``inhibitors=True`` the network also has inhibitor links (strengths drawn the same way, 1
+included; a pair may be both a cause and an inhibitor).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Problem:
 def problems(draw: st.DrawFn, *, max_conditions: int = 12, min_findings: int = 1,
              max_findings: int = 25, min_present: int = 0, max_present: int = 20,
              max_absent: int = 10, positive_leaks: bool = False,
-             density: float | None = None) -> Problem:
+             density: float | None = None, inhibitors: bool = False) -> Problem:
     """Random network and evidence; ``positive_leaks`` keeps every evidence possible."""
     n_c = draw(st.integers(1, max_conditions))
     n_f = draw(st.integers(max(min_findings, min_present), max_findings))
@@ -55,9 +57,16 @@ def problems(draw: st.DrawFn, *, max_conditions: int = 12, min_findings: int = 1
         else st.sampled_from([0.0, 1e-6, 0.01, 0.1, 0.3])
     leaks = draw(st.lists(leak_values, min_size=n_f, max_size=n_f))
     priors = np.array(draw(st.lists(extreme_probabilities(), min_size=n_c, max_size=n_c)))
+    blocks: list[tuple[int, int, float]] = []
+    if inhibitors:
+        sigma = draw(st.sampled_from([0.05, 0.15, 0.3]))
+        inhibited = np.argwhere(rng.random((n_c, n_f)) < sigma).tolist()
+        strengths = draw(st.lists(extreme_probabilities(allow_one=True),
+                                  min_size=len(inhibited), max_size=len(inhibited)))
+        blocks = [(c, f, s) for (c, f), s in zip(inhibited, strengths, strict=True)]
     network = NoisyOrNetwork.from_arrays(
         [f"c{i}" for i in range(n_c)], [f"f{i}" for i in range(n_f)], leaks,
-        [(c, f, p) for (c, f), p in zip(pairs, probs, strict=True)])
+        [(c, f, p) for (c, f), p in zip(pairs, probs, strict=True)], inhibitors=blocks)
     order = draw(st.permutations(range(n_f)))
     k = draw(st.integers(min_present, min(max_present, n_f)))
     n_abs = draw(st.integers(0, min(max_absent, n_f - k)))

@@ -27,12 +27,41 @@ def test_mini_kb_loads_with_all_parts(mini_kb: KnowledgeBase) -> None:
     assert mini_kb.decision.miss_loss["critical"] == 49.0
 
 
-def test_sha256_follows_the_bytes(tmp_path: Path) -> None:
-    """Changing one byte of one file changes the knowledge base's sha256."""
+def test_sha256_follows_the_content_not_the_layout(tmp_path: Path) -> None:
+    """Comments and spacing leave the sha256 unchanged; one changed number changes it."""
     directory = copy_mini_kb(tmp_path)
     before = load_knowledge_base(directory).sha256
-    edit_text(directory / "meta.toml", "Three conditions", "Three  conditions")
+    edit_text(directory / "links.toml", "[links.benign_twitch]",
+              "# a comment\n[links.benign_twitch]  ")
+    assert load_knowledge_base(directory).sha256 == before
+    edit_text(directory / "links.toml", "probability = 0.9,", "probability = 0.91,")
     assert load_knowledge_base(directory).sha256 != before
+
+
+def test_sha256_is_the_same_from_toml_and_node_link(mini_kb: KnowledgeBase,
+                                                     kb: KnowledgeBase) -> None:
+    """The same knowledge read from TOML or from its node-link JSON has the same sha256."""
+    for base in (mini_kb, kb):
+        back = KnowledgeBase.from_node_link(json.loads(json.dumps(base.to_node_link())))
+        assert back.sha256 == base.sha256
+        assert back.canonical_json() == base.canonical_json()
+        assert len(base.sha256) == 64
+
+
+def test_sha256_changes_with_any_number_of_a_node_link_network(mini_kb: KnowledgeBase) -> None:
+    """Editing a leak or a link of an export changes its sha256; 1 and 1.0 hash alike."""
+    data = json.loads(json.dumps(mini_kb.to_node_link()))
+    hashes = {KnowledgeBase.from_node_link(data).sha256}
+    finding = next(n for n in data["nodes"] if n["kind"] == "finding")
+    finding["leak"] += 0.001
+    hashes.add(KnowledgeBase.from_node_link(data).sha256)
+    data["links"][0]["probability"] /= 2
+    hashes.add(KnowledgeBase.from_node_link(data).sha256)
+    assert len(hashes) == 3
+    cost = next(n for n in data["nodes"] if n["kind"] == "test")
+    as_float = KnowledgeBase.from_node_link(data).sha256
+    cost["cost"] = int(cost["cost"]) if float(cost["cost"]).is_integer() else cost["cost"]
+    assert KnowledgeBase.from_node_link(data).sha256 == as_float
 
 
 STRUCTURAL_ERRORS = [

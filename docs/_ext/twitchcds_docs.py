@@ -201,6 +201,8 @@ def _number_groups(kb: Any) -> dict[str, list[tuple[str, ...]]]:
             [c.prior_references for c in kb.conditions for _ in c.prior],
         "Finding leaks": [f.leak_references for f in kb.findings],
         "Condition-finding link probabilities": [lk.references for lk in kb.links],
+        "Inhibitor strengths (evidence against a condition)":
+            [i.references for i in kb.inhibitors],
         "Risk-factor odds ratios": [e.references for r in kb.risk_factors for e in r.effects],
         "Test costs": [t.cost_references for t in kb.tests],
         "Lab thresholds": [b.references for lab in kb.lab_rules for b in lab.bands],

@@ -3,9 +3,12 @@
 Weights are exact chain-rule contributions on the natural log-odds scale. Absent findings come
 first: with only absent evidence the noisy-OR posterior factorises over conditions, so an absent
 finding ``f`` changes condition ``c``'s log-odds by exactly ``log(1 - p_cf)`` (zero when unlinked).
-Present findings are then added one at a time in knowledge-base order, each weight being the change
-in log-odds it causes given everything before it; a present finding not linked to ``c`` can still
-lower it (explaining away by another cause). For every condition the weights sum exactly to
+An absent finding is never evidence through an inhibitor link (its exclusion node is
+unobserved), so this holds with inhibitors too. Present findings are then added one at a time in
+knowledge-base order, each weight being the change in log-odds it causes given everything before
+it; a present finding not linked to ``c`` can still lower it (explaining away by another cause),
+and a present finding that ``c`` inhibits lowers it: its weight includes the exclusion factor
+``log(1 - s)``. For every condition the weights sum exactly to
 ``logit(posterior) - logit(prior)``.
 
 Examples
@@ -28,6 +31,7 @@ import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds.evidence import Evidence
+from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.scoring import Scorer
 from twitchcds.typing import Status
 
@@ -40,8 +44,9 @@ _CLIP = 1e-15
 class Contribution:
     """One finding's signed contribution to one condition's log-odds, with its references.
 
-    ``linked`` says whether the knowledge base links the condition to the finding; an unlinked
-    present finding acts by explaining away, and cites no link.
+    ``linked`` says whether the knowledge base links the condition to the finding (as a cause
+    or an inhibitor, whose references are cited); an unlinked present finding acts by
+    explaining away, and cites no link.
     """
 
     finding: str
@@ -58,14 +63,48 @@ def logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return result
 
 
+def _isolated(kb: KnowledgeBase, condition: str,
+              finding: str) -> tuple[float, tuple[str, ...]] | None:
+    """Weight of present ``finding`` on ``condition`` alone: ``log(P(f | c) / P(f | none))``.
+
+    With an inhibitor link the observation includes its exclusion evidence ``o``, so the weight
+    is ``log(P(f, o | c alone) / P(f, o | nothing)) = log(1 - s)``. ``None`` when the knowledge
+    base does not link them.
+    """
+    link = kb.link_index.get((condition, finding))
+    if link is not None:
+        leak = kb.finding_index[finding].leak
+        alone = 1.0 - (1.0 - leak) * (1.0 - link.probability)
+        return math.log(alone / leak), link.references
+    inhibitor = kb.inhibitor_index.get((condition, finding))
+    if inhibitor is None:
+        return None
+    return math.log1p(-inhibitor.probability), inhibitor.references
+
+
+def _cited(kb: KnowledgeBase, condition: str, finding: str) -> tuple[str, ...] | None:
+    """Return the references of their link or inhibitor link, ``None`` when there is none."""
+    link = kb.link_index.get((condition, finding)) or kb.inhibitor_index.get((condition, finding))
+    return None if link is None else link.references
+
+
 def explain(scorer: Scorer, evidence: Evidence, *,
             chain: bool = True) -> tuple[tuple[Contribution, ...], ...]:
     """Return, per condition (in knowledge-base order), its contributions by decreasing ``|w|``.
 
-    Costs one inference per present finding. With ``chain=False`` (used when inference had to be
-    approximate, where each extra run is a sampling run) present findings get their *isolated*
-    link weight instead, ``log(P(f | c alone) / P(f | nothing))`` for linked findings only; such
-    weights do not sum to the posterior change, and the assessment says so.
+    Costs one inference per present finding. With ``chain=False`` (used when inference had to
+    be approximate, where each extra run is a sampling run) present findings get their
+    *isolated* link weight instead, ``log(P(f | c alone) / P(f | nothing))`` for linked findings
+    only (``log(1 - s)`` for a condition that ``f`` is evidence against); such weights do not sum
+    to the posterior change, and the assessment says so.
+
+    Notes
+    -----
+    Absent findings factorise over conditions given only absent evidence, so their weights are
+    exact closed forms (``log(1 - p_cf)``); inhibitor links give them none, since an absent
+    finding's exclusion evidence is unobserved. A present finding's chain weight includes the
+    exclusion evidence it brings (a factor ``1 - s`` on the odds of each condition it is
+    evidence against). The weights sum exactly to ``logit(posterior) - logit(prior)``.
     """
     kb = scorer.kb
     order = kb.finding_position
@@ -81,13 +120,11 @@ def explain(scorer: Scorer, evidence: Evidence, *,
                                             link.references, linked=True))
     if not chain:
         for f in present:
-            leak = kb.finding_index[f].leak
             for i, c in enumerate(kb.conditions):
-                link = kb.link_index.get((c.id, f))
-                if link is not None:
-                    alone = 1.0 - (1.0 - leak) * (1.0 - link.probability)
-                    rows[i].append(Contribution(f, "present", math.log(alone / leak),
-                                                link.references, linked=True))
+                isolated = _isolated(kb, c.id, f)
+                if isolated is not None:
+                    rows[i].append(Contribution(f, "present", isolated[0], isolated[1],
+                                                linked=True))
         return tuple(tuple(sorted(r, key=lambda e: (-abs(e.weight), e.finding))) for r in rows)
     previous = logit(scorer.run((), absent).probabilities)
     for j, f in enumerate(present):
@@ -95,10 +132,9 @@ def explain(scorer: Scorer, evidence: Evidence, *,
         delta = current - previous
         previous = current
         for i, c in enumerate(kb.conditions):
-            link = kb.link_index.get((c.id, f))
-            if link is None and abs(delta[i]) < 1e-12:
+            refs = _cited(kb, c.id, f)
+            if refs is None and abs(delta[i]) < 1e-12:
                 continue
-            rows[i].append(Contribution(
-                f, "present", float(delta[i]), link.references if link else (),
-                linked=link is not None))
+            rows[i].append(Contribution(f, "present", float(delta[i]), refs or (),
+                                        linked=refs is not None))
     return tuple(tuple(sorted(r, key=lambda e: (-abs(e.weight), e.finding))) for r in rows)

@@ -58,7 +58,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from attrs import frozen
+from attrs import evolve, frozen
 
 from twitchcds.evidence import Evidence
 from twitchcds.knowledge.base import KnowledgeBase
@@ -224,15 +224,82 @@ def _joint_batch(scorer: Scorer, evidence: Evidence, groups: Sequence[Sequence[s
     return [(probs[pick], log_ev[pick]) for pick in picks]
 
 
+def _inhibited(kb: KnowledgeBase) -> frozenset[str]:
+    """Return the findings with inhibitor links (shown present, they add exclusion evidence)."""
+    return frozenset(i.finding for i in kb.inhibitors)
+
+
+_Raw = list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]]
+
+
 def _outcomes_batched(
     scorer: Scorer, evidence: Evidence, findings: Sequence[str], base_log_evidence: float,
     batch: _Batch | None = None,
-) -> list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]] | None:
+) -> _Raw | None:
     """:func:`_outcomes` from one batched inference by inclusion-exclusion (module Notes).
 
     ``batch`` is the batched inference of the subset rows of ``findings`` when already solved
     (see :func:`_joint_batch`). Returns ``None`` when the batch cannot run exactly (the caller
-    falls back to :func:`_outcomes`).
+    falls back to :func:`_outcomes`). Findings with inhibitor links are handled by
+    :func:`_grouped` (``batch`` is then not used).
+    """
+    held = [f for f in findings if f in _inhibited(scorer.kb)]
+    out = (_grouped(scorer, evidence, findings, held, base_log_evidence) if held
+           else _raw_batched(scorer, evidence, findings, base_log_evidence, batch))
+    if out is None:
+        return None
+    total = sum(p for _, p, _ in out)
+    return [(pairs, p / total, post) for pairs, p, post in out]
+
+
+def _grouped(scorer: Scorer, evidence: Evidence, findings: Sequence[str], held: Sequence[str],
+             base_log_evidence: float) -> _Raw | None:
+    """Unnormalised outcomes of ``findings`` when ``held`` of them have inhibitor links.
+
+    Showing an inhibited finding present also observes its exclusion evidence, which
+    inclusion-exclusion over "also absent" rows cannot express. So the outcomes are grouped by
+    the status of each ``held`` finding; a group is one batch with its held findings shown
+    present added to the present findings and the others to the absent ones, and only the
+    remaining findings are handled by inclusion-exclusion (``2**k`` batches for ``k`` held
+    findings, ``2**r`` rows in all as before).
+    """
+    constraints = lab_constraints(scorer.kb)
+    known: dict[str, Status] = dict.fromkeys(evidence.present, "present")
+    known.update(dict.fromkeys(evidence.absent, "absent"))
+    rest = [f for f in findings if f not in held]
+    found: dict[tuple[tuple[str, Status], ...], tuple[float, npt.NDArray[np.float64]]] = {}
+    statuses: tuple[Status, Status] = ("present", "absent")
+    for combo in itertools.product(statuses, repeat=len(held)):
+        fixed = dict(zip(held, combo, strict=True))
+        if not _possible({**known, **fixed}, constraints):
+            continue
+        sub = evolve(evidence,
+                     present=evidence.present | {f for f, st in fixed.items() if st == "present"},
+                     absent=evidence.absent | {f for f, st in fixed.items() if st == "absent"})
+        if rest:
+            raw = _raw_batched(scorer, sub, rest, base_log_evidence, None)
+        else:  # nothing left to batch: the group is one outcome
+            result = scorer.run(sub.present, sub.absent)
+            raw = [((), math.exp(result.log_evidence - base_log_evidence),
+                    result.probabilities)]
+        if raw is None:
+            return None
+        for pairs, p, post in raw:
+            status = {**fixed, **dict(pairs)}
+            found[tuple((f, status[f]) for f in findings)] = (p, post)
+    return [(pairs, *found[pairs])
+            for pairs in (tuple(zip(findings, combo, strict=True))
+                          for combo in itertools.product(statuses, repeat=len(findings)))
+            if pairs in found]
+
+
+def _raw_batched(
+    scorer: Scorer, evidence: Evidence, findings: Sequence[str], base_log_evidence: float,
+    batch: _Batch | None,
+) -> _Raw | None:
+    """Unnormalised outcomes of ``findings`` (none inhibited) for :func:`_outcomes_batched`.
+
+    Probabilities are relative to ``base_log_evidence``.
     """
     r = len(findings)
     if batch is None:
@@ -262,8 +329,7 @@ def _outcomes_batched(
             solved = (0.0, probs[0])
         out.append((pairs, *solved))
     _resolve(scorer, evidence, findings, base_log_evidence, out=out, pending=pending)
-    total = sum(p for _, p, _ in out)
-    return [(pairs, p / total, post) for pairs, p, post in out]
+    return out
 
 
 def _combine(weight: npt.NDArray[np.float64], joint: npt.NDArray[np.float64], absent_bits: int,
@@ -425,9 +491,12 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     revealed = [[f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
                 for test in kb.tests]
     # every test's rows in one batch (they share the present findings, hence the structure)
-    groups = [unknown for unknown in revealed if unknown]
+    # (tests revealing inhibited findings batch by groups instead: see _grouped)
+    inhibited = _inhibited(kb)
+    plain = [bool(unknown) and inhibited.isdisjoint(unknown) for unknown in revealed]
+    groups = [unknown for unknown, ok in zip(revealed, plain, strict=True) if ok]
     joint = iter(_joint_batch(scorer, evidence, groups) or ()) if valued and groups else None
-    for test, unknown in zip(kb.tests, revealed, strict=True):
+    for test, unknown, batched in zip(kb.tests, revealed, plain, strict=True):
         if not unknown:
             values.append(TestValue(test.id, test.name, 0.0, test.cost, 0.0, recommended=False,
                                     rationale="Its results are already known.", outcomes=()))
@@ -435,9 +504,9 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
         flags = indications.get(test.id, [])
         confirms = confirmations.get(test.id, [])
         if valued:
-            batch = next(joint, None) if joint is not None else None
+            batch = next(joint, None) if joint is not None and batched else None
             raw = ((_outcomes_batched(scorer, evidence, unknown, log_evidence, batch)
-                    if batch is not None else None)
+                    if batch is not None or not batched else None)
                    or _outcomes(scorer, evidence, unknown, log_evidence))
             value = _value(kb, base_loss, raw)
             outcomes = tuple(Outcome(pairs, p, _top(kb, post)) for pairs, p, post in raw)
@@ -498,7 +567,11 @@ def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np
     constraints = lab_constraints(kb)
     known: dict[str, Status] = dict.fromkeys(evidence.present, "present")
     known.update(dict.fromkeys(evidence.absent, "absent"))
-    simple = [all(_possible({**known, f: st}, constraints) for st in ("present", "absent"))
+    # an inhibited finding shown present also observes exclusion evidence, which the
+    # "also absent" batch cannot express: it is valued by its two outcomes directly
+    inhibited = _inhibited(kb)
+    simple = [f not in inhibited
+              and all(_possible({**known, f: st}, constraints) for st in ("present", "absent"))
               for f in ids]
     batch_ids = [f for f, ok in zip(ids, simple, strict=True) if ok]
     batch = (scorer.run_absent_batch(evidence.present, evidence.absent, batch_ids,

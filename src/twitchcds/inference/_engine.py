@@ -58,13 +58,14 @@ def run(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArra
     """Posteriors for sorted, distinct ``pos`` and ``neg`` (see :func:`infer`).
 
     ``split``, ``collapse`` and ``tables`` switch reductions and the full-table method off
-    (uncached), to test that they are exact.
+    (uncached), to test that they are exact. The exclusion evidence of present inhibited
+    findings is folded with the absent findings (:func:`._reduce.fold_absent`).
     """
     if split and collapse and tables:
         st = structure(network, tuple(pos.tolist()))
     else:
         st = build_structure(network, pos, split=split, collapse=collapse, tables=tables)
-    folded = fold_absent(network, priors, neg)
+    folded = fold_absent(network, priors, neg, pos)
     exact = choose(st, method, budget)
     if all(exact):
         row, log_evidence = _solve_row(network, st, folded, method=method)
@@ -92,7 +93,7 @@ def run_batch(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: I
     exact = choose(st, method, budget)
     if not all(exact):
         return None
-    pi, pi_c, log_ev = fold_batch(network, priors, neg, extra, extra_findings)
+    pi, pi_c, log_ev = fold_batch(network, priors, neg, extra, extra_findings, present=pos)
     return _solve(network, st, pi=pi, pi_c=pi_c, log_ev=log_ev, exact=exact, method=method,
                   sampler=None)
 

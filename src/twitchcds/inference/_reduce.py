@@ -5,6 +5,10 @@ Every step here is an identity of the model, not an approximation:
 * **Absent findings fold into the priors.** ``P(f absent | c)`` factorises over conditions, so
   conditioning on it multiplies each parent's prior odds by ``prod(1 - p_cf)``; the constant
   ``(1 - leak_f)`` and each condition's normaliser go into the log evidence.
+* **Exclusion evidence folds the same way.** A present finding ``f`` with inhibitor links
+  observes each link's evidence node ``o`` (parent ``c`` only, ``P(o = 1 | c) = (1 - s)^c``):
+  it multiplies ``c``'s prior odds by ``1 - s``, exactly like an absent finding of leak 0. The
+  node has no other child, so folding it before the present findings are solved is exact.
 * **Conditions with no positive child keep their folded prior** (they never enter a table).
 * **Private parents collapse into the leak.** A condition whose only positive child is ``f``
   affects nothing else, so summing it out multiplies ``f``'s "still off" probability by
@@ -36,7 +40,7 @@ class Folded:
     """Priors after conditioning on the absent findings.
 
     ``pi`` and ``pi_c = 1 - pi`` are both kept (computed from log odds) so that priors near 1
-    keep their precision; ``log_evidence`` is ``log P(absent findings)``.
+    keep their precision; ``log_evidence`` is ``log P(absent findings, exclusion evidence)``.
     """
 
     pi: FloatArray
@@ -44,18 +48,39 @@ class Folded:
     log_evidence: float
 
 
-def fold_absent(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray) -> Folded:
+def exclusions(network: NoisyOrNetwork, present: IntArray) -> tuple[IntArray, FloatArray]:
+    """Inhibitor conditions of the ``present`` findings and their ``log(1 - s)`` (may repeat).
+
+    These are the observed exclusion evidence nodes; both arrays are empty when no present
+    finding has an inhibitor.
+    """
+    if not network.n_inhibitors or not present.size:
+        return np.zeros(0, dtype=np.intp), np.zeros(0)
+    at = gather_rows(network.inhibit_ptr, present)
+    return network.inhibit_index[at], network.inhibit_log_keep[at]
+
+
+def fold_absent(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
+                present: IntArray | None = None) -> Folded:
     """Condition independent priors on the absent findings, vectorised and in log space.
+
+    With ``present``, the exclusion evidence of its inhibited findings is folded too (a factor
+    ``1 - s`` on each inhibitor's odds, see :func:`exclusions`).
 
     Examples
     --------
-    >>> net = NoisyOrNetwork.from_arrays(["a"], ["x"], [0.0], [(0, 0, 0.5)])
-    >>> folded = fold_absent(net, np.array([0.5]), np.array([0]))
-    >>> round(float(folded.pi[0]), 6), round(float(np.exp(folded.log_evidence)), 6)
-    (0.333333, 0.75)
+    >>> net = NoisyOrNetwork.from_arrays(["a", "b"], ["x"], [0.0], [(0, 0, 0.5)],
+    ...                                  inhibitors=[(1, 0, 0.5)])
+    >>> folded = fold_absent(net, np.array([0.5, 0.5]), np.array([0]))
+    >>> folded.pi.round(6).tolist(), round(float(np.exp(folded.log_evidence)), 6)
+    ([0.333333, 0.5], 0.75)
+    >>> fold_absent(net, np.array([0.5, 0.5]), np.array([], dtype=np.intp),
+    ...             present=np.array([0])).pi.round(6).tolist()
+    [0.5, 0.333333]
     """
     pi, pi_c = priors.copy(), 1.0 - priors
-    if not absent.size:
+    excl, excl_log_keep = exclusions(network, present if present is not None else absent[:0])
+    if not absent.size and not excl.size:
         return Folded(pi=pi, pi_c=pi_c, log_evidence=0.0)
     n = network.n_conditions
     pad = network.padded
@@ -64,6 +89,8 @@ def fold_absent(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray) -
     else:
         at = gather_rows(network.parent_ptr, absent)
         parents, log_q = network.parent_index[at], network.parent_log_q[at]
+    if excl.size:  # exclusion nodes fold like absent findings of leak 0
+        parents, log_q = np.concatenate((parents, excl)), np.concatenate((log_q, excl_log_keep))
     # only parents of absent findings change, so the transcendental work stays small
     touched = np.bincount(parents, minlength=n + 1)[:n].nonzero()[0]
     shift = np.bincount(parents, weights=log_q, minlength=n + 1)[touched]
@@ -81,14 +108,15 @@ def fold_absent(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray) -
 
 
 def fold_batch(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
-               extra: FloatArray, extra_findings: IntArray) -> tuple[FloatArray, FloatArray,
-                                                                      FloatArray]:
+               extra: FloatArray, extra_findings: IntArray, *,
+               present: IntArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
     """:func:`fold_absent` for a batch: the shared ``absent`` plus, per row, more absent findings.
 
     ``extra`` is a ``(B, len(extra_findings))`` 0/1 matrix saying which of ``extra_findings``
     are also absent in row ``b``. Returns ``pi``, ``pi_c`` (shape ``(B, n_conditions)``) and the
-    log evidence of each row's absent findings. Conditions no absent finding touches keep their
-    prior exactly.
+    log evidence of each row's absent findings (and of the exclusion evidence of the shared
+    ``present`` findings, as in :func:`fold_absent`). Conditions no absent finding or exclusion
+    touches keep their prior exactly.
 
     Examples
     --------
@@ -109,6 +137,15 @@ def fold_batch(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
     linked[rows, network.parent_index[at]] = 1.0
     b = extra.shape[0]
     weights = np.concatenate((np.ones((b, absent.size)), extra), axis=1)
+    log_leak = np.log1p(-network.leaks[both])
+    excl, excl_log_keep = exclusions(network, present if present is not None else absent[:0])
+    if excl.size:  # one more shared row: the exclusion nodes, like an absent finding of leak 0
+        with np.errstate(invalid="ignore"):  # -inf + -inf stays -inf (s = 1)
+            shift_row = np.bincount(excl, weights=excl_log_keep, minlength=n)
+        dense = np.concatenate((dense, shift_row[None, :]))
+        linked = np.concatenate((linked, (np.bincount(excl, minlength=n) > 0)[None, :] * 1.0))
+        weights = np.concatenate((weights, np.ones((b, 1))), axis=1)
+        log_leak = np.concatenate((log_leak, [0.0]))
     touched = (weights @ linked) > 0
     cols = np.flatnonzero(touched.any(axis=0))
     with np.errstate(invalid="ignore"):
@@ -126,7 +163,6 @@ def fold_batch(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
     pi_c = np.broadcast_to(1.0 - priors, (b, n)).copy()
     pi[:, cols] = np.where(hit, new_pi, prior)
     pi_c[:, cols] = np.where(hit, new_pi_c, 1.0 - prior)
-    log_leak = np.log1p(-network.leaks[both])
     log_evidence = weights @ log_leak + np.where(hit, log_pi_c + soft, 0.0).sum(axis=1)
     return pi, pi_c, log_evidence
 

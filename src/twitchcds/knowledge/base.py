@@ -25,6 +25,7 @@ from twitchcds.knowledge.model import (
     DecisionPolicy,
     Finding,
     HistoryRule,
+    Inhibitor,
     LabRule,
     Link,
     MedicationClass,
@@ -74,14 +75,13 @@ class KnowledgeBase:
     """
 
     version: str
-    sha256: str = field(eq=False)
-    """Hash of the bytes the knowledge base was read from; identifies the source, not the content
-    (two knowledge bases with equal content compare equal whatever their sources)."""
     decision: DecisionPolicy
     references: tuple[Reference, ...] = field(converter=_tuple)
     conditions: tuple[Condition, ...] = field(converter=_tuple)
     findings: tuple[Finding, ...] = field(converter=_tuple)
     links: tuple[Link, ...] = field(converter=_tuple)
+    inhibitors: tuple[Inhibitor, ...] = field(factory=tuple, converter=_tuple)
+    """Inhibitor links: evidence against a condition (see :class:`~.model.Inhibitor`)."""
     risk_factors: tuple[RiskFactor, ...] = field(factory=tuple, converter=_tuple)
     medication_classes: tuple[MedicationClass, ...] = field(factory=tuple, converter=_tuple)
     tests: tuple[Test, ...] = field(factory=tuple, converter=_tuple)
@@ -91,6 +91,42 @@ class KnowledgeBase:
     hpo_present: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_map)
     hpo_absent: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_map)
     hpo_release: str = ""
+
+    @cached_property
+    def sha256(self) -> str:
+        """Identity of the content: sha256 of :meth:`canonical_json`.
+
+        Depends on what the knowledge base holds, not on where it was read from: the same
+        knowledge loaded from TOML files or from its node-link export has the same hash, while
+        comments and layout of the files do not count and any changed number does.
+
+        Examples
+        --------
+        >>> from twitchcds import KnowledgeBase, load_knowledge_base
+        >>> kb = load_knowledge_base()
+        >>> KnowledgeBase.from_node_link(kb.to_node_link()).sha256 == kb.sha256
+        True
+        """
+        import hashlib  # noqa: PLC0415  (only needed once per knowledge base)
+
+        return hashlib.sha256(self.canonical_json()).hexdigest()
+
+    def canonical_json(self) -> bytes:
+        """Return the canonical serialisation that ``sha256`` hashes.
+
+        The node-link data of :meth:`to_node_link` without its ``sha256`` and ``name``, as
+        UTF-8 JSON with sorted keys, no whitespace, and every number written as the shortest
+        round-tripping repr of a float (so ``1`` and ``1.0`` are one number, as they are one
+        value when the knowledge base is compared); lists keep their order.
+        """
+        from twitchcds.knowledge.graph import canonical_json  # noqa: PLC0415
+
+        return canonical_json(self)
+
+    @cached_property
+    def inhibitor_index(self) -> Mapping[tuple[str, str], Inhibitor]:
+        """Inhibitor links by ``(condition, finding)``."""
+        return MappingProxyType({(i.condition, i.finding): i for i in self.inhibitors})
 
     @cached_property
     def reference_index(self) -> Mapping[str, Reference]:
@@ -189,8 +225,9 @@ class KnowledgeBase:
 
         Node attribute ``kind`` is one of ``condition``, ``finding``, ``risk_factor``, ``test``,
         ``red_flag``, ``reference``; edge attribute ``kind`` is ``causes`` (condition -> finding),
-        ``modifies`` (risk factor -> condition), ``reveals`` (test -> finding), ``triggers``
-        (finding -> red flag) or ``cites`` (item -> reference).
+        ``inhibits`` (condition -> finding, evidence against the condition), ``modifies`` (risk
+        factor -> condition), ``reveals`` (test -> finding), ``triggers`` (finding -> red flag)
+        or ``cites`` (item -> reference).
         """
         from twitchcds.knowledge.graph import to_graph  # noqa: PLC0415  (graph imports base)
 

@@ -2,7 +2,9 @@
 
 ``to_node_link(kb)`` is networkx node-link JSON (``edges="links"``) complete enough to recompute
 every score; ``from_node_link(data)`` reads it back to an equal knowledge base, and also accepts a
-minimal network (conditions with priors, findings with leaks, ``causes`` links, references).
+minimal network (conditions with priors, findings with leaks, ``causes`` links, optional
+``inhibits`` links, references). ``canonical_json(kb)`` is the serialisation behind
+``kb.sha256``.
 
 Examples
 --------
@@ -14,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections.abc import Iterator, Mapping
@@ -34,6 +35,7 @@ from twitchcds.knowledge.model import (
     Escalation,
     Finding,
     HistoryRule,
+    Inhibitor,
     LabRule,
     Link,
     MedicationClass,
@@ -44,7 +46,7 @@ from twitchcds.knowledge.model import (
     Test,
 )
 
-__all__ = ["from_node_link", "to_graph", "to_graphml", "to_node_link"]
+__all__ = ["canonical_json", "from_node_link", "to_graph", "to_graphml", "to_node_link"]
 
 _converter = cattrs.Converter()
 
@@ -73,6 +75,9 @@ def _add_core(g: nx.DiGraph, kb: KnowledgeBase) -> None:
     for lk in kb.links:
         g.add_edge(lk.condition, lk.finding, kind="causes", probability=lk.probability,
                    references=list(lk.references))
+    for inh in kb.inhibitors:
+        g.add_edge(inh.condition, inh.finding, kind="inhibits", probability=inh.probability,
+                   references=list(inh.references))
 
 
 def _add_workup(g: nx.DiGraph, kb: KnowledgeBase) -> None:
@@ -105,11 +110,16 @@ def _add_workup(g: nx.DiGraph, kb: KnowledgeBase) -> None:
             g.add_edge(flag.id, test, kind="indicates")
 
 
-def to_graph(kb: KnowledgeBase) -> nx.DiGraph:
-    """Build the layered knowledge graph (see :meth:`KnowledgeBase.graph`)."""
+def to_graph(kb: KnowledgeBase, *, with_hash: bool = True) -> nx.DiGraph:
+    """Build the layered knowledge graph (see :meth:`KnowledgeBase.graph`).
+
+    ``with_hash=False`` leaves out the graph's ``sha256`` attribute (used to compute it).
+    """
     g = nx.DiGraph()
+    if with_hash:
+        g.graph["sha256"] = kb.sha256
     g.graph.update({
-        "name": "twitchcds knowledge base", "version": kb.version, "sha256": kb.sha256,
+        "name": "twitchcds knowledge base", "version": kb.version,
         "decision": _plain(kb.decision),
         "medication_classes": [_plain(m) for m in kb.medication_classes],
         "lab_rules": [_plain(r) for r in kb.lab_rules],
@@ -135,6 +145,42 @@ def to_node_link(kb: KnowledgeBase) -> dict[str, Any]:
     """
     data: dict[str, Any] = nx.node_link_data(to_graph(kb), edges="links")
     return data
+
+
+def _canonical(value: Any) -> Any:
+    """Plain JSON values with every number (not booleans) as a float."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    msg = f"cannot serialise {type(value).__name__} canonically"
+    raise TypeError(msg)
+
+
+def canonical_json(kb: KnowledgeBase) -> bytes:
+    """Return the canonical serialisation of ``kb``'s content (what ``kb.sha256`` hashes).
+
+    The node-link data of :func:`to_node_link` without the graph's ``sha256`` and ``name``,
+    written as UTF-8 JSON with sorted keys and no whitespace; every number is written as the
+    shortest repr that round-trips its float value (``1`` and ``1.0`` are the same number, as
+    they are the same value when knowledge bases are compared); lists keep their order. The same
+    knowledge read from TOML files or from a node-link export therefore serialises identically.
+
+    Examples
+    --------
+    >>> from twitchcds import load_knowledge_base
+    >>> text = canonical_json(load_knowledge_base())
+    >>> text[:10]
+    b'{"directed'
+    """
+    data: dict[str, Any] = nx.node_link_data(to_graph(kb, with_hash=False), edges="links")
+    data["graph"].pop("name", None)
+    return json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def _jsonable_scalar(value: Any) -> Any:
@@ -227,9 +273,12 @@ def from_node_link(data: dict[str, Any]) -> KnowledgeBase:
 
     Accepts the full export of :func:`to_node_link` or a minimal network: condition nodes with
     ``prior`` and ``references``, finding nodes with ``leak`` and ``references``, ``causes`` links
-    with ``probability`` and ``references``, and reference nodes. Missing names default to the id,
-    a missing condition category to ``neurological`` and severity to ``moderate`` (so that
-    triage treats an unknown condition with caution).
+    (and optionally ``inhibits`` links) with ``probability`` and ``references``, and reference
+    nodes. Missing names default to the id, a missing condition category to ``neurological``
+    and severity to ``moderate`` (so that triage treats an unknown condition with caution). A
+    number that names no reference is accepted (the network scores);
+    :func:`twitchcds.knowledge.validation.validate` reports it. Any ``sha256`` in the data is
+    ignored: the hash is recomputed from the content.
 
     Raises
     ------
@@ -250,14 +299,18 @@ def from_node_link(data: dict[str, Any]) -> KnowledgeBase:
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             problems.append(Problem(f"$.nodes[{i}]", str(exc), node.get("id") if
                                     isinstance(node, dict) else node))
-    causes = []
+    read: dict[str, list[Any]] = {"causes": [], "inhibits": []}
+    kinds: dict[str, type[Link | Inhibitor]] = {"causes": Link, "inhibits": Inhibitor}
     for i, e in enumerate(links):
+        kind = e.get("kind", "causes") if isinstance(e, dict) else None
+        if not isinstance(kind, str) or kind not in kinds:
+            continue  # risk-factor, test and red-flag edges are read with their nodes
         try:
-            if e.get("kind", "causes") == "causes":
-                causes.append(Link(condition=e["source"], finding=e["target"],
-                                   probability=e["probability"], references=e["references"]))
+            read[kind].append(kinds[kind](condition=e["source"], finding=e["target"],
+                                          probability=e["probability"],
+                                          references=e.get("references", ())))
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            problems.append(Problem(f"$.links[{i}]", f"bad causes link: {exc}"))
+            problems.append(Problem(f"$.links[{i}]", f"bad {kind} link: {exc}", e))
     graph = data.get("graph", {}) if isinstance(data.get("graph"), dict) else {}
     extra: dict[str, Any]
     try:
@@ -281,16 +334,12 @@ def from_node_link(data: dict[str, Any]) -> KnowledgeBase:
             expert_estimate=True,
             note="Losses of a missed diagnosis by severity (1, 4, 19, 49: action thresholds 50%, "
                  "20%, 5%, 2%) following the threshold approach; used when a network brings none."))
-    # The hash identifies the bytes read: recomputed from this data (minus any hash it carries),
-    # so an edited export never claims the hash of the knowledge base it was exported from.
-    unhashed = {**data, "graph": {k: v for k, v in graph.items() if k != "sha256"}}
-    sha = hashlib.sha256(
-        json.dumps(unhashed, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
     try:
         kb = KnowledgeBase(
-            version=str(graph.get("version", "custom")), sha256=str(sha),
-            links=causes, hpo_present=graph.get("hpo_present", {}),
-            hpo_absent=graph.get("hpo_absent", {}), hpo_release=str(graph.get("hpo_release", "")),
+            version=str(graph.get("version", "custom")),
+            links=read["causes"], inhibitors=read["inhibits"],
+            hpo_present=graph.get("hpo_present", {}), hpo_absent=graph.get("hpo_absent", {}),
+            hpo_release=str(graph.get("hpo_release", "")),
             **parts, **extra,
         )
     except (TypeError, ValueError, AttributeError) as exc:
@@ -322,7 +371,7 @@ _NAMES = ("id", "condition", "finding")
 def _type_problems(kb: KnowledgeBase) -> Iterator[Problem]:
     """Ids and id lists must hold strings (node-link objects are built without type checks)."""
     groups = {"nodes": (*kb.references, *kb.conditions, *kb.findings, *kb.risk_factors,
-                        *kb.tests, *kb.red_flags), "links": kb.links}
+                        *kb.tests, *kb.red_flags), "links": (*kb.links, *kb.inhibitors)}
     for where, items in groups.items():
         for item in items:
             name = getattr(item, "id", None) or getattr(item, "condition", None)

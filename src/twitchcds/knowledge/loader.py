@@ -2,8 +2,9 @@
 
 The built-in knowledge base lives in ``twitchcds/knowledge/data/`` and is read with
 :mod:`importlib.resources`; a directory of the same layout can be loaded instead. Its ``version``
-comes from ``meta.toml``; its ``sha256`` is computed from the bytes loaded (file names and contents,
-in sorted order), so two knowledge bases with the same hash scored the same way.
+comes from ``meta.toml``; its ``sha256`` is computed from its content (see
+:attr:`KnowledgeBase.sha256 <twitchcds.KnowledgeBase.sha256>`), so the same knowledge read from
+these files or from a node-link export has the same hash.
 
 Layout (one concept per file; every number beside the ids of its references)::
 
@@ -12,6 +13,7 @@ Layout (one concept per file; every number beside the ids of its references)::
     conditions.toml    [conditions.<id>]       name, category, severity, prior, codes, advice ...
     findings.toml      [findings.<id>]         name, kind, leak, codes, question
     links.toml         [links.<condition>]     <finding> = {probability, references}
+                       [inhibits.<condition>]  <finding> = {probability, references}
     risk_factors.toml  [risk_factors.<id>]     kind, match fields, effects (condition, odds ratio)
     medications.toml   [medication_classes.<id>]  names, atc_prefixes, rxnorm
     tests.toml         [tests.<id>]            reveals, cost, invasiveness, turnaround_days, codes
@@ -30,7 +32,6 @@ Examples
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 import tomllib
@@ -51,6 +52,7 @@ from twitchcds.knowledge.model import (
     DecisionPolicy,
     Finding,
     HistoryRule,
+    Inhibitor,
     LabRule,
     Link,
     MedicationClass,
@@ -144,13 +146,6 @@ def read_sources(path: str | Path | None = None) -> dict[str, bytes]:
     return sources
 
 
-def _sha256(sources: Mapping[str, bytes]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(sources):
-        digest.update(name.encode() + b"\0" + sources[name] + b"\0")
-    return digest.hexdigest()
-
-
 def _format_exception(exc: BaseException, kind: type | None) -> str:
     """Say what was wrong: a validator's own message rather than cattrs' bare "invalid value"."""
     if isinstance(exc, ValueError) and exc.args and isinstance(exc.args[0], str):
@@ -196,23 +191,25 @@ def _structure_one(body: Any, cls: type, where: str, problems: list[Problem]) ->
     return []
 
 
-def _links(data: dict[str, Any], problems: list[Problem]) -> list[Link]:
-    out: list[Link] = []
-    section = data.get("links", {})
+def _links(data: dict[str, Any], problems: list[Problem], table: str = "links",
+           cls: type[Link | Inhibitor] = Link) -> list[Any]:
+    """Read ``[<table>.<condition>]`` sections of ``<finding> = {probability, references}``."""
+    out: list[Any] = []
+    section = data.get(table, {})
     if not isinstance(section, dict):
-        problems.append(Problem("links.toml:links", "must be a table"))
+        problems.append(Problem(f"links.toml:{table}", "must be a table"))
         return out
-    for condition, table in section.items():
-        if not isinstance(table, dict):
-            problems.append(Problem(f"links.toml:links.{condition}", "must be a table"))
+    for condition, entries in section.items():
+        if not isinstance(entries, dict):
+            problems.append(Problem(f"links.toml:{table}.{condition}", "must be a table"))
             continue
-        for finding, body in table.items():
-            where = f"links.toml:links.{condition}.{finding}"
+        for finding, body in entries.items():
+            where = f"links.toml:{table}.{condition}.{finding}"
             if not isinstance(body, dict):
                 problems.append(Problem(where, "must be {probability = ..., references = [...]}"))
                 continue
             out.extend(_structure_one(
-                {"condition": condition, "finding": finding, **body}, Link, where, problems,
+                {"condition": condition, "finding": finding, **body}, cls, where, problems,
             ))
     return out
 
@@ -311,6 +308,7 @@ def build_knowledge_base(sources: Mapping[str, bytes]) -> KnowledgeBase:
         "findings": _structure_table(
             parsed["findings.toml"], "findings.toml", "findings", Finding, problems),
         "links": _links(parsed["links.toml"], problems),
+        "inhibitors": _links(parsed["links.toml"], problems, "inhibits", Inhibitor),
         "risk_factors": _structure_table(
             parsed["risk_factors.toml"], "risk_factors.toml", "risk_factors", RiskFactor, problems),
         "medication_classes": _structure_table(
@@ -326,7 +324,7 @@ def build_knowledge_base(sources: Mapping[str, bytes]) -> KnowledgeBase:
     if problems:
         raise KnowledgeBaseError.from_problems(problems)
     return KnowledgeBase(
-        version=str(version), sha256=_sha256(sources), decision=decision[0],
+        version=str(version), decision=decision[0],
         hpo_present=present, hpo_absent=absent, hpo_release=release, **parts,
     )
 

@@ -49,6 +49,7 @@ __all__ = [
     "Finding",
     "FindingKind",
     "HistoryRule",
+    "Inhibitor",
     "LabBand",
     "LabRule",
     "Link",
@@ -175,7 +176,8 @@ class Condition:
     category: Category = field(validator=_one_of(CATEGORIES))
     severity: Severity = field(validator=_one_of(SEVERITIES))
     prior: Mapping[str, float] = field(converter=_freeze_mapping, validator=_check_priors)
-    prior_references: tuple[str, ...] = field(converter=_tuple, validator=_cited)
+    prior_references: tuple[str, ...] = field(converter=_tuple)
+    """References backing the priors (an empty tuple is reported by validation, not refused)."""
     codes: Mapping[str, str] = field(factory=dict, converter=_freeze_mapping)
     description: str = ""
     advice: tuple[Advice, ...] = field(factory=tuple, converter=_tuple)
@@ -202,7 +204,8 @@ class Finding:
     name: str
     kind: FindingKind = field(validator=_one_of(FINDING_KINDS))
     leak: float = field(validator=_open_probability)
-    leak_references: tuple[str, ...] = field(converter=_tuple, validator=_cited)
+    leak_references: tuple[str, ...] = field(converter=_tuple)
+    """References backing the leak (an empty tuple is reported by validation, not refused)."""
     codes: tuple[str, ...] = field(factory=tuple, converter=_tuple)
     question: str | None = None
     description: str = ""
@@ -212,12 +215,43 @@ class Finding:
 
 @frozen
 class Link:
-    """Noisy-OR link: P(finding present | only this condition present)."""
+    """Noisy-OR link: P(finding present | only this condition present).
+
+    ``references`` may be empty (a researcher's own network); validation reports it.
+    """
 
     condition: str
     finding: str
     probability: float = field(validator=_open_probability)
-    references: tuple[str, ...] = field(converter=_tuple, validator=_cited)
+    references: tuple[str, ...] = field(factory=tuple, converter=_tuple)
+
+
+@frozen
+class Inhibitor:
+    """Inhibitor link: ``finding``, when present, is evidence against ``condition``.
+
+    Exclusion evidence (Pearl's virtual evidence): the link is an evidence node ``o`` with
+    parent ``condition`` only, ``P(o = 1 | condition absent) = 1`` and ``P(o = 1 | condition
+    present) = 1 - probability``, observed exactly when ``finding`` is observed present. A
+    present finding therefore multiplies the condition's odds by ``1 - probability``; an absent
+    or unknown one leaves ``o`` unobserved and has no effect through this link. ``finding``
+    itself stays an ordinary noisy-OR finding of its causes, so a condition cannot both cause
+    and inhibit one finding. Used for syndromes defined by a finding's absence (benign
+    fasciculation syndrome has no weakness, wasting or denervation) and for findings that argue
+    against a disease (objective sensory loss in motor neuron disease). Inference stays exact
+    (see :func:`twitchcds.inference.infer`).
+
+    Examples
+    --------
+    >>> Inhibitor(condition="benign_fasciculation_syndrome", finding="muscle_atrophy",
+    ...           probability=0.95, references=("blexrud1993",)).probability
+    0.95
+    """
+
+    condition: str
+    finding: str
+    probability: float = field(validator=_open_probability)
+    references: tuple[str, ...] = field(factory=tuple, converter=_tuple)
 
 
 @frozen

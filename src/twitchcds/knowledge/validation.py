@@ -80,6 +80,13 @@ def _duplicates(kb: KnowledgeBase) -> Iterator[Issue]:
     for (condition, finding), count in seen.items():
         if count > 1:
             yield Issue("error", f"links.toml:links.{condition}.{finding}", "duplicate link")
+    blocked: Counter[tuple[str, str]] = Counter((i.condition, i.finding) for i in kb.inhibitors)
+    for (condition, finding), count in blocked.items():
+        where = f"links.toml:inhibits.{condition}.{finding}"
+        if count > 1:
+            yield Issue("error", where, "duplicate inhibitor link")
+        if (condition, finding) in seen:
+            yield Issue("error", where, "a condition cannot both cause and inhibit a finding")
 
 
 def _references(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop per object kind)
@@ -95,6 +102,8 @@ def _references(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one lo
         cited.append((f"findings.toml:findings.{f.id}.leak_references", f.leak_references))
     for lk in kb.links:
         cited.append((f"links.toml:links.{lk.condition}.{lk.finding}", lk.references))
+    for inh in kb.inhibitors:
+        cited.append((f"links.toml:inhibits.{inh.condition}.{inh.finding}", inh.references))
     for r in kb.risk_factors:
         for i, e in enumerate(r.effects):
             cited.append((f"risk_factors.toml:risk_factors.{r.id}.effects[{i}]", e.references))
@@ -129,12 +138,13 @@ def _references(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one lo
 
 def _ids(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop per object kind)
     conditions, findings = kb.condition_index, kb.finding_index
-    for lk in kb.links:
-        where = f"links.toml:links.{lk.condition}.{lk.finding}"
-        if lk.condition not in conditions:
-            yield Issue("error", where, f"unknown condition {lk.condition!r}")
-        if lk.finding not in findings:
-            yield Issue("error", where, f"unknown finding {lk.finding!r}")
+    for section, links in (("links", kb.links), ("inhibits", kb.inhibitors)):
+        for lk in links:
+            where = f"links.toml:{section}.{lk.condition}.{lk.finding}"
+            if lk.condition not in conditions:
+                yield Issue("error", where, f"unknown condition {lk.condition!r}")
+            if lk.finding not in findings:
+                yield Issue("error", where, f"unknown finding {lk.finding!r}")
     for c in kb.conditions:
         for test_id in c.confirmed_by:
             if test_id not in kb.test_index:
@@ -312,6 +322,23 @@ def _codes(kb: KnowledgeBase) -> Iterator[Issue]:  # noqa: PLR0912  (one loop pe
                             f"malformed ATC code {code!r}")
 
 
+def _uncited(kb: KnowledgeBase) -> Iterator[Issue]:
+    """Numbers of the noisy-OR model that name no reference (allowed in a user's network)."""
+    numbers: list[tuple[str, tuple[str, ...]]] = [
+        *((f"conditions.toml:conditions.{c.id}.prior_references", c.prior_references)
+          for c in kb.conditions),
+        *((f"findings.toml:findings.{f.id}.leak_references", f.leak_references)
+          for f in kb.findings),
+        *((f"links.toml:links.{lk.condition}.{lk.finding}", lk.references) for lk in kb.links),
+        *((f"links.toml:inhibits.{i.condition}.{i.finding}", i.references)
+          for i in kb.inhibitors),
+    ]
+    for path, refs in numbers:
+        if not refs:
+            yield Issue("error", path, "number cites no reference (name a published source or "
+                                       "an expert estimate with its reasoning)")
+
+
 def _structure(kb: KnowledgeBase) -> Iterator[Issue]:
     linked: Counter[str] = Counter(lk.finding for lk in kb.links)
     per_condition: Counter[str] = Counter(lk.condition for lk in kb.links)
@@ -336,13 +363,34 @@ def _structure(kb: KnowledgeBase) -> Iterator[Issue]:
 def validate(kb: KnowledgeBase) -> list[Issue]:
     """Return every semantic problem of ``kb`` (errors first, then warnings).
 
-    Checks: unique ids across node kinds; links, risk factors, tests, red flags, lab and history
-    rules name known objects; every cited reference exists; expert estimates give reasoning;
-    codes are well formed; no orphan findings (a finding no condition links to must be named by a
-    red flag); every condition reaches at least three findings.
+    Checks: unique ids across node kinds; links, inhibitor links, risk factors, tests, red
+    flags, lab and history rules name known objects; no condition both causes and inhibits one
+    finding; every cited reference exists; every prior, leak, link and inhibitor names a
+    reference; expert estimates give reasoning; codes are well formed; no orphan findings (a
+    finding no condition links to must be named by a red flag); every condition reaches at least
+    three findings. (Probabilities outside their range are refused when the objects are built,
+    naming the field.)
+
+    A researcher's own network read by :meth:`KnowledgeBase.from_node_link
+    <twitchcds.KnowledgeBase.from_node_link>` may leave numbers uncited and still score; this
+    function reports each such number, as it reports the other editorial rules.
+
+    Examples
+    --------
+    >>> from twitchcds import KnowledgeBase
+    >>> kb = KnowledgeBase.from_node_link({"nodes": [
+    ...     {"id": "flu", "kind": "condition", "prior": {"primary-care": 0.1}},
+    ...     {"id": "fever", "kind": "finding", "leak": 0.01}],
+    ...   "links": [{"source": "flu", "target": "fever", "kind": "causes", "probability": 0.8}]})
+    >>> for issue in validate(kb):
+    ...     if "cites no reference" in issue.message:
+    ...         print(issue.path)
+    conditions.toml:conditions.flu.prior_references
+    findings.toml:findings.fever.leak_references
+    links.toml:links.flu.fever
     """
     issues = [*_duplicates(kb), *_references(kb), *_ids(kb), *_risk_factors(kb), *_rules(kb),
-              *_codes(kb), *_structure(kb)]
+              *_codes(kb), *_uncited(kb), *_structure(kb)]
     return sorted(issues, key=lambda i: i.severity != "error")
 
 
@@ -367,8 +415,9 @@ def raise_for_errors(kb: KnowledgeBase) -> None:
 def citation_summary(kb: KnowledgeBase) -> dict[str, int]:
     """Count the knowledge base's numbers by what backs them.
 
-    Returns ``{"numbers": n, "published": p, "expert_estimate": e}``: a number counts as
-    published when at least one of its references is not an expert estimate.
+    Returns ``{"numbers": n, "published": p, "expert_estimate": e, "uncited": u}``: a number
+    counts as published when at least one of its references is not an expert estimate, as
+    uncited when it names no reference, and as an expert estimate otherwise.
     """
     refs = kb.reference_index
 
@@ -379,11 +428,13 @@ def citation_summary(kb: KnowledgeBase) -> dict[str, int]:
     groups += [c.prior_references for c in kb.conditions for _ in c.prior]
     groups += [f.leak_references for f in kb.findings]
     groups += [lk.references for lk in kb.links]
+    groups += [i.references for i in kb.inhibitors]
     groups += [e.references for r in kb.risk_factors for e in r.effects]
     groups += [t.cost_references for t in kb.tests]
     groups += [b.references for lab in kb.lab_rules for b in lab.bands]
     groups += [rule.references for rule in kb.history_rules]
     groups += [e.references for c in kb.conditions for e in c.escalations]
     n_published = sum(published(g) for g in groups)
+    n_uncited = sum(not g for g in groups)
     return {"numbers": len(groups), "published": n_published,
-            "expert_estimate": len(groups) - n_published}
+            "expert_estimate": len(groups) - n_published - n_uncited, "uncited": n_uncited}
