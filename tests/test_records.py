@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 pytest.importorskip("fhir.resources")
@@ -201,12 +202,154 @@ def test_recent_seizure_is_current():
     "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]}},
     {"abatementDateTime": "2024-01-01"}], ids=["resolved", "abated"])
 def test_resolved_or_abated_conditions_are_history(extra):
-    """Resolved or abated Conditions are listed as history, not read as current."""
+    """Resolved or abated Conditions are listed as history and enter the case as history
+    entries (current false), never as current findings."""
     data = bundle(patient(), condition("82470000", **extra),
                   lab("2823-3", 4.0, "mmol/L", when="2025-02-01"))
     result = case_from_fhir(data, on_date=ON)
-    assert [h.id for h in result.history] == ["c"]
-    assert "findings" not in result.case.to_dict()
+    assert [(h.id, h.target) for h in result.history] == [("c", "findings[0]")]
+    assert result.case.to_dict()["findings"] == [
+        {"status": "present", "code": "SNOMEDCT:82470000", "current": False}]
+    assert not any(f.is_current for f in result.case.findings)
+
+
+# --- issue 14: history entries in the case; tempo from record dates ------------------------------
+
+HPO = "http://purl.obolibrary.org/obo/hp.owl"
+
+
+def _history_rows(assessment: Any) -> list[str]:
+    return [u.reason for u in assessment.unused_inputs if u.reason.startswith("history entry")]
+
+
+@pytest.mark.parametrize("extra", [{"abatementDateTime": "2024-06-01"},
+                                   {"onsetDateTime": "2012-03-01"}],
+                         ids=["abated", "onset-years-ago"])
+def test_past_seizure_is_a_history_entry_that_never_raises_triage(extra):
+    """An epilepsy Condition abated, or with onset years ago, enters the case as a history entry
+    (current false); the assessment lists it and its triage is that of the case without it."""
+    fasc = {"resourceType": "Observation", "id": "f", "status": "final",
+            "code": {"coding": [{"system": HPO, "code": "HP:0002380"}]},
+            "subject": {"reference": "Patient/p1"}, "valueBoolean": True,
+            "effectiveDateTime": "2025-02-01"}
+    without = case_from_fhir(bundle(patient(), fasc), on_date=ON)
+    result = case_from_fhir(bundle(patient(), fasc, condition("84757009", **extra)), on_date=ON)
+    (row,) = result.history
+    assert row.id == "c"
+    assert row.target == "findings[1]"
+    assert result.report()["history"][0]["target"] == "findings[1]"
+    assert result.case.to_dict()["findings"][1] == {
+        "status": "present", "code": "SNOMEDCT:84757009", "current": False}
+    assessed, baseline = assess(result.case), assess(without.case)
+    assert assessed.triage.level == baseline.triage.level
+    assert assessed.triage.level not in {"urgent", "emergency"}
+    assert [r.text for r in assessed.triage.reasons] == [r.text for r in baseline.triage.reasons]
+    (listed,) = _history_rows(assessed)
+    assert "seizure" in listed
+    assert not any(u.target == "findings[1]" for u in result.used)
+
+
+def test_old_observation_finding_is_a_history_entry():
+    """A coded Observation older than 90 days enters the case with current false and its
+    status; an old lab stays out of the case and in the report."""
+    obs = {"resourceType": "Observation", "id": "o", "status": "final",
+           "code": {"coding": [{"system": HPO, "code": "HP:0001250"}]},
+           "subject": {"reference": "Patient/p1"}, "valueBoolean": True,
+           "effectiveDateTime": "2023-05-01"}
+    result = case_from_fhir(bundle(patient(), obs, lab("2823-3", 2.9, "mmol/L",
+                                                       when="2020-01-01")), on_date=ON)
+    assert result.case.to_dict()["findings"] == [
+        {"status": "present", "code": "HP:0001250", "current": False}]
+    assert "labs" not in result.case.to_dict()
+    assert [(h.id, h.target) for h in result.history] == [("o", "findings[0]"), ("l", "")]
+    assert assess(result.case).triage.level not in {"urgent", "emergency"}
+
+
+def test_repeated_history_entries_are_deduplicated():
+    """Two history entries of one code (Case v1 allows one): the newest enters the case, the
+    other stays in the report with the reason; a current entry of the same code is kept too."""
+    old = condition("84757009", rid="old", clinical="resolved", recordedDate="2015-01-01")
+    new = condition("84757009", rid="new", abatementDateTime="2020-01-01")
+    now = condition("84757009", rid="now", onsetDateTime="2025-01-30")
+    result = case_from_fhir(bundle(patient(), old, new, now), on_date=ON)
+    findings = result.case.to_dict()["findings"]
+    assert findings == [{"status": "present", "code": "SNOMEDCT:84757009"},
+                        {"status": "present", "code": "SNOMEDCT:84757009", "current": False}]
+    rows = {h.id: h for h in result.history}
+    assert rows["new"].target == "findings[1]"
+    assert rows["old"].target == ""
+    assert "already history at $.entry[2].resource" in rows["old"].reason
+    assert assess(result.case).triage.level == "emergency"  # from the current seizure only
+
+
+def _weakness(rid: str = "w", **extra: Any) -> dict[str, Any]:
+    return condition("26544005", rid=rid, **extra)
+
+
+def test_recent_weakness_onset_sets_tempo_and_urgency():
+    """Weakness with onset 3 days before on_date: weakness_onset_days 3, triage at least urgent,
+    and the report says where the number came from."""
+    result = case_from_fhir(bundle(patient(), _weakness(onsetDateTime="2025-01-31")),
+                            on_date=ON)
+    assert result.case.history.weakness_onset_days == 3
+    assert any("weakness_onset_days = 3" in n and "$.entry[1].resource" in n
+               for n in result.notes)
+    assessed = assess(result.case)
+    assert assessed.triage.level in {"urgent", "emergency"}
+    derived = {d.finding: d.status for d in assessed.derived_findings}
+    assert derived.get("acute_onset_weakness") == "present"
+
+
+def test_old_weakness_onset_is_not_acute():
+    """Weakness with onset 2 years ago: a long tempo, no acute-onset flag."""
+    result = case_from_fhir(bundle(patient(), _weakness(onsetDateTime="2023-02-03")),
+                            on_date=ON)
+    assert result.case.history.weakness_onset_days == 731
+    assessed = assess(result.case)
+    derived = {d.finding: d.status for d in assessed.derived_findings}
+    assert derived.get("acute_onset_weakness") != "present"
+    assert not any("acute" in r.text.lower() and "weakness" in r.text.lower()
+                   for r in assessed.triage.reasons)
+
+
+def test_tempo_uses_the_earliest_current_weakness_onset():
+    """The earliest onset among current weakness entries counts (recordedDate when no onset;
+    an Observation's effective start); a future onset is noted and ignored; history entries
+    and non-weakness findings do not count."""
+    prox = {"resourceType": "Observation", "id": "p", "status": "final",
+            "code": {"coding": [{"system": HPO, "code": "HP:0003701"}]},
+            "subject": {"reference": "Patient/p1"}, "valueBoolean": True,
+            "effectivePeriod": {"start": "2025-01-20", "end": "2025-02-01"}}
+    data = bundle(patient(), prox, _weakness("late", recordedDate="2025-01-27"),
+                  _weakness("future", onsetDateTime="2025-03-01"),
+                  _weakness("gone", clinical="resolved", onsetDateTime="2000-01-01"),
+                  condition("84757009", rid="s", onsetDateTime="2024-12-20"))
+    result = case_from_fhir(data, on_date=ON)
+    assert result.case.history.weakness_onset_days == 14
+    assert any("2025-03-01" in n and "not used" in n for n in result.notes)
+    assert any("Observation at $.entry[1].resource" in n for n in result.notes)
+
+
+def test_caller_history_is_not_overridden():
+    """A weakness_onset_days given by the caller is kept; other history fields are copied."""
+    result = case_from_fhir(bundle(patient(), _weakness(onsetDateTime="2025-01-31")),
+                            on_date=ON, history={"weakness_onset_days": 400, "painful": False})
+    assert result.case.history.weakness_onset_days == 400
+    assert result.case.history.painful is False
+    assert not any("weakness_onset_days" in n for n in result.notes)
+
+
+def test_weakness_without_dates_sets_no_tempo():
+    """Undated weakness says nothing about its tempo: no weakness_onset_days."""
+    result = case_from_fhir(bundle(patient(), _weakness()), on_date=ON)
+    assert result.case.history.weakness_onset_days is None
+
+
+def test_only_history_is_nothing_to_assess():
+    """A record whose only usable entries are history has nothing to assess now."""
+    with pytest.raises(NothingToAssessError):
+        case_from_fhir(bundle(condition("84757009", abatementDateTime="2020-01-01")),
+                       on_date=ON)
 
 
 def test_old_lab_is_history():
@@ -272,3 +415,19 @@ def test_synthea_record_is_read_without_refusal(path):
     assessment = assess(result.case)
     if assessment.triage.level in {"urgent", "emergency"}:  # only from current entries
         assert any(r.kind == "red-flag" for r in assessment.triage.reasons)
+
+
+def test_synthea_history_entries_never_raise_triage():
+    """Across the corpus: history entries now enter the cases (current false), and no record is
+    triaged urgent or emergency; each triage equals that of the case without its history."""
+    past = 0
+    for path in CORPUS:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        dates = [e["resource"].get("effectiveDateTime", "")[:10] for e in data["entry"]]
+        result = case_from_fhir(data, on_date=date.fromisoformat(max(d for d in dates if d)))
+        current = [f for f in result.case.findings if f.is_current]
+        past += len(result.case.findings) - len(current)
+        level = assess(result.case).triage.level
+        assert level not in {"urgent", "emergency"}, path.stem
+        assert level == assess(attrs.evolve(result.case, findings=current)).triage.level
+    assert past > 0

@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 import attrs
 from attrs import frozen
 
+from twitchcds._validate import DURATION_DAYS, MAX_ITEMS
 from twitchcds.case import Case
 from twitchcds.errors import (
     ContradictionError,
@@ -42,7 +43,10 @@ from twitchcds.knowledge.model import LabRule
 from twitchcds.typing import Status
 from twitchcds.units import convert_lab_value
 
-__all__ = ["CaseBuilder", "NothingToAssessError", "Origin", "parse_when"]
+__all__ = ["WEAKNESS_FINDINGS", "CaseBuilder", "NothingToAssessError", "Origin", "parse_when"]
+
+WEAKNESS_FINDINGS: Final = frozenset({"muscle_weakness", "proximal_weakness", "distal_weakness"})
+"""Findings whose earliest dated onset in a record gives ``history.weakness_onset_days``."""
 
 _CASE_PATH: Final = re.compile(r"\$\.(?:findings|labs|medications)\[[0-9]+\]|\$\.(?:age|sex)\b")
 
@@ -61,6 +65,8 @@ class Origin:
     """Where an item came from: resource type and id, JSON path, field paths, and its date.
 
     ``fields`` maps a case field (``value``, ``unit``, ``status``) to its path below ``path``.
+    ``when`` orders repeated sources; ``onset`` is when the finding began, if the source says
+    (a Condition's ``onset[x]`` or ``recordedDate``, an Observation's effective start).
     """
 
     resource_type: str
@@ -68,6 +74,7 @@ class Origin:
     path: str
     fields: Mapping[str, str] = {}
     when: datetime | None = None
+    onset: datetime | None = None
 
 
 def parse_when(text: Any) -> datetime | None:
@@ -108,14 +115,25 @@ class CaseBuilder:
         self.problems: list[tuple[type[TwitchCDSError], Problem]] = []
         self.conflicts: list[Conflict] = []
         self.history: list[HistoryItem] = []
+        self.past_findings: list[tuple[str, Status, Origin, int]] = []
+        self.given_history: dict[str, Any] = {}
         self.notes: list[str] = []
         self.deceased = False
         self.used_notes: dict[str, str] = {}
         self.facts_cache: dict[str, dict[str, Status]] = {}
 
-    def past(self, origin: Origin, reason: str) -> None:
-        """Record an entry read as history (past, not current) and left out of the case."""
+    def past(self, origin: Origin, reason: str, finding: tuple[str, Status] | None = None,
+             ) -> None:
+        """Record an entry read as history (past, not current).
+
+        With ``finding`` (a code the knowledge base can place, and its status) the entry also
+        goes into the case as a history entry (``"current": false``); without, it is only
+        reported (a lab result, a code nothing places).
+        """
         self.history.append(HistoryItem(origin.resource_type, origin.id, origin.path, reason))
+        if finding is not None:
+            code, status = finding
+            self.past_findings.append((code, status, origin, len(self.history) - 1))
 
     def skip(self, origin: Origin, reason: str) -> None:
         """Record an item that carries nothing the knowledge base can use."""
@@ -256,9 +274,58 @@ class CaseBuilder:
         return ([f for i, f in enumerate(findings) if ("findings", i) in keep],
                 [lab for i, lab in enumerate(labs) if ("labs", i) in keep])
 
+    def _past(self, room: int) -> tuple[list[tuple[str, Status, Origin, int]],
+                                        dict[int, str]]:
+        """Choose the history entries that go into the case; say why each other one does not.
+
+        Case v1 allows one history entry per code: of repeated codes the newest is kept. At most
+        ``room`` entries fit (the case's item limit); the newest are kept.
+        """
+        kept: dict[str, tuple[int, tuple[str, Status, Origin, int]]] = {}
+        why: dict[int, str] = {}
+        order = sorted(enumerate(self.past_findings), key=lambda r: _newest_first(r[1][2], r[0]))
+        for i, row in order:
+            first = kept.setdefault(row[0], (i, row))
+            if first[1] is not row:
+                why[row[3]] = f"{row[0]} is already history at {first[1][2].path}"
+        chosen = sorted(kept.values(), key=lambda r: _newest_first(r[1][2], r[0]))
+        for _, row in chosen[max(room, 0):]:
+            why[row[3]] = f"left out of the case: more than {MAX_ITEMS} findings"
+        rows = sorted(chosen[:max(room, 0)])
+        return [row for _, row in rows], why
+
+    def _tempo(self, findings: list[tuple[str, Status, Origin]], as_of: date | None,
+               ) -> tuple[float | None, list[str]]:
+        """Return ``weakness_onset_days`` from the earliest dated current weakness, and notes."""
+        if as_of is None or "weakness_onset_days" in self.given_history:
+            return None, []
+        notes: list[str] = []
+        earliest: Origin | None = None
+        for code, status, origin in findings:
+            if status != "present" or origin.onset is None:
+                continue
+            facts = facts_of(self.kb, {"findings": [{"code": code, "status": "present"}]},
+                             self.facts_cache)
+            if not any(facts.get(f) == "present" for f in WEAKNESS_FINDINGS):
+                continue
+            if origin.onset.date() > as_of:
+                notes.append(f"weakness onset {origin.onset:%Y-%m-%d} at {origin.path} is after "
+                             f"{as_of.isoformat()}: not used for history.weakness_onset_days")
+            elif earliest is None or earliest.onset is None or origin.onset < earliest.onset:
+                earliest = origin
+        if earliest is None or earliest.onset is None:
+            return None, notes
+        days = min((as_of - earliest.onset.date()).days, int(DURATION_DAYS[1]))
+        notes.append(f"history.weakness_onset_days = {days}: the earliest onset of current "
+                     f"weakness in the record ({earliest.resource_type} at {earliest.path}, "
+                     f"{earliest.onset:%Y-%m-%d}) is {days} days before {as_of.isoformat()}")
+        return days, notes
+
     def _assemble(self, findings: list[tuple[str, Status, Origin]],
-                  labs: list[tuple[dict[str, Any], Origin]], case_id: str | None,
+                  past: list[tuple[str, Status, Origin, int]],
+                  labs: list[tuple[dict[str, Any], Origin]], *, case_id: str | None,
                   setting: str | None, used: list[UsedResource] | None,
+                  history: Mapping[str, Any],
                   ) -> tuple[dict[str, Any], dict[str, Origin], list[UsedResource]]:
         data: dict[str, Any] = {}
         where: dict[str, Origin] = {}
@@ -279,13 +346,25 @@ class CaseBuilder:
                 where[f"$.{name}[{i}]"] = origin
                 used_rows.append(_used(origin, f"{name}[{i}]",
                                        self.used_notes.get(origin.path, "")))
+        for i, (code, status, origin, _) in enumerate(past, start=len(findings)):
+            # history entries (current: false) follow the current findings; the report's
+            # history row names each (not a used row: they are never evidence)
+            data.setdefault("findings", []).append({"code": code, "status": status,
+                                                    "current": False})
+            where[f"$.findings[{i}]"] = origin
+        if history:
+            data["history"] = dict(history)
         return data, where, used_rows
 
     def build(self, *, case_id: str | None = None, setting: str | None = None,
-              used: list[UsedResource] | None = None) -> ImportResult:
+              used: list[UsedResource] | None = None, as_of: date | None = None,
+              ) -> ImportResult:
         """Build and check the case; raise every problem at once, at input-document paths.
 
-        Sources that disagree about a finding are resolved and reported, never refused.
+        Sources that disagree about a finding are resolved and reported, never refused. History
+        entries that name a finding go into the case with ``"current": false``. With ``as_of``,
+        the earliest dated onset of a current weakness finding gives
+        ``history.weakness_onset_days`` (unless :attr:`given_history` has one).
 
         Raises
         ------
@@ -297,9 +376,16 @@ class CaseBuilder:
         if self.problems:
             _raise(self.problems)
         findings, labs = self._resolve(*self._dedupe())
+        past, left_out = self._past(MAX_ITEMS - len(findings))
         for _ in range(len(findings) + len(labs) + 1):
-            data, where, used_rows = self._assemble(findings, labs, case_id, setting, used)
-            if not where:
+            days, tempo_notes = self._tempo(findings, as_of)
+            history = dict(self.given_history)
+            if days is not None:
+                history["weakness_onset_days"] = days
+            data, where, used_rows = self._assemble(findings, past, labs, case_id=case_id,
+                                                    setting=setting, used=used, history=history)
+            if not where.keys() - {f"$.findings[{i}]" for i in range(len(findings),
+                                                                      len(findings) + len(past))}:
                 raise NothingToAssessError.from_problems([Problem(
                     "$", f"nothing in the input can be used by the knowledge base "
                          f"({len(self.skipped)} items skipped)")])
@@ -318,9 +404,20 @@ class CaseBuilder:
             except TwitchCDSError as exc:
                 raise _translate(exc, where) from None
             return ImportResult(case, tuple(used_rows), tuple(self.skipped),
-                                tuple(self.conflicts), tuple(self.history), tuple(self.notes),
-                                self.deceased)
+                                tuple(self.conflicts), self._history_rows(past, len(findings),
+                                                                          left_out),
+                                (*self.notes, *tempo_notes), self.deceased)
         raise AssertionError("unreachable")  # pragma: no cover - each round drops an item
+
+    def _history_rows(self, past: list[tuple[str, Status, Origin, int]], start: int,
+                      left_out: Mapping[int, str]) -> tuple[HistoryItem, ...]:
+        """Return the report's history rows, each with its case item or why it has none."""
+        rows = list(self.history)
+        for i, (_, _, _, row) in enumerate(past, start=start):
+            rows[row] = attrs.evolve(rows[row], target=f"findings[{i}]")
+        for row, why in left_out.items():
+            rows[row] = attrs.evolve(rows[row], reason=f"{rows[row].reason}; {why}")
+        return tuple(rows)
 
     def _drop_named(self, exc: ContradictionError, where: Mapping[str, Origin],
                     findings: list[tuple[str, Status, Origin]],

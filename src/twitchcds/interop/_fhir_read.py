@@ -87,9 +87,10 @@ class Reader:
             self.as_of = death.date()
 
     def origin(self, path: str, resource: Mapping[str, Any],
-               fields: Mapping[str, str] | None = None, when: Any = None) -> Origin:
+               fields: Mapping[str, str] | None = None, when: Any = None,
+               onset: Any = None) -> Origin:
         return Origin(resource["resourceType"], resource.get("id"), path, fields or {},
-                      parse_when(when))
+                      parse_when(when), parse_when(onset))
 
     def read(self, path: str, resource: Mapping[str, Any]) -> None:
         kind = resource["resourceType"]
@@ -174,8 +175,9 @@ class Reader:
             self.lab(path, obs, codings, when)
         elif any(_finding_code(s, c) for s, c, _, _ in codings) and older_than(
                 dated, self.as_of, FINDING_DAYS):
-            self.b.past(self.origin(path, obs), f"observation of {dated:%Y-%m-%d} is more than "
-                        f"{FINDING_DAYS} days before {self.as_of.isoformat()}")
+            self.observed_finding(path, obs, codings, when, past=(
+                f"observation of {dated:%Y-%m-%d} is more than {FINDING_DAYS} days before "
+                f"{self.as_of.isoformat()}"))
         else:
             self.observed_finding(path, obs, codings, when)
 
@@ -210,7 +212,9 @@ class Reader:
         self.b.lab(known[0][0], value, unit, self.origin(path, obs, fields, when))
 
     def observed_finding(self, path: str, obs: Mapping[str, Any],
-                         codings: list[tuple[str, str, str, str]], when: Any) -> None:
+                         codings: list[tuple[str, str, str, str]], when: Any,
+                         past: str | None = None) -> None:
+        """Read a coded yes/no Observation; ``past`` (why it is history) makes it history."""
         if not any(_finding_code(s, c) for s, c, _, _ in codings):
             loinc = next((c for s, c, _, _ in codings if s == LOINC), None)
             self.b.skip(self.origin(path, obs), f"LOINC {loinc} without a valueQuantity" if loinc
@@ -235,15 +239,23 @@ class Reader:
                     if system == _INTERPRETATION and code in ("POS", "NEG"):
                         status = "present" if code == "POS" else "absent"
         if status is None:
+            if past is not None:  # old and unreadable: history, as before, but not in the case
+                self.b.past(self.origin(path, obs), past)
+                return
             self.b.skip(self.origin(path, obs), "no valueBoolean, yes/no valueCodeableConcept or "
                                                 "POS/NEG interpretation")
             return
+        period = obs.get("effectivePeriod") or {}
+        onset = (obs.get("effectiveDateTime") or obs.get("effectiveInstant")
+                 or period.get("start") or obs.get("issued"))
         self.coded_finding(path, obs, codings, status=status, fields={"status": field},
-                           when=when)
+                           when=when, onset=onset, past=past)
 
     def coded_finding(self, path: str, resource: Mapping[str, Any],
                       codings: list[tuple[str, str, str, str]], *, status: Status,
-                      fields: dict[str, str], when: Any) -> None:
+                      fields: dict[str, str], when: Any, onset: Any = None,
+                      past: str | None = None) -> None:
+        """Add the first placeable code as a finding, or as history when ``past`` says why."""
         codes = [(c, cpath) for s, code, _, cpath in codings
                  if (c := _finding_code(s, code)) is not None]
         if not codes:
@@ -252,8 +264,15 @@ class Reader:
         for code, cpath in codes:
             if self.b.placeable(code, status) is None:
                 fields["code"] = cpath[len(path):] + ".code"
-                self.b.finding(code, status, self.origin(path, resource, fields, when))
+                origin = self.origin(path, resource, fields, when, onset)
+                if past is not None:
+                    self.b.past(origin, past, (code, status))
+                else:
+                    self.b.finding(code, status, origin)
                 return
+        if past is not None:  # history the knowledge base cannot place: reported only
+            self.b.past(self.origin(path, resource), past)
+            return
         self.b.finding(codes[0][0], status, self.origin(path, resource))  # skipped with reason
 
     def condition(self, path: str, cond: Mapping[str, Any]) -> None:
@@ -289,7 +308,7 @@ class Reader:
                 return
         when = cond.get("recordedDate") or cond.get("onsetDateTime")
         self.coded_finding(path, cond, codings, status=status, fields={"status": field},
-                           when=when)
+                           when=when, onset=onset)
 
     def condition_facts(self, codings: list[tuple[str, str, str, str]]) -> dict[str, Status]:
         """Return what the first placeable code of a present Condition says about findings."""
@@ -303,12 +322,15 @@ class Reader:
 
     def past_condition(self, path: str, cond: Mapping[str, Any],
                        codings: list[tuple[str, str, str, str]], why: str) -> None:
-        """Report a Condition as history when the KB can place it; else skip it."""
+        """Put a Condition into the case as history when the KB can place it; else skip it."""
         if not self.condition_facts(codings):
             self.b.skip(self.origin(path, cond), f"{why}; and no code the knowledge base can "
                                                  "place")
             return
-        self.b.past(self.origin(path, cond), why)
+        when = (cond.get("abatementDateTime") or (cond.get("abatementPeriod") or {}).get("end")
+                or cond.get("recordedDate") or cond.get("onsetDateTime"))
+        self.coded_finding(path, cond, codings, status="present",
+                           fields={"status": ".clinicalStatus"}, when=when, past=why)
 
     def medication(self, path: str, res: Mapping[str, Any]) -> None:
         if res.get("status") != "active":

@@ -1,7 +1,9 @@
 """Now versus history in health records: the time windows the importers apply (private).
 
 A record holds years of entries; an assessment is about now. The FHIR importer reads as
-**history** (not current findings; DESIGN section 6a), and lists in the import report:
+**history** (not current findings; DESIGN section 6a), and lists in the import report (entries
+with a code the knowledge base can place also enter the case as findings with ``"current":
+false``, which the assessment reports and never uses):
 
 - a Condition whose ``clinicalStatus`` is ``inactive``, ``resolved`` or ``remission``, or that
   has an ``abatement[x]``;

@@ -112,8 +112,8 @@ class HistoryItem:
         Why it is history, e.g. ``clinicalStatus is resolved`` or ``onset 2012-03-01 is more
         than 90 days before 2019-06-01 and seizure is an acute event``.
     target : str
-        The case item it became (``findings[3]`` when the case format carries past findings),
-        or empty when it was left out of the case.
+        The case item it became (``findings[3]``, a finding with ``"current": false``), or
+        empty when it was left out of the case (a lab result, a repeated code).
     """
 
     resource_type: str
@@ -136,7 +136,8 @@ class ImportResult:
     conflicts : tuple of Conflict
         Sources that disagreed and how each disagreement was resolved.
     history : tuple of HistoryItem
-        Entries read as history (resolved, abated or old) rather than as current findings.
+        Entries read as history (resolved, abated or old) rather than as current findings;
+        those the knowledge base can place are in the case with ``"current": false``.
     notes : tuple of str
         Other things the reader should know, e.g. that the patient is deceased and the age is the
         age at death. Notes name no patient data beyond dates and ages.

@@ -25,7 +25,16 @@ path. Then:
 - **Time**: resolved or abated Conditions, active
   Conditions naming an acute event (seizure, tetany, ...) whose onset is more than 90 days old,
   Observation findings more than 90 days old and lab results more than 365 days old are history,
-  not current findings, and are listed in the report's ``history`` with the reason.
+  not current findings, and are listed in the report's ``history`` with the reason. History
+  entries the knowledge base can place go into the case as findings with ``"current": false``
+  (one per code, the newest; the assessment lists them in ``unused_inputs`` and they never
+  raise triage); old lab results are left out of the case.
+- **Tempo**: the earliest onset of a current weakness finding (``muscle_weakness``,
+  ``proximal_weakness``, ``distal_weakness``; a Condition's ``onsetDateTime`` or
+  ``onsetPeriod.start``, else ``recordedDate``; an Observation's ``effectiveDateTime``,
+  ``effectivePeriod.start`` or ``issued``) gives ``history.weakness_onset_days`` in days before
+  ``on_date`` (under 29 is acute-onset weakness, NICE NG127), unless ``history`` already has it.
+  The report's ``notes`` say where it came from; an onset after ``on_date`` is noted and ignored.
 - **Conflicts**: sources that disagree about a finding (a problem-list "prediabetes" and an HbA1c
   of 6.1%) never refuse the record: a lab beats a Condition, then the more recent source wins,
   then an Observation beats a Condition, else "present" is kept; each is listed in the report's
@@ -141,7 +150,8 @@ def bundle_problems(bundle: Mapping[str, Any], path: str) -> list[Problem]:
 
 
 def case_from_fhir(source: Any, *, kb: KnowledgeBase | None = None, on_date: date | None = None,
-                   case_id: str | None = None, setting: str | None = None) -> ImportResult:
+                   case_id: str | None = None, setting: str | None = None,
+                   history: Mapping[str, Any] | None = None) -> ImportResult:
     """Read a FHIR R4 Bundle, list of resources or resource into a case, with a report.
 
     Parameters
@@ -155,6 +165,9 @@ def case_from_fhir(source: Any, *, kb: KnowledgeBase | None = None, on_date: dat
         The date at which the age is computed (default: today).
     case_id, setting : str, optional
         Copied into the case.
+    history : Mapping, optional
+        Case v1 ``history`` fields known from elsewhere (the consultation), copied into the case;
+        a ``weakness_onset_days`` given here is kept rather than read from the record's dates.
 
     Returns
     -------
@@ -181,19 +194,20 @@ def case_from_fhir(source: Any, *, kb: KnowledgeBase | None = None, on_date: dat
     if problems:
         raise InvalidInputError.from_problems(problems)
     return read_resources(items, kb=kb, on_date=on_date, case_id=case_id, setting=setting,
-                          full_urls=full_urls_of(source))
+                          full_urls=full_urls_of(source), history=history)
 
 
 def read_resources(items: Sequence[Item], *, kb: KnowledgeBase | None = None,
                    on_date: date | None = None, case_id: str | None = None,
                    setting: str | None = None, patient_id: str | None = None,
-                   full_urls: Mapping[str, str] | None = None) -> ImportResult:
+                   full_urls: Mapping[str, str] | None = None,
+                   history: Mapping[str, Any] | None = None) -> ImportResult:
     """Read ``(json path, resource)`` pairs (see :func:`case_from_fhir`).
 
     ``patient_id``, when given, must be the Patient's id, and every resource naming a subject must
     name that patient (used by the CDS Hooks service with ``context.patientId``). ``full_urls``
     maps a resource's path to its Bundle entry's ``fullUrl``, so that references by ``fullUrl``
-    (``urn:uuid:...``) resolve.
+    (``urn:uuid:...``) resolve. ``history`` is as in :func:`case_from_fhir`.
     """
     from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415  (lazy load)
 
@@ -203,7 +217,8 @@ def read_resources(items: Sequence[Item], *, kb: KnowledgeBase | None = None,
     if problems:
         raise InvalidInputError.from_problems(problems)
     builder = CaseBuilder(builtin_knowledge_base() if kb is None else kb)
+    builder.given_history.update(history or {})
     reader = Reader(builder, items, on_date or date.today(), patient_id, full_urls)
     for path, resource in items:
         reader.read(path, resource)
-    return builder.build(case_id=case_id, setting=setting)
+    return builder.build(case_id=case_id, setting=setting, as_of=reader.as_of)
