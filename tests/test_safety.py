@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,3 +235,16 @@ def test_catalogue_case_is_never_under_triaged(entry: dict[str, Any]) -> None:
         pytest.fail(f"{entry['id']}: {exc}")
     assert RANK[result.triage.level] >= RANK[entry["min_level"]], (
         entry["id"], result.triage.level, entry["min_level"])
+
+
+# --- regression guard on the team's own vignettes ------------------------------------------------
+
+VIGNETTES = sorted((Path(__file__).parent.parent / "evaluation" / "vignettes").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", VIGNETTES, ids=[p.stem for p in VIGNETTES])
+def test_team_vignette_is_never_under_triaged(path: Path) -> None:
+    """No vignette triages below every level its authors accept (scope must not mask a flag)."""
+    vignette = json.loads(path.read_text(encoding="utf-8"))
+    level = assess(vignette["case"], workup=False).triage.level
+    assert RANK[level] >= min(RANK[x] for x in vignette["triage_acceptable"]), (path.stem, level)
