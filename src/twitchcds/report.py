@@ -5,7 +5,7 @@ Examples
 >>> from twitchcds import assess
 >>> text = render_text(assess({"age": 30, "findings": [{"id": "fasciculations",
 ...                                                     "status": "present"}]}))
->>> "Triage:" in text and "Disclaimer" in text
+>>> "Triage:" in text and "Disclaimer" in text and "Scope: in-scope" in text
 True
 """
 
@@ -29,7 +29,8 @@ def render_text(result: Assessment, *, top: int = _TOP) -> str:
     lines = [f"twitchcds assessment{f' of case {result.case_id}' if result.case_id else ''}",
              f"knowledge base {result.kb_version} ({result.kb_sha256[:12]}), setting "
              f"{result.setting}, {result.method} inference on {result.positive_findings} "
-             f"positive findings", "", "Differential (probability, prior):"]
+             f"positive findings", "", f"Scope: {result.scope.status}: {result.scope.text}",
+             "", "Differential (probability, prior):"]
     for row in result.differential[:top]:
         lines.append(f"  {row.probability:6.1%} {_bar(row.probability)} {row.name} "
                      f"[{row.category}] (prior {row.prior:.1%})")

@@ -194,8 +194,9 @@ def _detail(result: Assessment) -> str:
     lines = [f"**Triage: {result.triage.level}**", ""]
     if result.triage.reasons:
         lines += ["Why this triage:", *(f"- {r.text}" for r in result.triage.reasons[:3]), ""]
-    scope = getattr(result, "scope", None)
-    if scope is None or scope.status != "no-complaint":
+    if result.scope.status == "unexplained":
+        lines += [result.scope.text, ""]
+    if result.scope.status != "no-complaint":
         lines += ["Most likely causes: " + "; ".join(
             f"{row.name} {row.probability:.0%}" for row in result.differential[:3]), ""]
     if result.tests:

@@ -16,8 +16,7 @@ causes, proposed tests) and links to the documentation of the method; its sugges
 tests, and its ``overrideReasons`` let the clinician say why it was dismissed (reported back
 through the ``feedback`` endpoint).
 
-When the assessment carries a ``scope`` (Assessment v1.1), its status decides (2): a card unless
-``no-complaint``. Without it, the present findings are compared with :data:`COMPLAINT_FINDINGS`.
+The assessment's ``scope`` (Assessment v1.1) decides (2): a card unless ``no-complaint``.
 
 Examples
 --------
@@ -33,19 +32,8 @@ from __future__ import annotations
 from typing import Final
 
 from twitchcds.assessment import Assessment
-from twitchcds.errors import TwitchCDSError
-from twitchcds.evidence import derive_evidence
 
-__all__ = ["COMPLAINT_FINDINGS", "OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "fires", "red_flags"]
-
-COMPLAINT_FINDINGS: Final = frozenset({
-    "fasciculations", "tongue_fasciculations", "eyelid_myokymia", "myokymia", "facial_myokymia",
-    "hemifacial_spasm", "myoclonus", "muscle_cramps", "muscle_stiffness", "tetany",
-    "muscle_weakness", "proximal_weakness", "distal_weakness", "muscle_atrophy", "paresthesia",
-    "perioral_paresthesia", "persistent_twitching", "focal_twitching", "widespread_twitching",
-    "painful_twitching", "twitching_after_injury",
-})
-"""Neuromuscular complaints that make a chart in scope (used until assessments carry a scope)."""
+__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "fires", "red_flags"]
 
 OVERRIDE_SYSTEM: Final = "https://twitchcds.readthedocs.io/override-reasons"
 """Code system of the override reasons offered on every card."""
@@ -64,23 +52,12 @@ def red_flags(result: Assessment) -> list[str]:
     return [r.id for r in result.triage.reasons if r.kind == "red-flag"]
 
 
-def _complaint(result: Assessment) -> bool:
-    scope = getattr(result, "scope", None)
-    if scope is not None:
-        return bool(scope.status != "no-complaint")
-    try:
-        present = derive_evidence(result.case, result.kb).present
-    except TwitchCDSError:  # pragma: no cover - the case was assessed, so it derives
-        return True
-    return bool(present & COMPLAINT_FINDINGS)
-
-
 def fires(result: Assessment, *, deceased: bool = False) -> tuple[bool, str]:
     """Return whether the service shows a card for ``result``, and why (see the module doc)."""
     if deceased:
         return False, "the patient is recorded as deceased"
     if red_flags(result):
         return True, "red flag"
-    if _complaint(result):
+    if result.scope.status != "no-complaint":
         return True, "current neuromuscular complaint"
     return False, "no current neuromuscular complaint and no red flag"
