@@ -147,3 +147,32 @@ def test_case_from_fhir_and_phenopacket_classmethods() -> None:
     packet = json.loads((ROOT / "tests" / "data" / "phenopackets" / "progressive_weakness.json")
                         .read_text())
     assert Case.from_phenopacket(packet).findings
+
+
+def test_assess_fhir_subject_references_the_patient(capsys: pytest.CaptureFixture[str]) -> None:
+    """assess --format fhir --subject Patient/<id>: every resource references the patient and
+    the Bundle validates against the R4B models."""
+    pytest.importorskip("fhir.resources")
+    from fhir.resources.R4B.bundle import Bundle
+
+    assert main(["assess", str(ROOT / "examples" / "cases" / "als_progressive.json"),
+                 "--format", "fhir", "--subject", "Patient/pat-7f3c"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    Bundle.model_validate(data)
+    assert {json.dumps(e["resource"]["subject"]) for e in data["entry"]} == {
+        json.dumps({"reference": "Patient/pat-7f3c"})}
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--format", "fhir", "--subject", "Patient/a b"], "subject: must be Patient/<id>"),
+    (["--format", "fhir", "--subject", "Observation/1"], "subject: must be Patient/<id>"),
+    (["--format", "fhir", "--subject", "Patient/"], "subject: must be Patient/<id>"),
+    (["--format", "json", "--subject", "Patient/p1"], "--subject needs --format fhir"),
+])
+def test_assess_bad_subject_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                    fragment: str) -> None:
+    """A bad --subject (or one without --format fhir) exits 2 with the library's one-line error."""
+    assert main(["assess", str(EXAMPLE), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert fragment in err

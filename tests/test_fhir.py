@@ -24,7 +24,7 @@ from twitchcds.errors import (
     UnitConversionError,
 )
 from twitchcds.interop import MissingExtraError
-from twitchcds.interop.fhir import assessment_to_fhir, case_from_fhir
+from twitchcds.interop.fhir import assessment_to_fhir, case_from_fhir, subject_reference
 from twitchcds.schemas import validate_assessment_dict, validate_case_dict
 
 DATA = Path(__file__).parent / "data" / "fhir"
@@ -147,7 +147,8 @@ def test_assessment_to_fhir_is_a_valid_bundle():
     assert {"reference": "Observation/obs-fasc"} in risk["basis"]
     assert risk["note"][-1]["text"] == result.disclaimer
     requests = [e["resource"] for e in out["entry"][1:]]
-    assert [r["code"]["text"] for r in requests] == [t.name for t in result.tests]
+    assert [r["code"]["text"] for r in requests if "requisition" not in r] == [
+        t.name for t in result.tests if t.id != "electrolyte_panel"]
     assert all(r["intent"] == "proposal" and r["status"] == "draft" for r in requests)
     assert out == assessment_to_fhir(result, imported=imported)  # deterministic ids
     json.dumps(out, allow_nan=False)
@@ -290,4 +291,48 @@ def test_assessment_to_fhir_method_matches_the_function():
     Bundle.model_validate(bundle)
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert kinds[0] == "RiskAssessment"
-    assert kinds.count("ServiceRequest") == len(result.tests)
+    panel = sum(t.id == "electrolyte_panel" for t in result.tests)
+    assert kinds.count("ServiceRequest") == len(result.tests) + 2 * panel  # K, Mg, Ca
+
+
+def _requests_by_code(bundle: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(c["system"], c["code"]): e["resource"] for e in bundle["entry"][1:]
+            for c in e["resource"]["code"].get("coding", [])}
+
+
+def test_service_requests_are_coded_with_system_uris():
+    """MRI orders carry SNOMED CT, lab orders LOINC, each with its system URI; the electrolyte
+    panel becomes one LOINC-coded ServiceRequest per analyte sharing one requisition; the
+    Bundle validates against the R4B models."""
+    result = assess({"age": 40, "findings": [{"id": f, "status": "present"} for f in (
+        "optic_neuritis", "hyperreflexia", "fasciculations")]})
+    assert {"mri_brain", "mri_spine", "electrolyte_panel", "emg"} <= {t.id for t in result.tests}
+    out = assessment_to_fhir(result, subject="Patient/p1")
+    Bundle.model_validate(out)
+    coded = _requests_by_code(out)
+    assert {(SCT, "816077007"), (SCT, "241645008")} <= coded.keys()
+    assert {(LOINC, "3016-3"), (LOINC, "2157-6"), (LOINC, "2132-9")} <= coded.keys()
+    panel = [coded[(LOINC, code)] for code in ("2823-3", "2601-3", "2000-8")]
+    assert len({json.dumps(r["requisition"]) for r in panel}) == 1
+    assert all(len(r["code"]["coding"]) == 1 for r in panel)
+    assert panel[0]["code"]["text"].startswith("Potassium")
+    emg = next(e["resource"] for e in out["entry"][1:]
+               if e["resource"]["code"]["text"].startswith("Needle electromyography"))
+    assert "coding" not in emg["code"]  # no verified code: text only, never a guess
+    ids = [e["resource"]["id"] for e in out["entry"]]
+    assert len(set(ids)) == len(ids)
+    requests = [e["resource"] for e in out["entry"][1:]]
+    assert all(r["subject"] == {"reference": "Patient/p1"} for r in requests)
+    assert out["entry"][0]["resource"]["subject"] == {"reference": "Patient/p1"}
+    assert out == assessment_to_fhir(result, subject="Patient/p1")
+
+
+@pytest.mark.parametrize("bad", ["p1", "Patient/", "Patient/a b", "Observation/p1",
+                                 "Patient/" + "x" * 65, "http://ehr/Patient/1", "Patient/1/2"])
+def test_bad_subject_is_an_error(bad):
+    """A subject that is not Patient/<id> or Group/<id> with a valid FHIR id is refused."""
+    result = assess({"age": 30, "findings": [{"id": "fasciculations", "status": "present"}]})
+    with pytest.raises(InvalidInputError) as info:
+        assessment_to_fhir(result, subject=bad)
+    assert info.value.path == "subject"
+    assert subject_reference("Group/g-1.2") == "Group/g-1.2"

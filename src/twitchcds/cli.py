@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     p_assess.add_argument("case", help="path to a Case v1 JSON file, or - for stdin")
     p_assess.add_argument("--format", choices=("text", "json", "cds-hooks", "fhir"),
                           default="text")
+    p_assess.add_argument("--subject", metavar="REFERENCE",
+                          help="with --format fhir: the patient the RiskAssessment and "
+                               "ServiceRequests are about, Patient/<id> (default: a display-only "
+                               "subject naming the case id)")
     p_batch = sub.add_parser(
         "batch", help="assess a JSON-lines file of cases",
         description="Assess a JSON-lines file: one Assessment v1 JSON object per good line, in "
@@ -106,6 +110,13 @@ def _read_case(source: str) -> Case:
 
 
 def _assess(args: argparse.Namespace, out: TextIO) -> int:
+    if args.subject is not None and args.format != "fhir":
+        raise InvalidInputError("invalid input: --subject needs --format fhir",
+                                path="--subject", value=args.subject)
+    if args.subject is not None:
+        from twitchcds.interop.fhir import subject_reference  # noqa: PLC0415
+
+        subject_reference(args.subject)  # bad values exit 2 before any work
     kb = load_knowledge_base(args.kb)
     result = assess(_read_case(args.case), kb)
     if args.format == "text":
@@ -115,7 +126,8 @@ def _assess(args: argparse.Namespace, out: TextIO) -> int:
     elif args.format == "fhir":
         from twitchcds.interop.fhir import assessment_to_fhir  # noqa: PLC0415  (optional extra)
 
-        out.write(json.dumps(assessment_to_fhir(result), indent=2) + "\n")
+        bundle = assessment_to_fhir(result, subject=args.subject)
+        out.write(json.dumps(bundle, indent=2) + "\n")
     else:
         from twitchcds.interop.cds_hooks import cards  # noqa: PLC0415  (optional extra)
 

@@ -77,7 +77,7 @@ from typing import Any
 
 from twitchcds.errors import InvalidInputError, Problem
 from twitchcds.interop._builder import CaseBuilder, NothingToAssessError
-from twitchcds.interop._fhir_export import assessment_to_fhir
+from twitchcds.interop._fhir_export import assessment_to_fhir, subject_reference
 from twitchcds.interop._fhir_model import FHIR_VERSION, model_problems
 from twitchcds.interop._fhir_read import HPO_SYSTEMS, Item, Reader
 from twitchcds.interop._report import ImportResult
@@ -85,7 +85,7 @@ from twitchcds.knowledge.base import KnowledgeBase
 
 __all__ = ["FHIR_VERSION", "HPO_SYSTEMS", "FhirImport", "NothingToAssessError",
            "assessment_to_fhir", "bundle_problems", "case_from_fhir", "full_urls_of",
-           "read_resources", "resources_of"]
+           "read_resources", "resources_of", "subject_reference"]
 
 FhirImport = ImportResult
 """What :func:`case_from_fhir` returns: ``.case`` and the report (``.used``, ``.skipped``)."""
