@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from twitchcds import assess, load_knowledge_base
+from twitchcds import Case, assess, load_knowledge_base
+from twitchcds.evidence import derive_evidence
 
 
 def _present(*ids: str) -> list[dict[str, str]]:
@@ -32,6 +33,11 @@ TEXTBOOK = [
     pytest.param("drug_induced_myopathy", {
         "age": 62, "medications": [{"name": "atorvastatin"}],
         "findings": _present("myalgia", "proximal_weakness")}, id="statin-myopathy"),
+    # Older man with weak grip and thighs, swallowing difficulty, slowly progressive.
+    pytest.param("inclusion_body_myositis", {
+        "age": 68, "sex": "male",
+        "findings": _present("finger_flexor_weakness", "proximal_weakness", "dysphagia",
+                             "progressive_symptoms")}, id="inclusion-body-myositis"),
 ]
 
 
@@ -73,3 +79,27 @@ def test_statin_or_steroid_raises_drug_myopathy(medication: str) -> None:
 
     with_drug = prior({"findings": findings, "medications": [{"name": medication}]})
     assert with_drug > prior({"findings": findings})
+
+
+def test_hypoparathyroidism_code_reaches_the_risk_factor() -> None:
+    """HPO 'Hypoparathyroidism' and its descendants place the comorbidity risk factor."""
+    kb = load_knowledge_base()
+    for code in ("HP:0000829", "HP:0011771"):  # the term and 'Autoimmune hypoparathyroidism'
+        case = Case.from_dict({"findings": [{"code": code, "status": "present"}]})
+        assert "hypoparathyroidism" in derive_evidence(case, kb).risk_factors
+    effects = kb.risk_factor_index["hypoparathyroidism"].effects
+    assert "hypocalcemia" in {e.condition for e in effects}
+
+
+def test_record_naming_only_hypoparathyroidism_is_not_self_care() -> None:
+    """A record that names the cause (hypoparathyroidism) but no symptom still earns a review."""
+    result = assess({"findings": [{"code": "HP:0000829", "status": "present"}]})
+    assert result.triage.level != "self-care"
+
+
+@pytest.mark.parametrize("symptom", ["paresthesia", "muscle_cramps", "tetany"])
+def test_hypoparathyroidism_with_hypocalcaemia_symptoms_is_same_day(symptom: str) -> None:
+    """Known hypoparathyroidism with tingling, cramps or tetany is urgent (same-day calcium)."""
+    case = {"findings": [{"code": "HP:0000829", "status": "present"},
+                         {"id": symptom, "status": "present"}]}
+    assert assess(case).triage.level in {"urgent", "emergency"}
