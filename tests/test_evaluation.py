@@ -88,8 +88,13 @@ def test_vignette_ids_exist_in_kb(vignettes: tuple[Vignette, ...], kb: Knowledge
 
 
 def test_every_condition_is_covered(vignettes: tuple[Vignette, ...], kb: KnowledgeBase) -> None:
-    """Each condition of the knowledge base is the diagnosis of at least one vignette."""
+    """Each condition of the knowledge base is the diagnosis of at least one published case: a
+    team vignette or a case of a frozen evaluation set."""
     covered = {cid for v in vignettes for cid in v.diagnosis}
+    frozen = Path(__file__).parent.parent / "evaluation" / "frozen"
+    for path in frozen.glob("*.json"):
+        covered |= {cid for case in json.loads(path.read_text(encoding="utf-8"))
+                    for cid in case["diagnosis"]}
     assert set(kb.condition_index) <= covered
 
 
