@@ -8,10 +8,12 @@ Run from the repository root after changing HPO codes in the knowledge base::
 Rules (DESIGN section 5, the HPO true-path rule):
 
 - ``present``: a term that is a strict descendant of one or more KB-coded terms maps to the
-  *nearest* of them (a KB ancestor that is itself an ancestor of another KB ancestor of the term
-  is dropped), e.g. "Hand muscle atrophy" -> skeletal muscle atrophy.
+  *nearest* of them (a KB ancestor that is itself an ancestor of another KB-coded ancestor of
+  the term is dropped), e.g. "Hand muscle atrophy" -> skeletal muscle atrophy.
 - ``implied_by`` terms (a finding's broader or sibling terms, e.g. "Tetraparesis" for muscle
-  weakness) and their descendants count as the finding present; their absence says nothing.
+  weakness) and their descendants count as the finding present, on top of what their own KB
+  ancestors place (e.g. "Extremely elevated creatine kinase" -> raised CK and CK over 5,000
+  U/L); their absence says nothing.
 - ``absent``: a term maps to every KB item whose code equals it or descends from it, e.g. absent
   "Muscle weakness" -> no proximal weakness either. An absent strict descendant of a KB term
   says nothing about that term and is not listed.
@@ -73,11 +75,13 @@ def main() -> int:
     for term in ontology:
         ancestors = {p.id for p in term.all_parents}
         kb_anc = [c for c in codes if c in ancestors]
-        if term.id in implied and term.id not in own:
-            present_rows[term.id] = sorted(implied[term.id])
-        elif kb_anc and term.id not in own:
-            nearest = [c for c in kb_anc if not any(c in kb_ancestors[o] for o in kb_anc)]
-            present_rows[term.id] = sorted({i for c in nearest for i in codes[c]})
+        if term.id not in own and (kb_anc or term.id in implied):
+            # an ancestor gives way to a nearer *own* code (a narrower finding); an implied_by
+            # term is no narrower version of its ancestors' findings, so they stay
+            nearest = [c for c in kb_anc
+                       if not any(c in kb_ancestors[o] for o in kb_anc if o in own)]
+            items = {i for c in nearest for i in codes[c]} | set(implied.get(term.id, ()))
+            present_rows[term.id] = sorted(items)
         below = [c for c, anc in kb_ancestors.items()
                  if c in own and (c == term.id or term.id in anc)]
         if below:

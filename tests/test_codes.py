@@ -142,3 +142,38 @@ def test_hpo_map_places_typical_specific_terms(kb: KnowledgeBase) -> None:
     assert kb.hpo_present["HP:0002273"] == ("muscle_weakness",)  # Tetraparesis implies weakness
     assert "HP:0002273" not in kb.hpo_absent  # ... but no tetraparesis says nothing
     assert kb.hpo_present["HP:0001284"] == ("hyporeflexia",)  # Areflexia
+
+
+@pytest.mark.parametrize(("term", "finding"), [
+    ("HP:0002385", "muscle_weakness"),  # Paraparesis (under Weakness due to UMN dysfunction)
+    ("HP:0001269", "muscle_weakness"),  # Hemiparesis
+    ("HP:0030237", "distal_weakness"),  # Hand muscle weakness
+    ("HP:0033466", "distal_weakness"),  # Weak grip (a hand muscle weakness)
+    ("HP:0003409", "distal_sensory_impairment"),  # Distal sensory impairment of all modalities
+    ("HP:0011868", "radicular_pain"),  # Sciatica
+    ("HP:0011785", "goitre"),  # Thyrotoxicosis with toxic multinodular goiter
+    ("HP:0011706", "cardiac_arrhythmia"),  # Second degree atrioventricular block
+    ("HP:0001709", "cardiac_arrhythmia"),  # Third degree atrioventricular block
+    ("HP:0003201", "elevated_ck"),  # Rhabdomyolysis
+    ("HP:0005567", "low_magnesium"),  # Renal magnesium wasting (defined with hypomagnesemia)
+    ("HP:0001960", "low_potassium"),  # Hypokalemic metabolic alkalosis
+])
+def test_hpo_map_places_annotated_disease_terms(kb: KnowledgeBase, term: str,
+                                                 finding: str) -> None:
+    """Terms the HPO annotates to diseases in scope (evaluation/hpo_coverage.py) are placed as
+    the finding they imply; their absence says nothing about it."""
+    assert finding in kb.hpo_present[term]
+    assert finding not in kb.hpo_absent.get(term, ())
+
+
+def test_implied_term_keeps_its_hierarchy_placement(kb: KnowledgeBase) -> None:
+    """An implied_by term also counts as the findings its HPO ancestors are codes of."""
+    assert set(kb.hpo_present["HP:0030235"]) == {"elevated_ck", "very_high_ck"}
+
+
+def test_misfiled_terms_stay_unplaced(kb: KnowledgeBase) -> None:
+    """Terms whose HPO descendants would carry a wrong implication are not placed: "Graves
+    disease" is filed under "Thyrotoxicosis with diffuse goiter" (not every Graves patient has a
+    goitre), and fasciculations under "Muscle fibrillation" (an EMG finding)."""
+    assert "goitre" not in kb.hpo_present.get("HP:0100647", ())
+    assert kb.hpo_present["HP:0007289"] == ("fasciculations",)  # Limb fasciculations
