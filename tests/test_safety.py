@@ -248,3 +248,22 @@ def test_team_vignette_is_never_under_triaged(path: Path) -> None:
     vignette = json.loads(path.read_text(encoding="utf-8"))
     level = assess(vignette["case"], workup=False).triage.level
     assert RANK[level] >= min(RANK[x] for x in vignette["triage_acceptable"]), (path.stem, level)
+
+
+@given(case=_case_strategy())
+def test_leak_only_bound_never_undercuts_the_exact_value(case: dict[str, Any]) -> None:
+    """The posterior bound that lets scope skip an inference is never below the exact value."""
+    from twitchcds.case import Case
+    from twitchcds.evidence import derive_evidence
+    from twitchcds.priors import case_priors
+    from twitchcds.scope import leak_only, leak_only_bound
+    from twitchcds.scoring import Scorer
+
+    evidence = derive_evidence(Case.from_dict(case), KB)
+    scorer = Scorer.for_priors(KB, case_priors(KB, None, evidence.risk_factors).adjusted)
+    result = scorer.run(evidence.present, evidence.absent)
+    for finding in evidence.present & KB.caused_findings:
+        exact = leak_only(scorer, evidence.present, evidence.absent, finding,
+                          result.log_evidence)
+        bound = leak_only_bound(KB, finding, result.probabilities)
+        assert exact <= bound + 1e-9, (finding, exact, bound)

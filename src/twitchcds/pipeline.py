@@ -176,7 +176,8 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
              if do_workup else ())
     questions = (next_questions(scorer, evidence, probs, result.log_evidence)
                  if do_workup and exact else ())
-    scope = assess_scope(scorer, evidence.present, evidence.absent, result.log_evidence)
+    scope = assess_scope(scorer, evidence.present, evidence.absent,
+                         np.asarray(probs, dtype=float), result.log_evidence)
     advice = advise(kb, by_id, context, fired)
     if scope.status == "no-complaint":
         advice = tuple(item for item in advice if item.condition is None)

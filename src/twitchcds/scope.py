@@ -21,8 +21,16 @@ model: ``P(f=1, only the leak | pa) = l / (1 - l) * P(f=0 | pa)``, so
 
     P(leak only | e) = l / (1 - l) * P(e with f absent instead) / P(e)
 
-which costs one more exact inference per present finding (a finding no condition causes is
-explained by its leak alone, with no inference).
+which costs one more exact inference for ``f``. A bound from the posterior already at hand
+skips that inference when it cannot change the answer: given the parents' states, the
+leak-only probability is ``g(q) = l q / (1 - (1 - l) q)`` with ``q`` the product of
+``(1 - p_i)`` over the parents that are present, increasing in ``q``; it is 1 when every parent
+is absent and at most ``g(1 - p_min)`` otherwise, and every parent is absent with probability
+at most ``1 - m`` (``m`` the likeliest parent's posterior), so
+
+    P(leak only | e) <= (1 - m) + m * g(1 - p_min)
+
+A finding no condition causes is explained by its leak alone, with no inference.
 """
 
 from __future__ import annotations
@@ -30,12 +38,15 @@ from __future__ import annotations
 import math
 from typing import Final, Literal, TypeAlias
 
+import numpy as np
+import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.scoring import Scorer
 
-__all__ = ["UNEXPLAINED_THRESHOLD", "Scope", "ScopeStatus", "assess_scope", "leak_only"]
+__all__ = ["UNEXPLAINED_THRESHOLD", "Scope", "ScopeStatus", "assess_scope", "leak_only",
+           "leak_only_bound"]
 
 ScopeStatus: TypeAlias = Literal["in-scope", "no-complaint", "unexplained"]
 """Whether the knowledge base speaks to the input (DESIGN section 6a)."""
@@ -93,8 +104,34 @@ def leak_only(scorer: Scorer, present: frozenset[str], absent: frozenset[str],
     return min(1.0, leak / (1.0 - leak) * ratio)
 
 
+def leak_only_bound(kb: KnowledgeBase, finding: str,
+                    probabilities: npt.NDArray[np.float64]) -> float:
+    """Return an upper bound on :func:`leak_only` from the posterior alone (module notes).
+
+    ``probabilities`` are the posteriors aligned with ``kb.conditions``; 1.0 for a finding no
+    condition causes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from twitchcds import load_knowledge_base
+    >>> kb = load_knowledge_base()
+    >>> leak_only_bound(kb, "fasciculations", np.zeros(len(kb.conditions)))  # no cause likely
+    1.0
+    >>> round(leak_only_bound(kb, "low_potassium", np.ones(len(kb.conditions))), 3)
+    0.002
+    """
+    parents, links = kb.network.parents(kb.finding_position[finding])
+    if parents.size == 0:
+        return 1.0
+    leak = kb.finding_index[finding].leak
+    m = float(probabilities[parents].max())
+    q = 1.0 - float(links.min())
+    return min(1.0, (1.0 - m) + m * leak * q / (1.0 - (1.0 - leak) * q))
+
+
 def assess_scope(scorer: Scorer, present: frozenset[str], absent: frozenset[str],
-                 log_evidence: float) -> Scope:
+                 probabilities: npt.NDArray[np.float64], log_evidence: float) -> Scope:
     """Return the scope of a case from its current findings and posterior.
 
     Parameters
@@ -103,6 +140,8 @@ def assess_scope(scorer: Scorer, present: frozenset[str], absent: frozenset[str]
         The case's scorer (its priors).
     present, absent : frozenset of str
         Current findings (history entries excluded).
+    probabilities : ndarray
+        Posteriors aligned with ``kb.conditions``, for the bound that skips most inferences.
     log_evidence : float
         ``log P(e)`` of the observed findings.
 
@@ -123,8 +162,10 @@ def assess_scope(scorer: Scorer, present: frozenset[str], absent: frozenset[str]
     caused = kb.caused_findings
     clinical = sorted(f for f in present if kb.finding_index[f].kind != "history")
     unexplained = [f for f in clinical
-                   if f not in caused or leak_only(scorer, present, absent, f,
-                                                   log_evidence) >= UNEXPLAINED_THRESHOLD]
+                   if f not in caused or (
+                       leak_only_bound(kb, f, probabilities) >= UNEXPLAINED_THRESHOLD
+                       and leak_only(scorer, present, absent, f,
+                                     log_evidence) >= UNEXPLAINED_THRESHOLD)]
     if unexplained:
         names = ", ".join(kb.finding_index[f].name for f in unexplained)
         return Scope("unexplained", f"{names}: {UNEXPLAINED_TEXT}.", tuple(unexplained))
