@@ -16,25 +16,14 @@ bare 0.48 -> 22 ms, full 25 -> 2331 ms.)
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import attrs
+from bench_assess import median_ms  # the same timing helper as bench_assess.py
 
 import twitchcds
 
 INHIBITED = ("muscle_weakness", "muscle_atrophy", "emg_active_denervation",
              "emg_chronic_reinnervation", "distal_sensory_impairment")
-
-
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def case(m: int, status: str) -> dict[str, object]:

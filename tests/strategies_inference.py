@@ -16,8 +16,17 @@ from attrs import frozen
 from hypothesis import strategies as st
 
 from twitchcds.inference import NoisyOrNetwork
+from twitchcds.inference._brute import brute_force
 
-__all__ = ["Problem", "extreme_probabilities", "problems"]
+__all__ = [
+    "Problem",
+    "arrays",
+    "batch_rows",
+    "extra_batch",
+    "extreme_probabilities",
+    "oracle",
+    "problems",
+]
 
 EXTREMES = (1e-6, 0.01, 0.2, 0.5, 0.8, 0.99, 1.0 - 1e-6)
 
@@ -71,3 +80,32 @@ def problems(draw: st.DrawFn, *, max_conditions: int = 12, min_findings: int = 1
     k = draw(st.integers(min_present, min(max_present, n_f)))
     n_abs = draw(st.integers(0, min(max_absent, n_f - k)))
     return Problem(network, priors, sorted(order[:k]), sorted(order[k:k + n_abs]))
+
+
+def oracle(case: Problem) -> tuple[Any, float] | None:
+    """Brute-force posteriors and log evidence of ``case``, or ``None`` if it is impossible."""
+    try:
+        return brute_force(case.network, case.priors, case.present, case.absent)
+    except ValueError:
+        return None
+
+
+def arrays(case: Problem) -> tuple[Any, Any, Any]:
+    """``case``'s priors and its present and absent finding indices as engine arrays."""
+    return (np.asarray(case.priors, dtype=np.float64),
+            np.array(sorted(set(case.present)), dtype=np.intp),
+            np.array(sorted(set(case.absent)), dtype=np.intp))
+
+
+def batch_rows(n: int) -> Any:
+    """Every 0/1 row over ``n`` extra findings (``2**n`` rows, one per absent subset)."""
+    return ((np.arange(1 << n)[:, None] >> np.arange(n)) & 1).astype(float)
+
+
+def extra_batch(case: Problem, data: st.DataObject) -> tuple[Any, Any]:
+    """Draw up to three unobserved findings of ``case`` and every row over them."""
+    free = [f for f in range(case.network.n_findings) if f not in set(case.present)
+            and f not in set(case.absent)]
+    extra = np.array(data.draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
+                     if free else [], dtype=np.intp)
+    return extra, batch_rows(extra.size)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.strategies_inference import Problem, problems
+from tests.strategies_inference import Problem, oracle, problems
 from twitchcds import KnowledgeBase
 from twitchcds.errors import ContradictionError, InvalidInputError, UnknownCodeError
 from twitchcds.inference import (
@@ -33,13 +33,6 @@ def _net(n_c: int, n_f: int, leaks: list[float],
                                       [f"f{i}" for i in range(n_f)], leaks, links)
 
 
-def _oracle(case: Problem) -> tuple[np.ndarray, float] | None:
-    try:
-        return brute_force(case.network, case.priors, case.present, case.absent)
-    except ValueError:
-        return None
-
-
 def _unreduced(case: Problem, *, split: bool = True, collapse: bool = True) -> InferenceResult:
     return _run(case.network, np.asarray(case.priors), np.array(case.present, dtype=np.intp),
                 np.array(case.absent, dtype=np.intp), method="exact", budget=DEFAULT_BUDGET,
@@ -52,7 +45,7 @@ def _unreduced(case: Problem, *, split: bool = True, collapse: bool = True) -> I
 @given(problems())
 def test_exact_matches_brute_force(case: Problem) -> None:
     """Exact posteriors and log evidence equal brute-force enumeration, or both say impossible."""
-    truth = _oracle(case)
+    truth = oracle(case)
     if truth is None:
         with pytest.raises(InvalidInputError):
             infer(case.network, case.priors, case.present, case.absent, method="exact")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.strategies_inference import Problem, problems
+from tests.strategies_inference import Problem, arrays, extra_batch, oracle, problems
 from twitchcds.errors import InvalidInputError
 from twitchcds.inference import DEFAULT_BUDGET, InferenceResult, NoisyOrNetwork, _run, infer
 from twitchcds.inference._brute import brute_force
@@ -25,25 +25,13 @@ def _net(n_c: int, n_f: int, leaks: list[float], links: list[tuple[int, int, flo
                                       inhibitors=inhibitors)
 
 
-def _oracle(case: Problem) -> tuple[np.ndarray, float] | None:
-    try:
-        return brute_force(case.network, case.priors, case.present, case.absent)
-    except ValueError:
-        return None
-
-
-def _arrays(case: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (np.asarray(case.priors, dtype=np.float64), np.array(case.present, dtype=np.intp),
-            np.array(case.absent, dtype=np.intp))
-
-
 # --- exactness -------------------------------------------------------------------------------
 
 @settings(max_examples=150)
 @given(problems(inhibitors=True, max_absent=8))
 def test_inhibited_exact_matches_brute_force(case: Problem) -> None:
     """With inhibitor links, exact posteriors and log evidence equal enumeration to 1e-9."""
-    truth = _oracle(case)
+    truth = oracle(case)
     if truth is None:
         with pytest.raises(InvalidInputError, match="probability zero"):
             infer(case.network, case.priors, case.present, case.absent, method="exact")
@@ -60,7 +48,7 @@ def test_inhibited_exact_matches_brute_force(case: Problem) -> None:
                 max_present=20, max_absent=5, positive_leaks=True, inhibitors=True))
 def test_inhibited_many_positive_findings_match_brute_force(case: Problem) -> None:
     """With 15 to 20 present findings and inhibitors the engine still matches brute force."""
-    truth = _oracle(case)
+    truth = oracle(case)
     assume(truth is not None)
     assert truth is not None
     result = infer(case.network, case.priors, case.present, case.absent, method="exact")
@@ -73,7 +61,7 @@ def test_inhibited_many_positive_findings_match_brute_force(case: Problem) -> No
        st.sampled_from([(False, True), (True, False), (False, False)]))
 def test_inhibited_reductions_equal_unreduced(case: Problem, flags: tuple[bool, bool]) -> None:
     """Splitting and collapsing change no result when exclusion evidence is folded."""
-    priors, pos, neg = _arrays(case)
+    priors, pos, neg = arrays(case)
     try:
         full = _run(case.network, priors, pos, neg, method="exact", budget=DEFAULT_BUDGET)
     except InvalidInputError:
@@ -89,12 +77,8 @@ def test_inhibited_reductions_equal_unreduced(case: Problem, flags: tuple[bool, 
 @given(case=problems(positive_leaks=True, inhibitors=True, max_absent=4), data=st.data())
 def test_inhibited_batch_rows_match_brute_force(case: Problem, data: st.DataObject) -> None:
     """Each row of a batch (extra absent inhibited findings included) equals enumeration."""
-    priors, pos, neg = _arrays(case)
-    free = [f for f in range(case.network.n_findings) if f not in set(case.present)
-            and f not in set(case.absent)]
-    extra = np.array(data.draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
-                     if free else [], dtype=np.intp)
-    rows = ((np.arange(1 << extra.size)[:, None] >> np.arange(extra.size)) & 1).astype(float)
+    priors, pos, neg = arrays(case)
+    extra, rows = extra_batch(case, data)
     batch = run_batch(case.network, priors, pos, neg, extra=rows, extra_findings=extra,
                       method="exact", budget=DEFAULT_BUDGET)
     assert batch is not None

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.strategies_inference import Problem, problems
+from tests.strategies_inference import Problem, arrays, batch_rows, extra_batch, problems
 from twitchcds import Case, KnowledgeBase, assess
 from twitchcds.errors import InvalidInputError
 from twitchcds.evidence import Evidence, derive_evidence
@@ -38,12 +38,6 @@ TOL = 1e-9
 # (largest table solved by the scan, largest batch table solved by dense products, largest
 # batch table solved child by child; larger ones use the per-entry kernel)
 KERNELS = [(16, 128, 4096), (0, 128, 4096), (0, 0, 4096), (0, 0, 0)]
-
-
-def _arrays(case: Problem) -> tuple[Any, Any, Any]:
-    return (np.asarray(case.priors, dtype=np.float64),
-            np.array(sorted(set(case.present)), dtype=np.intp),
-            np.array(sorted(set(case.absent)), dtype=np.intp))
 
 
 @pytest.mark.parametrize(("scan", "dense", "axes"), KERNELS)
@@ -132,7 +126,7 @@ def test_grown_plans_equal_listed_plans(steps: tuple[tuple[Any, ...], tuple[Any,
 @given(case=problems(positive_leaks=True))
 def test_frontier_and_table_methods_agree(case: Problem) -> None:
     """The frontier sum (tables off) and the full-table method give the same posteriors."""
-    priors, pos, neg = _arrays(case)
+    priors, pos, neg = arrays(case)
     plain = _run(case.network, priors, pos, neg, method="exact", budget=DEFAULT_BUDGET,
                  tables=False)
     fast = _run(case.network, priors, pos, neg, method="exact", budget=DEFAULT_BUDGET)
@@ -148,7 +142,7 @@ def test_star_closed_form_equals_the_frontier_sum(case: Problem, extremes: bool)
     from twitchcds.inference._star import solve_star
     from twitchcds.inference._structure import build_structure, frontier_steps, structure_values
 
-    priors, pos, neg = _arrays(case)
+    priors, pos, neg = arrays(case)
     st_ = build_structure(case.network, pos)
     folded = fold_absent(case.network, priors, neg)
     # a batch of two rows: the folded priors, and priors pushed to the extremes
@@ -180,12 +174,8 @@ def test_star_closed_form_equals_the_frontier_sum(case: Problem, extremes: bool)
 def test_batch_rows_equal_single_runs(case: Problem, scan: int, dense: int,
                                       axes: int, data: st.DataObject) -> None:
     """Each row of a batched solve equals solving that row alone (both kernels, any size)."""
-    priors, pos, neg = _arrays(case)
-    free = [f for f in range(case.network.n_findings) if f not in set(case.present)
-            and f not in set(case.absent)]
-    extra = np.array(data.draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
-                     if free else [], dtype=np.intp)
-    rows = ((np.arange(1 << extra.size)[:, None] >> np.arange(extra.size)) & 1).astype(float)
+    priors, pos, neg = arrays(case)
+    extra, rows = extra_batch(case, data)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_SCAN_CELLS", scan)
         mp.setattr(table, "MAX_DENSE_CELLS", dense)
@@ -204,11 +194,11 @@ def test_batch_rows_equal_single_runs(case: Problem, scan: int, dense: int,
 @given(case=problems(max_absent=6), data=st.data())
 def test_fold_batch_equals_fold_absent(case: Problem, data: st.DataObject) -> None:
     """Folding a batch of absent sets equals folding each set alone."""
-    priors, _, neg = _arrays(case)
+    priors, _, neg = arrays(case)
     extra = np.array(data.draw(st.lists(st.integers(0, case.network.n_findings - 1),
                                         unique=True, max_size=3)), dtype=np.intp)
     extra = np.setdiff1d(extra, neg).astype(np.intp)
-    rows = ((np.arange(1 << extra.size)[:, None] >> np.arange(extra.size)) & 1).astype(float)
+    rows = batch_rows(extra.size)
     pi, pi_c, log_ev = fold_batch(case.network, priors, neg, rows, extra)
     for b, row in enumerate(rows):
         one = fold_absent(case.network, priors, np.union1d(neg, extra[row > 0]).astype(np.intp))
@@ -243,7 +233,7 @@ def test_padded_and_csr_gathers_agree(case: Problem) -> None:
         assert np.array_equal(a.probabilities, b.probabilities)
         assert a.log_evidence == b.log_evidence or (
             math.isnan(a.log_evidence) and math.isnan(b.log_evidence))
-    priors, _, neg = _arrays(case)
+    priors, _, neg = arrays(case)
     assert fold_absent(case.network, priors, neg).log_evidence == pytest.approx(
         fold_absent(csr, priors, neg).log_evidence, rel=1e-15, abs=1e-15)
 
@@ -285,7 +275,7 @@ def test_reused_components_equal_fresh_ones(case: Problem, data: st.DataObject) 
     from twitchcds.inference._engine import _solve_row
     from twitchcds.inference._structure import build_structure
 
-    priors, pos, neg = _arrays(case)
+    priors, pos, neg = arrays(case)
     known: Any = Lru(64)
     everything = range(case.network.n_findings)
     for _ in range(data.draw(st.integers(0, 6))):  # other present sets fill the cache first:

@@ -158,7 +158,8 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     exact = result.method == "exact"
     contributions = (explain(scorer, evidence, chain=exact) if do_explain
                      else tuple(() for _ in kb.conditions))
-    posterior, adjusted, base = (np.asarray(probs, dtype=float).tolist(),
+    prob_array = np.asarray(probs, dtype=float)
+    posterior, adjusted, base = (prob_array.tolist(),
                                  np.asarray(priors.adjusted, dtype=float).tolist(),
                                  np.asarray(priors.base, dtype=float).tolist())
     by_id = dict(zip((c.id for c in kb.conditions), posterior, strict=True))
@@ -176,8 +177,8 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
              if do_workup else ())
     questions = (next_questions(scorer, evidence, probs, result.log_evidence)
                  if do_workup and exact else ())
-    scope = assess_scope(scorer, evidence.present, evidence.absent,
-                         np.asarray(probs, dtype=float), result.log_evidence)
+    scope = assess_scope(scorer, evidence.present, evidence.absent, prob_array,
+                         result.log_evidence)
     advice = advise(kb, by_id, context, fired)
     if scope.status == "no-complaint":
         advice = tuple(item for item in advice if item.condition is None)
