@@ -67,25 +67,28 @@ def scope_section(vignettes: Any, kb: Any) -> str:
 
 
 def frozen_section() -> str:
-    """Each frozen published-case set: before (stored result on the earlier code) and now."""
+    """Each frozen published-case set: every stored baseline (earlier code) beside now."""
     sys.path.insert(0, str(HERE))
     from run_frozen import score  # noqa: PLC0415
 
     out = ["## Frozen published-case sets", "",
            "Written from published case reports before the knowledge-base changes they judge, "
            "frozen (checksums in `evaluation/frozen/SHA256SUMS`) and never edited; scored by "
-           "`evaluation/run_frozen.py`, which drops inputs the knowledge base cannot place.", ""]
+           "`evaluation/run_frozen.py`, which drops inputs the knowledge base cannot place. "
+           "Each set is reported on its own; a baseline column is the stored score of the "
+           "knowledge base it names (`evaluation/results/`).", ""]
     for path in sorted(FROZEN.glob("*.json")):
         cases = json.loads(path.read_text(encoding="utf-8"))
         now = score(cases)
         befores = sorted(RESULTS.glob(f"{path.stem}.before-*.json"))
-        before = json.loads(befores[-1].read_text(encoding="utf-8")) if befores else None
-        label = befores[-1].stem.split(".before-")[1] if befores else "-"
+        stored = [json.loads(b.read_text(encoding="utf-8")) for b in befores]
+        labels = [b.stem.split(".before-")[1] for b in befores]
         out += [f"### {path.name} ({len(cases)} cases)", "",
-                f"| metric | before ({label}) | now |", "|---|---|---|"]
+                "| metric | " + " | ".join(f"before ({label})" for label in labels) + " | now |",
+                "|---|" + "---|" * (len(labels) + 1)]
         for name, key, kind in _ROWS:
-            old = _fmt(before["summary"][key], kind) if before else "-"
-            out.append(f"| {name} | {old} | {_fmt(now['summary'][key], kind)} |")
+            olds = "".join(f"{_fmt(s['summary'][key], kind)} | " for s in stored)
+            out.append(f"| {name} | {olds}{_fmt(now['summary'][key], kind)} |")
         scope = ", ".join(f"{k} {n}" for k, n in sorted(now["summary"]["scope"].items()))
         under = [f"{r['id']} ({r['got']}; expected {r['expected']})"
                  for r in now["rows"] if r["under"]]
