@@ -601,3 +601,11 @@ def test_cli_options_build_a_configuration_without_a_file(tmp_path):
     assert auth.algorithms == ("ES384", "PS384")
     with pytest.raises(ConfigurationError, match="--public-url is required"):
         build_auth_config(trust=[(SPEC_ISS, str(tmp_path / "keys.json"))])
+
+
+def test_report_route_is_behind_the_same_auth(client):
+    """The report route refuses a call without a valid token before it looks up the page."""
+    path = SERVICE + "/report/some-token"
+    assert client.get(path).status_code == 401
+    ok = client.get(path, headers={"Authorization": f"Bearer {token(path=path)}"})
+    assert ok.status_code == 404  # authenticated, but this app keeps no report pages
