@@ -34,6 +34,7 @@ __all__ = ["render_html", "summary_html"]
 _TOP = 10
 _EXPLAINED = 3
 _EVIDENCE_ROWS = 8
+_OUTCOMES = 4
 _LEVEL_COLOURS = {"self-care": "#2e7d32", "routine": "#1565c0", "soon": "#ef6c00",
                   "urgent": "#c62828", "emergency": "#6a1b9a"}
 
@@ -97,7 +98,8 @@ def _tests(result: Assessment) -> list[dict[str, Any]]:
     out = []
     for test in result.tests:
         outcomes = []
-        for o in test.outcomes:
+        likely = sorted(test.outcomes, key=lambda o: -o.probability)[:_OUTCOMES]
+        for o in likely:
             leading = sorted(o.posterior, key=lambda cp: -cp[1])[:2]
             outcomes.append({
                 "findings": ", ".join(f"{_finding_name(result, f)} {s}" for f, s in o.findings),
@@ -105,7 +107,7 @@ def _tests(result: Assessment) -> list[dict[str, Any]]:
                 "then": "; ".join(f"{names.get(c, c)} {_pct(p)}" for c, p in leading)})
         out.append({"name": test.name, "rationale": test.rationale, "value": test.value,
                     "cost": test.cost, "indicated_by": list(test.indicated_by),
-                    "outcomes": outcomes})
+                    "outcomes": outcomes, "hidden": len(test.outcomes) - len(likely)})
     return out
 
 
