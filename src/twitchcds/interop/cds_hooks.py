@@ -22,7 +22,8 @@ Endpoints
     The report page (HTML) of an assessment this service answered with a card, linked from the
     card. Off unless ``report_pages`` is set: then the service keeps at most that many pages in
     memory, each for ``report_ttl_seconds`` (see :mod:`twitchcds.interop._report_store`); an
-    unknown or expired token gets 404. Behind the same authentication as every other route.
+    unknown or expired token gets 404. Behind the same authentication as every other route; the
+    card's link is under ``auth.public_url`` when authentication is configured.
 ``GET /openapi.json``
     The OpenAPI 3.0 description of these routes, request bodies and responses.
 
@@ -215,8 +216,10 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
             return data
         report = None
         if store is not None:
-            report = _linker(store, f"{str(request.base_url).rstrip('/')}/cds-services/"
-                                    f"{SERVICE_ID}/report/")
+            # behind a proxy the configured public URL is the one the EHR can reach (and the
+            # one its tokens name in aud)
+            root = auth.public_url if auth is not None else str(request.base_url).rstrip("/")
+            report = _linker(store, f"{root}/cds-services/{SERVICE_ID}/report/")
         try:
             answer = await concurrency.run_in_threadpool(handle_request, data, kb,
                                                           on_date=clock(), report=report)
