@@ -100,6 +100,23 @@ def test_bad_intervals_option() -> None:
     assert info.value.path == "options.intervals"
 
 
+@pytest.mark.parametrize(("option", "value", "path"), [
+    pytest.param("draws", 0, "$.draws", id="no-draws"),
+    pytest.param("draws", 2.5, "$.draws", id="fractional-draws"),
+    pytest.param("level", 1.0, "$.level", id="level-1"),
+    pytest.param("level", 0.0, "$.level", id="level-0"),
+])
+def test_bad_draws_or_level(option: str, value: Any, path: str) -> None:
+    """Bad interval settings raise the library's error naming the argument."""
+    from twitchcds.intervals import probability_intervals
+
+    priors = [c.prior["primary-care"] for c in BUILTIN.conditions]
+    with pytest.raises(InvalidInputError) as info:
+        probability_intervals(BUILTIN, priors, "primary-care", ["fasciculations"], [],
+                              point=priors, **{option: value})
+    assert info.value.path == path
+
+
 def test_explicit_range_and_rules() -> None:
     """An explicit range is used as written; other numbers get their references' rule."""
     kb = BUILTIN

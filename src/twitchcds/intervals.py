@@ -31,6 +31,7 @@ import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds._state import per_knowledge_base
+from twitchcds.errors import InvalidInputError
 from twitchcds.inference import NoisyOrNetwork, infer
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.ranges import leak_range, link_range, prior_range
@@ -204,6 +205,11 @@ def probability_intervals(kb: KnowledgeBase, priors: Sequence[float] | FloatArra
     -------
     Uncertainty
 
+    Raises
+    ------
+    InvalidInputError
+        If ``draws`` is not a positive integer or ``level`` is not in (0, 1).
+
     Notes
     -----
     Only the observed findings' links and leaks enter the posterior (an unobserved finding is
@@ -224,6 +230,10 @@ def probability_intervals(kb: KnowledgeBase, priors: Sequence[float] | FloatArra
     >>> u.top3[0], u.interval("hypokalemia")[0] > 0.5
     ('hypokalemia', True)
     """
+    if type(draws) is not int or draws < 1:
+        raise InvalidInputError("draws must be a positive integer", path="$.draws", value=draws)
+    if not (isinstance(level, float | int) and 0.0 < level < 1.0):
+        raise InvalidInputError("level must be in (0, 1)", path="$.level", value=level)
     net = kb.network
     pri = np.asarray(priors, dtype=np.float64)
     pt = np.asarray(point, dtype=np.float64)
