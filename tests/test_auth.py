@@ -601,3 +601,32 @@ def test_cli_options_build_a_configuration_without_a_file(tmp_path):
     assert auth.algorithms == ("ES384", "PS384")
     with pytest.raises(ConfigurationError, match="--public-url is required"):
         build_auth_config(trust=[(SPEC_ISS, str(tmp_path / "keys.json"))])
+
+
+def test_report_route_is_behind_the_same_auth(client):
+    """The report route refuses a call without a valid token before it looks up the page."""
+    path = SERVICE + "/report/some-token"
+    assert client.get(path).status_code == 401
+    ok = client.get(path, headers={"Authorization": f"Bearer {token(path=path)}"})
+    assert ok.status_code == 404  # authenticated, but this app keeps no report pages
+
+
+def test_report_link_is_under_the_public_url_and_needs_a_token(config, monkeypatch):
+    """With auth, the card links under the public URL; the page needs a token for its own URL."""
+    from datetime import date
+
+    from twitchcds.interop import _cards
+
+    monkeypatch.setattr(cds_hooks, "handle_request", _cards.handle_request)  # not the spy
+    app = create_app(auth=config, report_pages=2, clock=lambda: date(2025, 2, 3))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        answer = test_client.post(SERVICE, json=REQUEST,
+                                  headers={"Authorization": f"Bearer {token()}"})
+        (card,) = answer.json()["cards"]
+        url = card["links"][0]["url"]
+        assert url.startswith(f"{PUBLIC_URL}{SERVICE}/report/")
+        path = url.removeprefix(PUBLIC_URL)
+        assert test_client.get(path).status_code == 401
+        page = test_client.get(path, headers={"Authorization": f"Bearer {token(path=path)}"})
+        assert page.status_code == 200
+        assert page.text.startswith("<!DOCTYPE html>")

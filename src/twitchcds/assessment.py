@@ -27,6 +27,7 @@ from twitchcds.case import Case, FindingInput
 from twitchcds.errors import InvalidInputError
 from twitchcds.evidence import DerivedFinding, UnusedInput
 from twitchcds.explanation import Contribution
+from twitchcds.intervals import Uncertainty
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.priors import RiskAdjustment
 from twitchcds.scope import Scope
@@ -98,6 +99,9 @@ class Assessment:
     disclaimer: str = DISCLAIMER
     note: str = ""
     """Why parts of the assessment were simplified (empty when inference was exact)."""
+    uncertainty: Uncertainty | None = None
+    """Interval of each probability under the knowledge base's ranges (Assessment v1.2); ``None``
+    when not computed (``intervals=False``, the default in batch, or approximate inference)."""
 
     @property
     def tests(self) -> tuple[TestValue, ...]:
@@ -143,8 +147,29 @@ base.probabilities["amyotrophic_lateral_sclerosis"]
         new_case = attrs.evolve(self.case, findings=kept + added)
         return assess(new_case, self.kb, **dict(self.options))
 
+    def _repr_html_(self) -> str:
+        """Show triage, the differential as bars with intervals and the first tests (notebook)."""
+        from twitchcds.interop.html import summary_html  # noqa: PLC0415  (renderer sits above)
+
+        return summary_html(self)
+
+    def to_html(self) -> str:
+        """Return the full report as one self-contained HTML page (see ``interop.html``).
+
+        Examples
+        --------
+        >>> from twitchcds import assess
+        >>> assess({"age": 30}, workup=False).to_html().startswith("<!DOCTYPE html>")
+        True
+        """
+        from twitchcds.interop.html import render_html  # noqa: PLC0415  (renderer sits above)
+
+        return render_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready Assessment v1 dictionary (DESIGN §6)."""
+        bounds = ({c: (lo, hi) for c, lo, hi in self.uncertainty.intervals}
+                  if self.uncertainty else None)
         return {
             "case_id": self.case_id,
             "knowledge_base": {"version": self.kb_version, "sha256": self.kb_sha256},
@@ -153,7 +178,8 @@ base.probabilities["amyotrophic_lateral_sclerosis"]
                           **({"note": self.note} if self.note else {})},
             "scope": {"status": self.scope.status, "text": self.scope.text,
                       "findings": list(self.scope.findings)},
-            "differential": [_score_dict(row) for row in self.differential],
+            **({"uncertainty": _uncertainty_dict(self.uncertainty)} if self.uncertainty else {}),
+            "differential": [_score_dict(row, bounds) for row in self.differential],
             "triage": {
                 "level": self.triage.level,
                 "reasons": [{"id": r.id, "text": r.text, "level": r.level, "kind": r.kind,
@@ -208,9 +234,21 @@ base.probabilities["amyotrophic_lateral_sclerosis"]
         return assessment_to_fhir(self, **options)
 
 
-def _score_dict(row: ConditionScore) -> dict[str, Any]:
+def _uncertainty_dict(u: Uncertainty) -> dict[str, Any]:
+    return {"method": u.method, "draws": u.draws, "level": u.level, "top3": list(u.top3),
+            "top3_stability": _round(u.top3_stability), "top3_stable": u.top3_stable}
+
+
+def _score_dict(row: ConditionScore,
+                bounds: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    interval = {}
+    if bounds is not None:
+        low, high = bounds[row.id]
+        # rounded outwards, so the written interval still holds the written probability
+        interval = {"interval": {"low": min(_round(low), _round(row.probability)),
+                                 "high": max(_round(high), _round(row.probability))}}
     return {
-        "id": row.id, "name": row.name, "probability": _round(row.probability),
+        "id": row.id, "name": row.name, "probability": _round(row.probability), **interval,
         "prior": _round(row.prior), "base_prior": _round(row.base_prior),
         "category": row.category, "severity": row.severity, "codes": dict(row.codes),
         "evidence": [{"finding": e.finding, "status": e.status, "weight": _round(e.weight),

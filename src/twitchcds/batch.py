@@ -178,7 +178,8 @@ def _one(item: Any, kb: KnowledgeBase, parse: bool, output: _Output,
     try:
         # A trailing newline keeps Case.from_json from reading a line ending in .json as a path.
         case = Case.from_json(item if item.endswith("\n") else item + "\n") if parse else item
-        result = assess(case, kb, **options)
+        # Intervals cost tens of inferences per case: off in batch unless asked for.
+        result = assess(case, kb, **{"intervals": False, **options})
     except TwitchCDSError as exc:
         return False, (exc, _case_id(item))
     if output == "json":

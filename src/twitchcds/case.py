@@ -253,6 +253,12 @@ class Case:
     medications: tuple[Medication, ...] = field(default=(), converter=_as_tuple)
     labs: tuple[LabResult, ...] = field(default=(), converter=_as_tuple)
 
+    def _repr_html_(self) -> str:
+        """Show the case's inputs as a table in a notebook (every string escaped)."""
+        from twitchcds._display import case_html  # noqa: PLC0415  (notebooks only)
+
+        return case_html(self)
+
     def __attrs_post_init__(self) -> None:
         """Check the fields (raises :class:`~twitchcds.errors.InvalidCaseError`)."""
         problems = Problems()

@@ -42,8 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_assess = sub.add_parser("assess", help="assess one case (Case v1 JSON file, or - for stdin)")
     p_assess.add_argument("case", help="path to a Case v1 JSON file, or - for stdin")
-    p_assess.add_argument("--format", choices=("text", "json", "cds-hooks", "fhir"),
-                          default="text")
+    p_assess.add_argument("--format", choices=("text", "json", "cds-hooks", "fhir", "html"),
+                          default="text",
+                          help="html: one self-contained report page (no network assets; "
+                               "prints on A4)")
     p_assess.add_argument("--subject", metavar="REFERENCE",
                           help="with --format fhir: the patient the RiskAssessment and "
                                "ServiceRequests are about, Patient/<id> (default: a display-only "
@@ -76,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--port", type=int, default=8000)
     p_serve.add_argument("--cors-origin", action="append", default=[],
                          help="allow this browser origin (repeatable)")
+    p_serve.add_argument("--report-pages", type=int, default=0, metavar="N",
+                         help="keep the report pages of the last N cards in memory and link "
+                              "each card to its page (default 0: off)")
+    p_serve.add_argument("--report-ttl", type=float, default=600.0, metavar="SECONDS",
+                         help="how long a report page is kept (default 600)")
     auth = p_serve.add_argument_group(
         "authentication", "CDS Hooks JWT checks (required beyond loopback; see the deployment "
         "guide). Options override the file's settings.")
@@ -123,6 +130,8 @@ def _assess(args: argparse.Namespace, out: TextIO) -> int:
         out.write(render_text(result))
     elif args.format == "json":
         out.write(result.to_json() + "\n")
+    elif args.format == "html":
+        out.write(result.to_html())
     elif args.format == "fhir":
         from twitchcds.interop.fhir import assessment_to_fhir  # noqa: PLC0415  (optional extra)
 
@@ -147,7 +156,8 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write("twitchcds: warning: authentication is OFF (--insecure-no-auth): "
                          "any caller that reaches this port is served\n")
     serve(args.host, args.port, kb=load_knowledge_base(args.kb), cors_origins=args.cors_origin,
-          auth=auth, insecure_no_auth=args.insecure_no_auth, audit_log=args.audit_log)
+          auth=auth, insecure_no_auth=args.insecure_no_auth, audit_log=args.audit_log,
+          report_pages=args.report_pages, report_ttl_seconds=args.report_ttl)
     return 0
 
 

@@ -29,6 +29,7 @@ from twitchcds.case import Case
 from twitchcds.errors import InvalidInputError
 from twitchcds.evidence import derive_evidence
 from twitchcds.explanation import Contribution, explain
+from twitchcds.intervals import probability_intervals
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.priors import RiskAdjustment, case_priors
 from twitchcds.scope import assess_scope
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["assess", "assess_many"]
 
-_OPTIONS = ("method", "workup", "explain", "setting")
+_OPTIONS = ("method", "workup", "explain", "setting", "intervals")
 _APPROXIMATE_NOTE = (
     "Too many interacting findings for exact inference within the time budget: probabilities are "
     "estimated by sampling; explanation weights are isolated link strengths (they do not sum to "
@@ -82,7 +83,7 @@ def _as_case(case: Case | Mapping[str, Any]) -> Case:
     return Case.from_dict(case)
 
 
-def _check_options(options: Mapping[str, Any]) -> tuple[Method, bool, bool, str | None]:
+def _check_options(options: Mapping[str, Any]) -> tuple[Method, bool, bool, str | None, bool]:
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise InvalidInputError(f"invalid input: unknown option {unknown[0]!r}; known: "
@@ -93,7 +94,7 @@ def _check_options(options: Mapping[str, Any]) -> tuple[Method, bool, bool, str 
         raise InvalidInputError("invalid input: method must be 'auto', 'exact' or 'approximate'",
                                 path="options.method", value=method)
     flags = []
-    for name in ("workup", "explain"):
+    for name in ("workup", "explain", "intervals"):
         value = options.get(name, True)
         if not isinstance(value, bool):
             raise InvalidInputError(f"invalid input: {name} must be true or false",
@@ -103,7 +104,7 @@ def _check_options(options: Mapping[str, Any]) -> tuple[Method, bool, bool, str 
     if setting is not None and setting not in ("primary-care", "neuromuscular-clinic"):
         raise InvalidInputError("invalid input: unknown setting", path="options.setting",
                                 value=setting)
-    return method, flags[0], flags[1], setting
+    return method, flags[0], flags[1], setting, flags[2]
 
 
 def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
@@ -119,7 +120,9 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     **options
         ``method`` (``"auto"``, ``"exact"``, ``"approximate"``), ``workup`` (bool: value tests and
         questions, default True), ``explain`` (bool: per-finding weights, default True),
-        ``setting`` (overrides the case's setting).
+        ``setting`` (overrides the case's setting), ``intervals`` (bool: probability intervals
+        under the knowledge base's parameter ranges, see :mod:`twitchcds.intervals`; default
+        True here, False in the batch functions).
 
     Returns
     -------
@@ -146,7 +149,7 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     """
     from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415  (lazy load)
 
-    method, do_workup, do_explain, setting_override = _check_options(options)
+    method, do_workup, do_explain, setting_override, do_intervals = _check_options(options)
     kb = builtin_knowledge_base() if kb is None else kb
     case = _as_case(case)
     evidence = derive_evidence(case, kb)
@@ -180,6 +183,9 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
     scope = assess_scope(scorer, evidence.present, evidence.absent, prob_array,
                          result.log_evidence)
     advice = advise(kb, by_id, context, fired)
+    uncertainty = (probability_intervals(kb, priors.adjusted, priors.setting, evidence.present,
+                                         evidence.absent, point=prob_array)
+                   if do_intervals and exact else None)
     if scope.status == "no-complaint":
         advice = tuple(item for item in advice if item.condition is None)
     return Assessment(
@@ -189,7 +195,7 @@ def assess(case: Case | Mapping[str, Any], kb: KnowledgeBase | None = None,
         all_tests=tests, questions=questions, advice=advice, scope=scope,
         derived_findings=evidence.derived, unused_inputs=evidence.unused, case=case, kb=kb,
         options=tuple(sorted(options.items())),
-        note="" if exact else _APPROXIMATE_NOTE,
+        note="" if exact else _APPROXIMATE_NOTE, uncertainty=uncertainty,
     )
 
 
@@ -233,8 +239,8 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
         :class:`twitchcds.batch.CaseFailure` (index, case id, error) is yielded in its place
         and the others go on.
     **options
-        As for :func:`assess` (``method``, ``workup``, ``explain``, ``setting``); checked
-        before the first case is read.
+        As for :func:`assess` (``method``, ``workup``, ``explain``, ``setting``,
+        ``intervals``, here off unless set); checked before the first case is read.
 
     Returns
     -------

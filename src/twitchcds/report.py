@@ -24,16 +24,29 @@ def _bar(p: float) -> str:
     return "#" * filled + "." * (_BAR - filled)
 
 
+def _heading(result: Assessment) -> str:
+    u = result.uncertainty
+    if u is None:
+        return "Differential (probability, prior):"
+    order = "stable" if u.top3_stable else "not stable"
+    return (f"Differential (probability, {u.level:.0%} interval under the knowledge base's "
+            f"ranges, prior; top-3 order {order}: kept in {u.top3_stability:.0%} of "
+            f"{u.draws} draws):")
+
+
 def render_text(result: Assessment, *, top: int = _TOP) -> str:
     """Render the differential, triage, tests, questions and advice as readable text."""
     lines = [f"twitchcds assessment{f' of case {result.case_id}' if result.case_id else ''}",
              f"knowledge base {result.kb_version} ({result.kb_sha256[:12]}), setting "
              f"{result.setting}, {result.method} inference on {result.positive_findings} "
              f"positive findings", "", f"Scope: {result.scope.status}: {result.scope.text}",
-             "", "Differential (probability, prior):"]
+             "", _heading(result)]
+    bounds = ({c: (lo, hi) for c, lo, hi in result.uncertainty.intervals}
+              if result.uncertainty else {})
     for row in result.differential[:top]:
+        interval = (f" ({bounds[row.id][0]:.0%}-{bounds[row.id][1]:.0%})" if bounds else "")
         lines.append(f"  {row.probability:6.1%} {_bar(row.probability)} {row.name} "
-                     f"[{row.category}] (prior {row.prior:.1%})")
+                     f"[{row.category}]{interval} (prior {row.prior:.1%})")
         strongest = [e for e in row.evidence if abs(e.weight) >= 0.1][:3]
         if strongest:
             why = ", ".join(f"{e.finding} {e.status} {e.weight:+.2f}" for e in strongest)

@@ -46,3 +46,16 @@ def round_trip(kb: twitchcds.KnowledgeBase) -> bool:
 def what_if(result: twitchcds.Assessment) -> float:
     changed = result.what_if(add={"muscle_weakness": "present"}, remove=["fasciculations"])
     return changed.probabilities["amyotrophic_lateral_sclerosis"]
+
+
+def leading_interval(case: twitchcds.Case) -> tuple[float, float] | None:
+    result = twitchcds.assess(case, intervals=True)
+    if result.uncertainty is None:  # approximate inference: no intervals
+        return None
+    stable: bool = result.uncertainty.top3_stable
+    del stable
+    return result.uncertainty.interval(result.differential[0].id)
+
+
+def report_page(case: twitchcds.Case) -> str:
+    return twitchcds.assess(case).to_html()

@@ -7,7 +7,7 @@ errors to status codes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, Final
 
@@ -126,13 +126,15 @@ def _prefetch_items(prefetch: Mapping[str, Any],
 
 
 def handle_request(data: Any, kb: KnowledgeBase | None = None, *,
-                   on_date: date | None = None) -> dict[str, Any]:
+                   on_date: date | None = None,
+                   report: Callable[[Assessment], str] | None = None) -> dict[str, Any]:
     """Answer one CDS Hooks ``patient-view`` request (parsed JSON) with ``{"cards": [...]}``.
 
     At most one card, and none unless the firing policy allows it (see
     :mod:`twitchcds.interop._policy`): a current neuromuscular complaint or a fired red flag, a
     living patient. A record with nothing the knowledge base can use (an all-``null`` prefetch
-    included) gets ``{"cards": []}``.
+    included) gets ``{"cards": []}``. ``report``, when given, is called with the assessment of
+    a case that gets a card and returns the URL of its report page, which the card links to.
 
     Raises
     ------
@@ -172,7 +174,8 @@ def handle_request(data: Any, kb: KnowledgeBase | None = None, *,
     result = assess(imported.case, kb)
     if not fires(result, deceased=imported.deceased)[0]:
         return {"cards": []}
-    return {"cards": cards(result, hook_instance=instance, patient_id=patient_id)}
+    return {"cards": cards(result, hook_instance=instance, patient_id=patient_id,
+                           report_url=None if report is None else report(result))}
 
 
 def _summary(result: Assessment) -> str:
@@ -197,8 +200,17 @@ def _detail(result: Assessment) -> str:
     if result.scope.status == "unexplained":
         lines += [result.scope.text, ""]
     if result.scope.status != "no-complaint":
+        bounds = ({c: (lo, hi) for c, lo, hi in result.uncertainty.intervals}
+                  if result.uncertainty else {})
         lines += ["Most likely causes: " + "; ".join(
-            f"{row.name} {row.probability:.0%}" for row in result.differential[:3]), ""]
+            f"{row.name} {row.probability:.0%}"
+            + (f" ({bounds[row.id][0]:.0%}-{bounds[row.id][1]:.0%})" if bounds else "")
+            for row in result.differential[:3]), ""]
+        if result.uncertainty is not None:
+            u = result.uncertainty
+            lines += [f"Order of the top three {'stable' if u.top3_stable else 'uncertain'} "
+                      f"under the knowledge base's ranges (kept in {u.top3_stability:.0%} of "
+                      f"{u.draws} draws; {u.level:.0%} intervals in brackets).", ""]
     if result.tests:
         lines += ["Proposed tests: " + ", ".join(t.name for t in result.tests), ""]
     lines += [f"_{result.disclaimer}_"]
@@ -206,11 +218,12 @@ def _detail(result: Assessment) -> str:
 
 
 def cards(result: Assessment, *, hook_instance: str, patient_id: str | None = None,
-          ) -> list[dict[str, Any]]:
+          report_url: str | None = None) -> list[dict[str, Any]]:
     """Return the CDS Hooks cards for an assessment (one card; a suggestion per test).
 
     Card and suggestion uuids are uuid5 of ``hook_instance`` and their position, so a repeated
-    request gets the same answer.
+    request gets the same answer. ``report_url``, when given, is linked from the card as the
+    full report page (see the service's report route).
 
     Examples
     --------
@@ -243,6 +256,9 @@ def cards(result: Assessment, *, hook_instance: str, patient_id: str | None = No
         "links": [{"label": "How twitchcds ranks causes and sets triage", "url": METHOD_URL,
                    "type": "absolute"}],
     }
+    if report_url is not None:
+        card["links"].insert(0, {"label": "Full report: differential with intervals, why, "
+                                          "tests", "url": report_url, "type": "absolute"})
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"

@@ -2,7 +2,8 @@
 
 The Bundle (type ``collection``) holds one RiskAssessment (status ``final``, one prediction per
 condition of the knowledge base, most probable first: ``outcome`` coded with ICD-10-CM and SNOMED
-CT where the knowledge base has them, plus text; ``probabilityDecimal``; ``basis`` referencing
+CT where the knowledge base has them, plus text; ``probabilityDecimal``, and its interval in the
+:data:`INTERVAL_EXTENSION` extension when computed; ``basis`` referencing
 the input resources when known; the disclaimer and the triage level as notes) and one
 ServiceRequest (intent ``proposal``, status ``draft``) per recommended test. Ids and ``fullUrl``
 are deterministic (uuid5 of the knowledge base and the case), so the same case gives the same
@@ -40,7 +41,8 @@ from twitchcds.interop._report import ImportResult
 from twitchcds.knowledge.model import Test
 from twitchcds.workup import TestValue
 
-__all__ = ["CODE_SYSTEMS", "PANEL_ANALYTES", "assessment_to_fhir", "service_request",
+__all__ = ["CODE_SYSTEMS", "INTERVAL_EXTENSION", "PANEL_ANALYTES", "assessment_to_fhir",
+           "service_request",
            "subject_reference"]
 
 CODE_SYSTEMS: Final[Mapping[str, str]] = {
@@ -153,6 +155,21 @@ def _ids(assessment: Assessment, count: int) -> list[str]:
             for i in range(count)]
 
 
+_DOCS: Final = "https://twitchcds.readthedocs.io/en/latest"
+INTERVAL_EXTENSION: Final = f"{_DOCS}/reference/assessment-format.html#probability-interval"
+"""Extension on ``RiskAssessment.prediction`` carrying the probability interval (a Range).
+
+``probability[x]`` is a choice in FHIR R4 (a decimal *or* a Range), and ``probabilityDecimal``
+is the contract, so the interval travels in this extension (``valueRange``, unit-less).
+"""
+
+
+def _interval_extension(low: float, high: float) -> dict[str, Any]:
+    return {"url": INTERVAL_EXTENSION,
+            "valueRange": {"low": {"value": float(f"{low:.6g}")},
+                           "high": {"value": float(f"{high:.6g}")}}}
+
+
 def assessment_to_fhir(assessment: Assessment, *, subject: str | None = None,
                        basis: Sequence[str] = (), imported: ImportResult | None = None,
                        validate: bool = True) -> dict[str, Any]:
@@ -220,9 +237,12 @@ def assessment_to_fhir(assessment: Assessment, *, subject: str | None = None,
     }
     if refs:
         risk["basis"] = [{"reference": r} for r in refs]
+    bounds = ({c: (lo, hi) for c, lo, hi in assessment.uncertainty.intervals}
+              if assessment.uncertainty else {})
     risk["prediction"] = [
         {"outcome": _coded(dict(row.codes), row.name, ("icd10cm", "snomedct")),
-         "probabilityDecimal": float(f"{row.probability:.6g}")}
+         "probabilityDecimal": float(f"{row.probability:.6g}"),
+         **({"extension": [_interval_extension(*bounds[row.id])]} if bounds else {})}
         for row in assessment.differential]
     risk["note"] = [{"text": f"Triage: {assessment.triage.level}."
                              + "".join(f" {r.text}" for r in assessment.triage.reasons)},

@@ -10,7 +10,8 @@ Examples
 --------
 >>> doc = openapi_document()
 >>> sorted(doc["paths"])
-['/cds-services', '/cds-services/twitchcds', '/cds-services/twitchcds/feedback', '/openapi.json']
+['/cds-services', '/cds-services/twitchcds', '/cds-services/twitchcds/feedback',
+ '/cds-services/twitchcds/report/{token}', '/openapi.json']
 """
 
 from __future__ import annotations
@@ -137,6 +138,13 @@ def openapi_document() -> dict[str, Any]:
                                                                         "minimum": 0}}},
                                            "Feedback counted"),
                               **_errors(400, 413)}}},
+            "/cds-services/twitchcds/report/{token}": {"get": {
+                "operationId": "reportPage",
+                "parameters": [{"name": "token", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "The report page of a recent card",
+                                      "content": {"text/html": {"schema": {"type": "string"}}}},
+                              **_errors(404)}}},
             "/openapi.json": {"get": {
                 "operationId": "openapi",
                 "responses": {"200": _json({"type": "object"}, "This document")}}},

@@ -18,6 +18,12 @@ Endpoints
 ``POST /cds-services/twitchcds/feedback``
     CDS Hooks 2.0 feedback (accepted / overridden, with the override reason); answered
     ``{"received": n}``. Only counts are kept (``app.state.feedback``), never comments.
+``GET /cds-services/twitchcds/report/{token}``
+    The report page (HTML) of an assessment this service answered with a card, linked from the
+    card. Off unless ``report_pages`` is set: then the service keeps at most that many pages in
+    memory, each for ``report_ttl_seconds`` (see :mod:`twitchcds.interop._report_store`); an
+    unknown or expired token gets 404. Behind the same authentication as every other route; the
+    card's link is under ``auth.public_url`` when authentication is configured.
 ``GET /openapi.json``
     The OpenAPI 3.0 description of these routes, request bodies and responses.
 
@@ -69,6 +75,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
+from twitchcds.assessment import Assessment
 from twitchcds.errors import TwitchCDSError
 from twitchcds.interop._auth import AuthMiddleware, Verifier, open_audit_log
 from twitchcds.interop._auth_config import AuthConfig, TrustedIssuer, check_listen
@@ -85,6 +92,8 @@ from twitchcds.interop._cards import (
 from twitchcds.interop._extras import require
 from twitchcds.interop._feedback import FeedbackLog, parse_feedback
 from twitchcds.interop._openapi import openapi_document
+from twitchcds.interop._report_store import ReportStore
+from twitchcds.interop.html import render_html
 from twitchcds.knowledge.base import KnowledgeBase
 
 __all__ = ["DOCS_URL", "HOOK", "MAX_BODY_BYTES", "PREFETCH", "SERVICE_ID", "AuthConfig",
@@ -103,9 +112,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _linker(store: ReportStore, base: str) -> Callable[[Assessment], str]:
+    """Return a callback that keeps an assessment's report page and returns its URL."""
+    def report(result: Assessment) -> str:
+        return base + store.put(render_html(result))
+    return report
+
+
 def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] = (),  # noqa: PLR0915  (one closure per route, sharing the app's state)
                max_body_bytes: int = MAX_BODY_BYTES, auth: AuthConfig | None = None,
-               audit: bool = False, clock: Callable[[], date] = date.today) -> Any:
+               audit: bool = False, clock: Callable[[], date] = date.today,
+               report_pages: int = 0, report_ttl_seconds: float = 600.0) -> Any:
     """Return the CDS Hooks service as a Starlette ASGI application.
 
     Parameters
@@ -126,6 +143,12 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
     clock : Callable
         Returns the date a chart is opened on (default ``datetime.date.today``); records are
         read as of that date (old entries are history; see the FHIR how-to).
+    report_pages : int
+        Keep the report pages of this many recent cards in memory and link each card to its
+        page (``GET /cds-services/twitchcds/report/{token}``); 0 (the default): no pages, no
+        link.
+    report_ttl_seconds : float
+        How long a report page is kept (default 10 minutes).
 
     Returns
     -------
@@ -191,14 +214,30 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         data = await read_json(request)
         if isinstance(data, responses.Response):
             return data
+        report = None
+        if store is not None:
+            # behind a proxy the configured public URL is the one the EHR can reach (and the
+            # one its tokens name in aud)
+            root = auth.public_url if auth is not None else str(request.base_url).rstrip("/")
+            report = _linker(store, f"{root}/cds-services/{SERVICE_ID}/report/")
         try:
             answer = await concurrency.run_in_threadpool(handle_request, data, kb,
-                                                          on_date=clock())
+                                                          on_date=clock(), report=report)
         except PrefetchMissingError as exc:
             return error(412, str(exc), exc.path)
         except TwitchCDSError as exc:
             return error(400, str(exc), exc.path)
         return responses.JSONResponse(answer)
+
+    async def report_page(request: Any) -> Any:
+        page = None if store is None else store.get(request.path_params["token"])
+        if page is None:
+            return error(404, "no such report (unknown or expired)")
+        return responses.HTMLResponse(page, headers={
+            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                       "img-src data:"})
 
     async def http_error(request: Any, exc: Any) -> Any:
         response = error(exc.status_code, str(exc.detail))
@@ -209,6 +248,7 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
         return error(500, "internal error")  # no details: they could hold patient data
 
     feedback_log = FeedbackLog()
+    store = ReportStore(report_pages, report_ttl_seconds) if report_pages else None
     stack = [middleware.Middleware(cors.CORSMiddleware, allow_origins=list(cors_origins),
                                    allow_methods=["GET", "POST", "OPTIONS"],
                                    allow_headers=["Authorization", "Content-Type"])]
@@ -221,18 +261,22 @@ def create_app(kb: KnowledgeBase | None = None, *, cors_origins: Sequence[str] =
                 routing.Route(f"/cds-services/{SERVICE_ID}", service, methods=["POST"]),
                 routing.Route(f"/cds-services/{SERVICE_ID}/feedback", feedback,
                               methods=["POST"]),
+                routing.Route(f"/cds-services/{SERVICE_ID}/report/{{token}}", report_page,
+                              methods=["GET"]),
                 routing.Route("/openapi.json", openapi, methods=["GET"])],
         middleware=stack,
         exception_handlers={exceptions.HTTPException: http_error, Exception: server_error},
     )
     app.state.feedback = feedback_log
+    app.state.reports = store
     return app
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, kb: KnowledgeBase | None = None,
           cors_origins: Sequence[str] = (), max_body_bytes: int = MAX_BODY_BYTES,
           auth: AuthConfig | None = None, insecure_no_auth: bool = False,
-          audit_log: str | Path | None = None) -> None:
+          audit_log: str | Path | None = None, report_pages: int = 0,
+          report_ttl_seconds: float = 600.0) -> None:
     """Run the CDS Hooks service with uvicorn until interrupted (``twitchcds serve``).
 
     Access logging is off and the log level is ``warning``, so no request is logged; audit
@@ -248,6 +292,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, kb: KnowledgeBase | None
         Serve beyond loopback without authentication (local development only).
     audit_log : str or Path, optional
         Append one audit line per call to this file.
+    report_pages, report_ttl_seconds
+        Report pages linked from the cards (see :func:`create_app`); off by default.
 
     Raises
     ------
@@ -260,7 +306,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, kb: KnowledgeBase | None
     uvicorn = require("uvicorn", "serve")
     audit_log = audit_log if audit_log is not None else auth.audit_log if auth else None
     app = create_app(kb, cors_origins=cors_origins, max_body_bytes=max_body_bytes, auth=auth,
-                     audit=audit_log is not None)
+                     audit=audit_log is not None, report_pages=report_pages,
+                     report_ttl_seconds=report_ttl_seconds)
     if audit_log is not None:
         open_audit_log(audit_log)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning",

@@ -34,6 +34,7 @@ from twitchcds.knowledge.model import (
     RiskFactor,
     Test,
 )
+from twitchcds.knowledge.ranges import DEFAULT_RANGES, ParameterRanges
 
 if TYPE_CHECKING:
     from twitchcds.inference import NoisyOrNetwork
@@ -91,6 +92,8 @@ class KnowledgeBase:
     hpo_present: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_map)
     hpo_absent: Mapping[str, tuple[str, ...]] = field(factory=dict, converter=_freeze_map)
     hpo_release: str = ""
+    ranges: ParameterRanges = field(default=DEFAULT_RANGES, eq=False, repr=False)
+    """How uncertain each number is (``ranges.toml``; see :mod:`twitchcds.knowledge.ranges`)."""
 
     @cached_property
     def sha256(self) -> str:
@@ -232,6 +235,12 @@ class KnowledgeBase:
         from twitchcds.knowledge.graph import to_graph  # noqa: PLC0415  (graph imports base)
 
         return to_graph(self)
+
+    def _repr_html_(self) -> str:
+        """Show version, size and conditions by category in a notebook."""
+        from twitchcds._display import knowledge_base_html  # noqa: PLC0415  (notebooks only)
+
+        return knowledge_base_html(self)
 
     def to_node_link(self) -> dict[str, Any]:
         """Return networkx node-link JSON data (see ``knowledge.graph.to_node_link``)."""

@@ -18,6 +18,7 @@ Layout (one concept per file; every number beside the ids of its references)::
     medications.toml   [medication_classes.<id>]  names, atc_prefixes, rxnorm
     tests.toml         [tests.<id>]            reveals, cost, invasiveness, turnaround_days, codes
     red_flags.toml     [red_flags.<id>]        text, level, all_of, any_of
+    ranges.toml        [rules], [links], ...   (optional) ranges behind each number
     derivations.toml   [labs.<id>] and [[history]]  lab bands and history thresholds
     hpo_map.tsv        generated: HPO term -> KB findings (scripts/generate_hpo_map.py)
 
@@ -61,6 +62,7 @@ from twitchcds.knowledge.model import (
     RiskFactor,
     Test,
 )
+from twitchcds.knowledge.ranges import check_ranges, parse_ranges
 
 __all__ = ["DATA_FILES", "load_knowledge_base", "read_sources"]
 
@@ -68,7 +70,7 @@ DATA_FILES = (
     "meta.toml", "references.toml", "conditions.toml", "findings.toml", "links.toml",
     "risk_factors.toml", "medications.toml", "tests.toml", "red_flags.toml", "derivations.toml",
 )
-OPTIONAL_FILES = ("hpo_map.tsv",)
+OPTIONAL_FILES = ("hpo_map.tsv", "ranges.toml")
 
 _converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
@@ -321,12 +323,17 @@ def build_knowledge_base(sources: Mapping[str, bytes]) -> KnowledgeBase:
             derivations, "derivations.toml", "labs", LabRule, problems),
         "history_rules": _history_rules(derivations, problems),
     }
+    ranges = parse_ranges(parsed.get("ranges.toml"), problems)
     if problems:
         raise KnowledgeBaseError.from_problems(problems)
-    return KnowledgeBase(
+    kb = KnowledgeBase(
         version=str(version), decision=decision[0],
-        hpo_present=present, hpo_absent=absent, hpo_release=release, **parts,
+        hpo_present=present, hpo_absent=absent, hpo_release=release, ranges=ranges, **parts,
     )
+    problems = check_ranges(kb)
+    if problems:
+        raise KnowledgeBaseError.from_problems(problems)
+    return kb
 
 
 def load_knowledge_base(path: str | Path | None = None, *, validate: bool = True) -> KnowledgeBase:
