@@ -65,7 +65,6 @@ def advise(model: CompiledModel, probabilities: Mapping[str, float],
         flag = entry.flag
         if flag.id in fired_ids or not entry.noticeable_any or not entry.in_hand <= present:
             continue
-        items.append(AdviceItem(None, f"Seek care ({flag.level}) if this develops: {flag.text}",
-                                "safety-net", flag.references))
+        items.append(AdviceItem(None, entry.text, "safety-net", flag.references))
         shown += 1
     return tuple(items)

@@ -42,6 +42,10 @@ from twitchcds.typing import SETTINGS, TRIAGE_LEVELS
 __all__ = ["CompiledModel", "ConditionFields", "RedFlagPattern", "RiskEffectAt", "SafetyNetEntry",
            "compile_model"]
 
+RedFlagPattern = tuple[RedFlag, frozenset[str], frozenset[str]]
+"""A red flag with its ``all_of`` and ``any_of`` ids as sets: it fires when every ``all_of`` id
+and, if any are named, one ``any_of`` id is present."""
+
 _MEASURED = frozenset({"lab", "test"})  # finding kinds known only from a result
 
 
@@ -66,30 +70,18 @@ class RiskEffectAt:
 
 
 @frozen
-class RedFlagPattern:
-    """A red flag with its ``all_of`` and ``any_of`` ids as sets, for matching."""
-
-    flag: RedFlag
-    all_of: frozenset[str]
-    any_of: frozenset[str]
-
-    def fires(self, present: frozenset[str]) -> bool:
-        """Whether every ``all_of`` id and, if any are named, one ``any_of`` id is present."""
-        return self.all_of <= present and (not self.any_of or not self.any_of.isdisjoint(present))
-
-
-@frozen
 class SafetyNetEntry:
     """A red flag as a reason to come back, and what a person would need to notice it.
 
     ``in_hand`` are the ids only a result or a medicine could show (they must be present for
     the flag to be noticeable); ``noticeable_any`` says whether some ``any_of`` id (or none
-    needed) could be noticed by the person.
+    needed) could be noticed by the person; ``text`` is the advice shown.
     """
 
     flag: RedFlag
     in_hand: frozenset[str]
     noticeable_any: bool
+    text: str
 
 
 @frozen(eq=False)
@@ -113,7 +105,7 @@ class CompiledModel:
     rows : tuple of ConditionFields
         Fixed fields of each condition's differential row, in knowledge-base order.
     red_flags : tuple of RedFlagPattern
-        The red-flag matcher, in knowledge-base order.
+        The red-flag matcher: ``(flag, all_of, any_of)`` in knowledge-base order.
     escalating : tuple of Condition
         Conditions with probability escalations, in knowledge-base order.
     safety_net : tuple of SafetyNetEntry
@@ -169,7 +161,8 @@ def _observable(kb: KnowledgeBase, ident: str) -> bool:
 def _safety_net(kb: KnowledgeBase) -> tuple[SafetyNetEntry, ...]:
     ordered = sorted(kb.red_flags, key=lambda f: (-TRIAGE_LEVELS.index(f.level), f.id))
     return tuple(SafetyNetEntry(flag, frozenset(x for x in flag.all_of if not _observable(kb, x)),
-                                not flag.any_of or any(_observable(kb, x) for x in flag.any_of))
+                                not flag.any_of or any(_observable(kb, x) for x in flag.any_of),
+                                f"Seek care ({flag.level}) if this develops: {flag.text}")
                  for flag in ordered)
 
 
@@ -188,8 +181,9 @@ def compile_model(kb: KnowledgeBase) -> CompiledModel:
     Examples
     --------
     >>> from twitchcds import load_knowledge_base
-    >>> model = compile_model(load_knowledge_base())
-    >>> all(p.fires(frozenset(p.all_of | p.any_of)) for p in model.red_flags)
+    >>> kb = load_knowledge_base()
+    >>> model = compile_model(kb)
+    >>> [flag.id for flag, _, _ in model.red_flags] == [f.id for f in kb.red_flags]
     True
     """
     condition_position = MappingProxyType({c.id: i for i, c in enumerate(kb.conditions)})
@@ -209,8 +203,7 @@ def compile_model(kb: KnowledgeBase) -> CompiledModel:
         rows=tuple(ConditionFields(c.id, c.name, c.category, c.severity,
                                    tuple(sorted(c.codes.items())))
                    for c in kb.conditions),
-        red_flags=tuple(RedFlagPattern(f, frozenset(f.all_of), frozenset(f.any_of))
-                        for f in kb.red_flags),
+        red_flags=tuple((f, frozenset(f.all_of), frozenset(f.any_of)) for f in kb.red_flags),
         escalating=tuple(c for c in kb.conditions if c.escalations),
         safety_net=_safety_net(kb),
         miss_loss=miss,

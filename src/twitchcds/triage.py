@@ -58,7 +58,8 @@ def level_rank(level: TriageLevel) -> int:
 
 def fired_red_flags(model: CompiledModel, present: frozenset[str]) -> tuple[RedFlag, ...]:
     """Red flags whose pattern is present (ids of present findings and active risk factors)."""
-    return tuple(pattern.flag for pattern in model.red_flags if pattern.fires(present))
+    return tuple(flag for flag, need, some in model.red_flags
+                 if need <= present and (not some or not some.isdisjoint(present)))
 
 
 def triage(model: CompiledModel, present: frozenset[str],
