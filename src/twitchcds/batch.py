@@ -338,8 +338,8 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
     errors : {"raise", "return"}, default "raise"
         ``"raise"``: a bad case raises its :class:`~twitchcds.errors.TwitchCDSError` when its
         turn comes (the cases before it have been yielded). ``"return"``: a
-        :class:`CaseFailure` (index, case id, error) is yielded in its place and the others go
-        on.
+        :class:`~twitchcds.batch.CaseFailure` (index, case id, error) is yielded in its place
+        and the others go on.
     method, workup, explain, setting
         As for :func:`twitchcds.assess`; checked before the first case is read.
 
@@ -355,7 +355,7 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
     Notes
     -----
     For a pandas DataFrame see :func:`twitchcds.dataframe.assess_dataframe`; for a Dask cluster,
-    :func:`assess_many_dask`.
+    :func:`twitchcds.batch.assess_many_dask`.
 
     Worker processes send each :class:`Assessment` back pickled (the differential as plain
     numbers): about 0.12 ms per case of transport (0.03 ms to pack and pickle in the worker,

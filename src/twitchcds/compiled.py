@@ -11,7 +11,7 @@ The model does not refer to the knowledge base, so caching it never keeps one al
 
 Compiling is a pure function of the knowledge base and costs about a millisecond; the public
 entry points (:func:`twitchcds.assess`, :func:`twitchcds.assess_many`, ...) compile a knowledge
-base once and reuse the model (:func:`twitchcds._state.compiled_model`).
+base once and reuse the model (``twitchcds._state.compiled_model``).
 
 Examples
 --------
@@ -93,12 +93,12 @@ class CompiledModel:
     network : NoisyOrNetwork
         The noisy-OR network (``kb.network``), arrays aligned with ``kb.conditions`` and
         ``kb.findings``.
-    condition_position, finding_position : mapping of str to int
+    condition_position, finding_position : Mapping[str, int]
         Index of each condition / finding in those arrays.
-    setting_priors : mapping of str to tuple of float
+    setting_priors : Mapping[str, tuple[float, ...]]
         Each setting's base priors (a condition without a prior for the setting uses its
         ``primary-care`` prior).
-    risk_effects : mapping of str to tuple of RiskEffectAt
+    risk_effects : Mapping[str, tuple[RiskEffectAt, ...]]
         Each risk factor's effects, in knowledge-base order.
     conditions : tuple of Condition
         The conditions, in knowledge-base order.

@@ -80,7 +80,7 @@ def check_options(method: Any = "auto", workup: Any = True, explain: Any = True,
                   setting: Any = None) -> tuple[tuple[str, Any], ...]:
     """Check :func:`assess`'s options as untyped callers may pass them; return them as pairs.
 
-    The pairs (sorted by name) are what :attr:`Assessment.options` records.
+    The pairs (sorted by name) are what ``Assessment.options`` records.
 
     Raises
     ------
