@@ -52,3 +52,13 @@ def test_a_new_upward_import_breaks_the_contract(tmp_path: Path, module: str, li
     broken = result.stdout.split("Broken contracts", 1)[-1]
     assert (("layers, top to bottom" in broken) if contract == "layers"
             else ("no import cycles" in broken))
+
+
+def test_a_new_module_must_be_placed(tmp_path: Path) -> None:
+    """The layers are exhaustive: a new top-level module fails the contract until it is placed."""
+    shutil.copytree(ROOT / "src" / "twitchcds", tmp_path / "twitchcds",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "twitchcds" / "unplaced.py").write_text('"""New."""\n', encoding="utf-8")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "unplaced" in result.stdout.split("Broken contracts", 1)[-1]
