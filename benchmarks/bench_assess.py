@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 import twitchcds
+from twitchcds.compiled import compile_model
 from twitchcds.evidence import derive_evidence
 from twitchcds.priors import case_priors
 from twitchcds.scoring import Scorer
@@ -71,8 +72,9 @@ def check(kb: twitchcds.KnowledgeBase, cases: list[Any]) -> None:
     for payload in cases:
         case = twitchcds.Case.from_dict(payload) if isinstance(payload, dict) else payload
         evidence = derive_evidence(case, kb)
-        scorer = Scorer.for_priors(kb, case_priors(kb, case.setting,
-                                                   evidence.risk_factors).adjusted)
+        model = compile_model(kb)
+        priors = case_priors(model, case.setting, evidence.risk_factors)
+        scorer = Scorer.for_priors(kb, model, priors.adjusted)
         base = scorer.run(evidence.present, evidence.absent)
         for test in kb.tests:
             unknown = [f for f in test.reveals if evidence.status(f) is None][:6]

@@ -17,6 +17,7 @@ import numpy as np
 from bench_assess import CASES, median_ms, random_cases
 
 import twitchcds
+from twitchcds._state import compiled_model
 from twitchcds.evidence import derive_evidence
 from twitchcds.intervals import probability_intervals
 from twitchcds.priors import case_priors
@@ -25,15 +26,15 @@ from twitchcds.priors import case_priors
 def interval_args(case: object, kb: twitchcds.KnowledgeBase) -> tuple[object, ...]:
     result = twitchcds.assess(case, kb, intervals=False, workup=False, explain=False)
     evidence = derive_evidence(result.case, kb)
-    priors = case_priors(kb, result.case.setting, evidence.risk_factors)
+    priors = case_priors(compiled_model(kb), result.case.setting, evidence.risk_factors)
     point = np.array([result.probabilities[c.id] for c in kb.conditions])
     return kb, priors.adjusted, priors.setting, evidence.present, evidence.absent, point
 
 
 def step_ms(call: tuple[object, ...], draws: int, repeat: int) -> float:
     kb, pri, setting, present, absent, point = call
-    return median_ms(lambda: probability_intervals(kb, pri, setting, present, absent,
-                                                   point=point, draws=draws), repeat)
+    return median_ms(lambda: probability_intervals(compiled_model(kb), pri, setting, present,
+                                                   absent, point=point, draws=draws), repeat)
 
 
 def main() -> None:
@@ -55,7 +56,8 @@ def main() -> None:
         top = kb.conditions[int(np.argmax(point))].id
         widths = []
         for n in (32, 256):
-            low, high = probability_intervals(kb_, pri, setting, present, absent, point=point,
+            low, high = probability_intervals(compiled_model(kb_), pri, setting, present, absent,
+                                              point=point,
                                               draws=n).interval(top)
             widths.append(high - low)
         ratios.append(on / off)

@@ -41,18 +41,21 @@ def _fmt(value: Any, kind: str) -> str:
 def scope_section(vignettes: Any, kb: Any) -> str:
     """Scope of each vignette and the largest leak-only posterior (the unexplained measure)."""
     from twitchcds import assess  # noqa: PLC0415
+    from twitchcds.compiled import compile_model  # noqa: PLC0415
     from twitchcds.evidence import derive_evidence  # noqa: PLC0415
     from twitchcds.priors import case_priors  # noqa: PLC0415
     from twitchcds.scope import UNEXPLAINED_THRESHOLD, leak_only  # noqa: PLC0415
     from twitchcds.scoring import Scorer  # noqa: PLC0415
 
+    model = compile_model(kb)
     counts: dict[str, int] = {}
     worst = (0.0, "-", "-")
     for v in vignettes:
         status = assess(v.case, kb, workup=False).scope.status
         counts[status] = counts.get(status, 0) + 1
         ev = derive_evidence(v.case, kb)
-        scorer = Scorer.for_priors(kb, case_priors(kb, v.case.setting, ev.risk_factors).adjusted)
+        priors = case_priors(model, v.case.setting, ev.risk_factors)
+        scorer = Scorer.for_priors(kb, model, priors.adjusted)
         result = scorer.run(ev.present, ev.absent)
         for f in ev.present:
             if f in kb.caused_findings and kb.finding_index[f].kind != "history":

@@ -112,10 +112,10 @@ def test_bad_case_raises_when_its_turn_comes(workers: int | None) -> None:
     ({"chunksize": 0}, "options.chunksize"),
     ({"errors": "ignore"}, "options.errors"),
     ({"workup": "no"}, "options.workup"),
-    ({"colour": "red"}, "options.colour"),
+    ({"method": "fast"}, "options.method"),
 ])
 def test_bad_options_fail_before_any_case(options: dict[str, Any], path: str) -> None:
-    """A bad option raises InvalidInputError at the call, before any case is read."""
+    """A bad option value raises InvalidInputError at the call, before any case is read."""
     def cases() -> Any:
         raise AssertionError  # pragma: no cover - must never be iterated
         yield

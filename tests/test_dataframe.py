@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twitchcds import Case, InvalidCaseError, InvalidInputError, assess, load_knowledge_base
-from twitchcds.batch import assess_dataframe, cases_from_dataframe, cases_to_dataframe
+from twitchcds.dataframe import assess_dataframe, cases_from_dataframe, cases_to_dataframe
 
 pd = pytest.importorskip("pandas")
 

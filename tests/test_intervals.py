@@ -108,12 +108,13 @@ def test_bad_intervals_option() -> None:
 ])
 def test_bad_draws_or_level(option: str, value: Any, path: str) -> None:
     """Bad interval settings raise the library's error naming the argument."""
+    from twitchcds.compiled import compile_model
     from twitchcds.intervals import probability_intervals
 
     priors = [c.prior["primary-care"] for c in BUILTIN.conditions]
     with pytest.raises(InvalidInputError) as info:
-        probability_intervals(BUILTIN, priors, "primary-care", ["fasciculations"], [],
-                              point=priors, **{option: value})
+        probability_intervals(compile_model(BUILTIN), priors, "primary-care",
+                              ["fasciculations"], [], point=priors, **{option: value})
     assert info.value.path == path
 
 

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import MINI_KB_DIR, copy_mini_kb, edit_text
 from twitchcds import KnowledgeBase, KnowledgeBaseError, assess, load_knowledge_base
 from twitchcds.cli import main
+from twitchcds.compiled import compile_model
 from twitchcds.priors import adjust_odds, case_priors
 
 _LINK = 'probability = 0.9, references = ["test_expert"]'
@@ -207,7 +208,7 @@ def test_extreme_odds_ratios_keep_priors_in_range(tmp_path: Path, odds_ratio: fl
     edit_text(directory / "risk_factors.toml", "odds_ratio = 3.0", f"odds_ratio = {odds_ratio!r}")
     edit_text(directory / "risk_factors.toml", "odds_ratio = 5.0", f"odds_ratio = {odds_ratio!r}")
     kb = load_knowledge_base(directory)
-    priors = case_priors(kb, None, ["age_over_60", "family_history_mnd"])
+    priors = case_priors(compile_model(kb), None, ["age_over_60", "family_history_mnd"])
     assert all(0.0 < p < 1.0 for p in priors.adjusted)
     result = assess({"age": 70, "history": {"family_history_motor_neuron_disease": True},
                      "findings": [{"id": "twitching", "status": "present"}]}, kb)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import copy_mini_kb, edit_text
 from twitchcds import KnowledgeBase, KnowledgeBaseError, assess, load_knowledge_base
 from twitchcds.case import Case
+from twitchcds.compiled import compile_model
 from twitchcds.evidence import derive_evidence
 from twitchcds.inference._brute import brute_force
 from twitchcds.knowledge.loader import build_knowledge_base, read_sources
@@ -333,7 +334,9 @@ def test_work_up_matches_brute_force(drawn: tuple[KnowledgeBase, dict[str, Any]]
     kb, payload = drawn
     case = Case.from_dict(payload)
     evidence = derive_evidence(case, kb)
-    scorer = Scorer.for_priors(kb, case_priors(kb, case.setting, evidence.risk_factors).adjusted)
+    model = compile_model(kb)
+    priors = case_priors(model, case.setting, evidence.risk_factors)
+    scorer = Scorer.for_priors(kb, model, priors.adjusted)
     base = scorer.run(evidence.present, evidence.absent)
     truth = brute_force(kb.network, scorer.priors, sorted(kb.finding_position[f]
                                                           for f in evidence.present),
@@ -341,7 +344,7 @@ def test_work_up_matches_brute_force(drawn: tuple[KnowledgeBase, dict[str, Any]]
     assert np.abs(base.probabilities - truth[0]).max() <= 1e-9
     tests = {t.id: t for t in rank_tests(scorer, evidence, base.probabilities,
                                          base.log_evidence)}
-    loss = expected_loss(kb, base.probabilities)
+    loss = expected_loss(model, base.probabilities)
     for test in kb.tests:
         unknown = [f for f in test.reveals if evidence.status(f) is None]
         if not unknown:
@@ -356,7 +359,7 @@ def test_work_up_matches_brute_force(drawn: tuple[KnowledgeBase, dict[str, Any]]
         ranked = tests[test.id]
         assert [o.probability for o in ranked.outcomes] == pytest.approx(
             [p for p, _ in want], abs=1e-9)
-        value = _value(kb, loss, [(pairs, p, post) for (pairs, _, _), (p, post)
+        value = _value(model, loss, [(pairs, p, post) for (pairs, _, _), (p, post)
                                   in zip(got, want, strict=True)])
         assert ranked.value == pytest.approx(value, abs=1e-9)
     ids = [f.id for f in kb.findings if evidence.status(f.id) is None]
@@ -367,4 +370,4 @@ def test_work_up_matches_brute_force(drawn: tuple[KnowledgeBase, dict[str, Any]]
                                [f])
         outcomes = [(((f, s),), p, post) for s, (p, post) in zip(("present", "absent"), want,
                                                                   strict=True)]
-        assert value == pytest.approx(_value(kb, loss, outcomes), abs=1e-9)
+        assert value == pytest.approx(_value(model, loss, outcomes), abs=1e-9)

@@ -21,6 +21,7 @@ from twitchcds import (
     assess_many,
     load_knowledge_base,
 )
+from twitchcds.compiled import compile_model
 from twitchcds.priors import adjust_odds, case_priors
 from twitchcds.scoring import Scorer
 from twitchcds.triage import level_rank, triage
@@ -66,9 +67,10 @@ def test_adjusted_priors_stay_probabilities(p: float, ratio: float) -> None:
 
 def test_case_priors_apply_setting_and_risk_factors(mini_kb: KnowledgeBase) -> None:
     """Setting selects base priors (falling back to primary care); risk factors adjust them."""
-    clinic = case_priors(mini_kb, "neuromuscular-clinic", ())
+    model = compile_model(mini_kb)
+    clinic = case_priors(model, "neuromuscular-clinic", ())
     assert clinic.base == (0.3, 0.05, 0.1)
-    adjusted = case_priors(mini_kb, None, ("age_over_60",))
+    adjusted = case_priors(model, None, ("age_over_60",))
     assert adjusted.adjusted[2] == pytest.approx(adjust_odds(0.01, 3.0))
     assert adjusted.adjustments[0].condition == "motor_neuron"
 
@@ -76,22 +78,25 @@ def test_case_priors_apply_setting_and_risk_factors(mini_kb: KnowledgeBase) -> N
 @given(risk=st.lists(st.sampled_from(["age_55_to_74", "male_sex", "thiazide_use", "statin_use",
                                       "family_history_mnd", "diabetes"]), unique=True),
        setting=st.sampled_from([None, "neuromuscular-clinic"]))
-def test_memoised_priors_and_scorers_equal_fresh_ones(kb: KnowledgeBase, risk: list[str],
-                                                      setting: str | None) -> None:
-    """case_priors and Scorer.for_priors keep recent results per knowledge base: a repeat call
-    shares them, equal to computing them afresh; bad priors are never kept."""
-    from twitchcds.priors import _case_priors
-
-    first = case_priors(kb, setting, risk)
-    assert case_priors(kb, setting, tuple(risk)) is first
-    assert first == _case_priors(kb, setting or "primary-care", tuple(risk))
-    scorer = Scorer.for_priors(kb, first.adjusted)
-    again = Scorer.for_priors(kb, list(first.adjusted), "exact")
-    assert again.priors is scorer.priors
-    assert again.method == "exact"
-    assert np.array_equal(scorer.priors, np.array(first.adjusted))
-    with pytest.raises(InvalidInputError):  # bad priors are checked, never memoised
-        Scorer.for_priors(kb, (2.0,) * len(kb.conditions))
+def test_priors_follow_the_odds_rule(kb: KnowledgeBase, risk: list[str],
+                                     setting: str | None) -> None:
+    """Each condition's adjusted prior is its base prior with the odds multiplied by the odds
+    ratios of the active risk factors for it; the scorer checks and keeps them as given."""
+    model = compile_model(kb)
+    priors = case_priors(model, setting, risk)
+    ratios = {c.id: 1.0 for c in kb.conditions}
+    for rf in risk:
+        for effect in kb.risk_factor_index[rf].effects:
+            ratios[effect.condition] *= effect.odds_ratio
+    for c, base, adjusted in zip(kb.conditions, priors.base, priors.adjusted, strict=True):
+        assert base == c.prior.get(setting or "primary-care", c.prior["primary-care"])
+        assert adjusted == pytest.approx(adjust_odds(base, ratios[c.id]), rel=1e-9)
+    scorer = Scorer.for_priors(kb, model, priors.adjusted, "exact")
+    assert scorer.method == "exact"
+    assert np.array_equal(scorer.priors, np.array(priors.adjusted))
+    assert not scorer.priors.flags.writeable
+    with pytest.raises(InvalidInputError):
+        Scorer.for_priors(kb, model, (2.0,) * len(kb.conditions))
 
 
 @given(case=mini_cases())
@@ -141,9 +146,10 @@ def test_triage_monotone(mini_kb: KnowledgeBase, a: set[str], b: set[str], low: 
                          bump: list[float]) -> None:
     """More present findings and higher probabilities never lower the triage level."""
     ids = [c.id for c in mini_kb.conditions]
-    before = triage(mini_kb, frozenset(a), dict(zip(ids, low, strict=True)))
+    model = compile_model(mini_kb)
+    before = triage(model, frozenset(a), dict(zip(ids, low, strict=True)))
     higher = [min(1.0, x + y) for x, y in zip(low, bump, strict=True)]
-    after = triage(mini_kb, frozenset(a | b), dict(zip(ids, higher, strict=True)))
+    after = triage(model, frozenset(a | b), dict(zip(ids, higher, strict=True)))
     assert level_rank(after.level) >= level_rank(before.level)
     assert {r.id for r in before.reasons if r.kind == "red-flag"} <= {
         r.id for r in after.reasons if r.kind == "red-flag"}
@@ -172,18 +178,19 @@ def test_voi_is_expected_loss_reduction(mini_kb: KnowledgeBase) -> None:
     case = {"findings": [{"id": "cramps", "status": "present"}]}
     result = assess(case, mini_kb)
     panel = next(t for t in result.all_tests if t.id == "electrolyte_panel")
-    priors = case_priors(mini_kb, None, ()).adjusted
-    scorer = Scorer.for_priors(mini_kb, priors)
+    model = compile_model(mini_kb)
+    priors = case_priors(model, None, ()).adjusted
+    scorer = Scorer.for_priors(mini_kb, model, priors)
     now = scorer.run({"cramps"}, set())
     pos = scorer.run({"cramps", "low_potassium"}, set())
     neg = scorer.run({"cramps"}, {"low_potassium"})
     p_pos = math.exp(pos.log_evidence - now.log_evidence)
-    expected = expected_loss(mini_kb, now.probabilities) - (
-        p_pos * expected_loss(mini_kb, pos.probabilities)
-        + (1 - p_pos) * expected_loss(mini_kb, neg.probabilities))
+    expected = expected_loss(model, now.probabilities) - (
+        p_pos * expected_loss(model, pos.probabilities)
+        + (1 - p_pos) * expected_loss(model, neg.probabilities))
     assert panel.value == pytest.approx(expected, abs=1e-12)
-    assert expected_loss(mini_kb, np.ones(3)) == 0.0  # certainty costs nothing
-    assert expected_loss(mini_kb, np.full(3, 0.5)) == pytest.approx(1.5)
+    assert expected_loss(model, np.ones(3)) == 0.0  # certainty costs nothing
+    assert expected_loss(model, np.full(3, 0.5)) == pytest.approx(1.5)
 
 
 def test_assessment_json_shape(mini_kb: KnowledgeBase) -> None:
@@ -232,14 +239,40 @@ def test_assess_many_keeps_order(mini_kb: KnowledgeBase) -> None:
     assert [a.case_id for a in assess_many(cases, mini_kb, workup=False)] == list("01234")
 
 
-def test_bad_options_are_errors(mini_kb: KnowledgeBase) -> None:
-    """Unknown or mistyped options raise InvalidInputError naming the option."""
+BAD_OPTIONS = [
+    pytest.param({"workup": "yes"}, "options.workup", id="workup-not-bool"),
+    pytest.param({"explain": 1}, "options.explain", id="explain-int"),
+    pytest.param({"method": "fast"}, "options.method", id="unknown-method"),
+    pytest.param({"setting": "PRIMARY-CARE"}, "options.setting", id="unknown-setting"),
+]
+
+
+@pytest.mark.parametrize(("options", "path"), BAD_OPTIONS)
+def test_bad_options_are_errors(mini_kb: KnowledgeBase, options: dict[str, Any],
+                                path: str) -> None:
+    """A mistyped option value raises InvalidInputError naming the option, from assess and
+    assess_many alike (before any case is read); an unknown option is Python's TypeError."""
     case = Case.from_dict({"age": 30})
-    with pytest.raises(InvalidInputError, match="unknown option"):
-        assess(case, mini_kb, speed="fast")
     with pytest.raises(InvalidInputError) as info:
-        assess(case, mini_kb, workup="yes")
-    assert info.value.path == "options.workup"
+        assess(case, mini_kb, **options)
+    assert info.value.path == path
+    with pytest.raises(InvalidInputError) as info:
+        assess_many(iter(()), mini_kb, **options)
+    assert info.value.path == path
+    with pytest.raises(TypeError, match="speed"):
+        assess(case, mini_kb, speed="fast")  # type: ignore[call-arg]
+
+
+def test_assessment_records_every_option(mini_kb: KnowledgeBase) -> None:
+    """Assessment.options holds every option as it applied, so what_if re-runs alike."""
+    result = assess({"findings": [{"id": "twitching", "status": "present"}]}, mini_kb,
+                    workup=False, setting="neuromuscular-clinic")
+    assert dict(result.options) == {"method": "auto", "workup": False, "explain": True,
+                                    "setting": "neuromuscular-clinic"}
+    again = result.what_if(add={"weakness": "present"})
+    assert again.options == result.options
+    assert again.setting == "neuromuscular-clinic"
+    assert not again.all_tests
 
 
 def test_red_flag_indicated_test_comes_first(mini_kb: KnowledgeBase) -> None:

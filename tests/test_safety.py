@@ -254,16 +254,19 @@ def test_team_vignette_is_never_under_triaged(path: Path) -> None:
 def test_leak_only_bound_never_undercuts_the_exact_value(case: dict[str, Any]) -> None:
     """The posterior bound that lets scope skip an inference is never below the exact value."""
     from twitchcds.case import Case
+    from twitchcds.compiled import compile_model
     from twitchcds.evidence import derive_evidence
     from twitchcds.priors import case_priors
     from twitchcds.scope import leak_only, leak_only_bound
     from twitchcds.scoring import Scorer
 
     evidence = derive_evidence(Case.from_dict(case), KB)
-    scorer = Scorer.for_priors(KB, case_priors(KB, None, evidence.risk_factors).adjusted)
+    model = compile_model(KB)
+    scorer = Scorer.for_priors(KB, model,
+                               case_priors(model, None, evidence.risk_factors).adjusted)
     result = scorer.run(evidence.present, evidence.absent)
     for finding in evidence.present & KB.caused_findings:
         exact = leak_only(scorer, evidence.present, evidence.absent, finding,
                           result.log_evidence)
-        bound = leak_only_bound(KB, finding, result.probabilities)
+        bound = leak_only_bound(model, finding, result.probabilities)
         assert exact <= bound + 1e-9, (finding, exact, bound)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tests.strategies_inference import Problem, arrays, batch_rows, extra_batch, problems
 from twitchcds import Case, KnowledgeBase, assess
+from twitchcds.compiled import compile_model
 from twitchcds.errors import InvalidInputError
 from twitchcds.evidence import Evidence, derive_evidence
 from twitchcds.inference import DEFAULT_BUDGET, _run, infer
@@ -271,7 +272,7 @@ def test_structures_are_cached_per_network() -> None:
 def test_reused_components_equal_fresh_ones(case: Problem, data: st.DataObject) -> None:
     """A structure whose components come from other present sets' builds (the per-network
     component cache) equals one built from scratch, field for field and in its results."""
-    from twitchcds._state import Lru
+    from twitchcds._lru import Lru
     from twitchcds.inference._engine import _solve_row
     from twitchcds.inference._structure import build_structure
 
@@ -336,8 +337,9 @@ def _scorer(kb: KnowledgeBase, payload: dict[str, Any], method: Method = "auto",
             ) -> tuple[Scorer, Evidence]:
     case = Case.from_dict(payload)
     evidence = derive_evidence(case, kb)
-    priors = case_priors(kb, case.setting, evidence.risk_factors)
-    return Scorer.for_priors(kb, priors.adjusted, method), evidence
+    model = compile_model(kb)
+    priors = case_priors(model, case.setting, evidence.risk_factors)
+    return Scorer.for_priors(kb, model, priors.adjusted, method), evidence
 
 
 @pytest.mark.parametrize("payload", CASES)
@@ -365,12 +367,12 @@ def test_batched_question_values_equal_two_inferences(kb: KnowledgeBase,
     """Every question's value from the batch equals valuing its two outcomes directly."""
     scorer, evidence = _scorer(kb, payload)
     base = scorer.run(evidence.present, evidence.absent)
-    loss = expected_loss(kb, base.probabilities)
+    loss = expected_loss(scorer.model, base.probabilities)
     ids = [f.id for f in kb.findings if f.question and evidence.status(f.id) is None]
     fast = _question_values(scorer, evidence, base.probabilities, base.log_evidence, ids=ids,
                             base_loss=loss)
     for f, value in zip(ids, fast, strict=True):
-        slow = _value(kb, loss, _outcomes(scorer, evidence, [f], base.log_evidence))
+        slow = _value(scorer.model, loss, _outcomes(scorer, evidence, [f], base.log_evidence))
         assert value == pytest.approx(slow, abs=1e-12)
 
 
@@ -401,7 +403,7 @@ def test_rank_tests_equals_one_inference_per_outcome(kb: KnowledgeBase,
     """The work-up (all tests in one batch, improbable outcomes re-batched) is exact."""
     scorer, evidence = _scorer(kb, payload)
     base = scorer.run(evidence.present, evidence.absent)
-    loss = expected_loss(kb, base.probabilities)
+    loss = expected_loss(scorer.model, base.probabilities)
     tests = {t.id: t for t in rank_tests(scorer, evidence, base.probabilities,
                                          base.log_evidence)}
     for test in kb.tests:
@@ -410,39 +412,10 @@ def test_rank_tests_equals_one_inference_per_outcome(kb: KnowledgeBase,
             assert tests[test.id].value == 0.0
             continue
         slow = _outcomes(scorer, evidence, unknown, base.log_evidence)
-        assert tests[test.id].value == pytest.approx(_value(kb, loss, slow), abs=1e-10)
+        assert tests[test.id].value == pytest.approx(_value(scorer.model, loss, slow), abs=1e-10)
         for outcome, (pairs, p, _) in zip(tests[test.id].outcomes, slow, strict=True):
             assert outcome.findings == pairs
             assert outcome.probability == pytest.approx(p, abs=1e-12)
-
-
-def test_per_knowledge_base_values_live_as_long_as_their_knowledge_base() -> None:
-    """Derived values are built once per knowledge base and forgotten when it is collected."""
-    import gc
-
-    import attrs
-
-    from twitchcds import _state, load_knowledge_base
-
-    calls: list[int] = []
-
-    def build(kb: KnowledgeBase) -> tuple[str, ...]:
-        calls.append(1)
-        return tuple(c.id for c in kb.conditions)
-
-    builtin = load_knowledge_base()
-    kb = attrs.evolve(builtin)  # a new object with the same content
-    first = _state.per_knowledge_base(kb, build)
-    assert _state.per_knowledge_base(kb, build) is first
-    assert len(calls) == 1
-    other = attrs.evolve(builtin)
-    assert _state.per_knowledge_base(other, build) == first  # equal content, its own entry
-    assert len(calls) == 2
-    key = (id(kb), build)
-    assert key in _state._derived
-    del kb
-    gc.collect()
-    assert key not in _state._derived
 
 
 def test_assessing_with_a_knowledge_base_does_not_keep_it_alive() -> None:

@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 from twitchcds import KnowledgeBase, assess, load_knowledge_base
 from twitchcds.advice import advise
+from twitchcds.compiled import compile_model
 from twitchcds.triage import level_rank, triage
 
 KB = load_knowledge_base()
+MODEL = compile_model(KB)
 ASKABLE = sorted(f.id for f in KB.findings if f.kind in {"symptom", "sign"})
 
 
@@ -78,9 +80,9 @@ def test_triage_is_monotone(present: set[str], more: set[str], probs: list[float
                             bumps: list[float]) -> None:
     """More present findings and higher posteriors never lower the triage level."""
     ids = [c.id for c in KB.conditions]
-    low = triage(KB, frozenset(present), dict(zip(ids, probs, strict=True)))
+    low = triage(MODEL, frozenset(present), dict(zip(ids, probs, strict=True)))
     high_probs = [min(1.0, p + b) for p, b in zip(probs, bumps, strict=True)]
-    high = triage(KB, frozenset(present | more), dict(zip(ids, high_probs, strict=True)))
+    high = triage(MODEL, frozenset(present | more), dict(zip(ids, high_probs, strict=True)))
     assert level_rank(high.level) >= level_rank(low.level)
 
 
@@ -107,7 +109,7 @@ def test_safety_net_lists_only_noticeable_flags(present: set[str]) -> None:
     """The safety net never asks the person to watch for a lab result or a medicine they do not
     take: each listed flag can still fire through symptoms or signs alone."""
     probs = {c.id: 0.1 for c in KB.conditions}
-    items = advise(KB, probs, frozenset(present))
+    items = advise(MODEL, probs, frozenset(present))
     texts = {i.text for i in items if i.kind == "safety-net"}
     measured = {"lab", "test"}
     for flag in KB.red_flags:

@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from twitchcds import typing
 from twitchcds.assessment import Assessment
+from twitchcds.batch import assess_many
 from twitchcds.case import Case
 from twitchcds.errors import (
     ContradictionError,
@@ -33,7 +34,7 @@ from twitchcds.errors import (
 from twitchcds.inference import posterior
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.loader import load_knowledge_base
-from twitchcds.pipeline import assess, assess_many
+from twitchcds.pipeline import assess
 
 try:
     __version__ = version("twitchcds")

@@ -21,7 +21,7 @@ be a boolean, an age a number).
 Examples
 --------
 >>> import pandas as pd
->>> from twitchcds.batch import assess_dataframe
+>>> from twitchcds.dataframe import assess_dataframe
 >>> df = pd.DataFrame({"age": [27, 68], "fasciculations": [True, True],
 ...                    "muscle_weakness": [False, True],
 ...                    "history.caffeine_mg_per_day": [600, None]})
@@ -42,9 +42,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from twitchcds._state import builtin_knowledge_base
+from twitchcds.batch import CaseFailure, _check_batch, assess_many
 from twitchcds.case import Case, History
 from twitchcds.errors import InvalidCaseError, InvalidInputError, Problem, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.pipeline import check_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,8 +184,6 @@ def cases_from_dataframe(df: pd.DataFrame,
     >>> next(cases_from_dataframe(df))
     {'id': 'a', 'age': 41, 'labs': [{'loinc': '2823-3', 'value': 2.9, 'unit': 'mmol/L'}]}
     """
-    from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415
-
     roles = _roles(df.columns, builtin_knowledge_base() if kb is None else kb)
     return (_row_case(roles, row, number)
             for number, row in enumerate(df.itertuples(index=False, name=None)))
@@ -269,14 +270,11 @@ def assess_dataframe(df: pd.DataFrame, kb: KnowledgeBase | None = None, *,
     >>> out["triage"].isna().tolist(), out["error"].notna().tolist()
     ([False, True], [False, True])
     """
-    from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415
-    from twitchcds.batch import CaseFailure, _check_batch  # noqa: PLC0415  (batch imports us)
-    from twitchcds.pipeline import _check_options, assess_many  # noqa: PLC0415
-
     pandas = _pandas()
     import numpy as np  # noqa: PLC0415
 
-    _check_options(options)
+    # Intervals cost tens of inferences per case: off in batch unless asked for.
+    checked = dict(check_options(**{"intervals": False, **options}))
     _check_batch(workers, 1, errors)
     kb = builtin_knowledge_base() if kb is None else kb
     roles = _roles(df.columns, kb)
@@ -301,7 +299,7 @@ def assess_dataframe(df: pd.DataFrame, kb: KnowledgeBase | None = None, *,
     probs = np.full((len(unique_cases) + 1, len(conditions)), np.nan)  # last row: failures
     labels = np.full((len(unique_cases) + 1, 3), None, dtype=object)
     unique_errors: dict[int, TwitchCDSError] = {}
-    results = assess_many(unique_cases, kb, workers=workers, errors="return", **options)
+    results = assess_many(unique_cases, kb, workers=workers, errors="return", **checked)
     for i, result in enumerate(results):
         if isinstance(result, CaseFailure):
             unique_errors[i] = result.error

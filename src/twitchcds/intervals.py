@@ -30,11 +30,9 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
-from twitchcds._state import per_knowledge_base
+from twitchcds.compiled import CompiledModel
 from twitchcds.errors import InvalidInputError
 from twitchcds.inference import NoisyOrNetwork, infer
-from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.knowledge.ranges import leak_range, link_range, prior_range
 
 __all__ = ["DEFAULT_DRAWS", "LEVEL", "METHOD", "STABLE_SHARE", "Uncertainty",
            "probability_intervals"]
@@ -114,41 +112,10 @@ def _expit(x: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)
 
 
-def _link_bounds(kb: KnowledgeBase) -> tuple[FloatArray, FloatArray]:
-    """Range of every link, aligned with ``kb.network``'s parent arrays (cached per KB)."""
-    net = kb.network
-    lo, hi = np.empty(net.n_links), np.empty(net.n_links)
-    for f, finding in enumerate(net.finding_ids):
-        start = int(net.parent_ptr[f])
-        for k, c in enumerate(net.parent_index[start:net.parent_ptr[f + 1]]):
-            lo[start + k], hi[start + k] = link_range(kb, net.condition_ids[c], finding)
-    return lo, hi
-
-
-def _leak_bounds(kb: KnowledgeBase) -> tuple[FloatArray, FloatArray]:
-    pairs = [leak_range(kb, f) for f in kb.network.finding_ids]
-    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-
-
-def _prior_factors(kb: KnowledgeBase) -> dict[str, tuple[FloatArray, FloatArray]]:
-    """Per setting, the log-odds shifts ``(low, high)`` of each condition's prior."""
-    out: dict[str, tuple[FloatArray, FloatArray]] = {}
-    settings = sorted({s for c in kb.conditions for s in c.prior})
-    for setting in settings:
-        lo, hi = np.zeros(len(kb.conditions)), np.zeros(len(kb.conditions))
-        for i, c in enumerate(kb.conditions):
-            if setting in c.prior:
-                point = _logit(np.array([c.prior[setting]]))[0]
-                bounds = _logit(np.array(prior_range(kb, c.id, setting)))
-                lo[i], hi[i] = bounds[0] - point, bounds[1] - point
-        out[setting] = (lo, hi)
-    return out
-
-
-def _seed(kb: KnowledgeBase, priors: FloatArray, pos: Sequence[int], neg: Sequence[int],
+def _seed(identity: str, priors: FloatArray, pos: Sequence[int], neg: Sequence[int],
           draws: int) -> int:
     """Return a seed from the evidence, priors and knowledge base (never stored or shown)."""
-    text = json.dumps([kb.sha256, repr(kb.ranges), list(pos), list(neg),
+    text = json.dumps([identity, list(pos), list(neg),
                        [float(p) for p in priors], draws])
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
@@ -177,7 +144,7 @@ def _draw_values(rng: np.random.Generator, draws: int, point: FloatArray, lo: Fl
     return np.where(fixed, point, out)
 
 
-def probability_intervals(kb: KnowledgeBase, priors: Sequence[float] | FloatArray,
+def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatArray,
                           setting: str, present: Iterable[str], absent: Iterable[str], *,
                           point: Sequence[float] | FloatArray, draws: int = DEFAULT_DRAWS,
                           level: float = LEVEL) -> Uncertainty:
@@ -185,8 +152,9 @@ def probability_intervals(kb: KnowledgeBase, priors: Sequence[float] | FloatArra
 
     Parameters
     ----------
-    kb : KnowledgeBase
-        The knowledge base; its ``ranges`` give each number's range.
+    model : CompiledModel
+        The knowledge base compiled (:func:`twitchcds.compiled.compile_model`); its ``bounds``
+        hold the range of each number (the knowledge base's ``ranges``) as arrays.
     priors : sequence of float
         The case's priors (after risk factors), aligned with ``kb.conditions``; each is moved
         by its base prior's range on the log-odds scale.
@@ -222,11 +190,12 @@ def probability_intervals(kb: KnowledgeBase, priors: Sequence[float] | FloatArra
     Examples
     --------
     >>> from twitchcds import load_knowledge_base
+    >>> from twitchcds.compiled import compile_model
     >>> kb = load_knowledge_base()
     >>> priors = [c.prior["primary-care"] for c in kb.conditions]
     >>> point = kb.posterior(["low_potassium"])
-    >>> u = probability_intervals(kb, priors, "primary-care", ["low_potassium"], [],
-    ...                           point=list(point.values()), draws=16)
+    >>> u = probability_intervals(compile_model(kb), priors, "primary-care",
+    ...                           ["low_potassium"], [], point=list(point.values()), draws=16)
     >>> u.top3[0], u.interval("hypokalemia")[0] > 0.5
     ('hypokalemia', True)
     """
@@ -234,18 +203,19 @@ def probability_intervals(kb: KnowledgeBase, priors: Sequence[float] | FloatArra
         raise InvalidInputError("draws must be a positive integer", path="$.draws", value=draws)
     if not (isinstance(level, float | int) and 0.0 < level < 1.0):
         raise InvalidInputError("level must be in (0, 1)", path="$.level", value=level)
-    net = kb.network
+    net = model.network
     pri = np.asarray(priors, dtype=np.float64)
     pt = np.asarray(point, dtype=np.float64)
-    position = kb.finding_position
+    position = model.finding_position
     pos = sorted({position[f] for f in present})
     neg = sorted({position[f] for f in absent})
     obs = pos + neg
     rank = np.argsort(np.argsort(np.array(net.condition_ids)))
     top3 = _top3(pt, rank)
-    link_lo, link_hi = per_knowledge_base(kb, _link_bounds)
-    leak_lo, leak_hi = per_knowledge_base(kb, _leak_bounds)
-    shift_lo, shift_hi = per_knowledge_base(kb, _prior_factors).get(
+    bounds = model.bounds
+    link_lo, link_hi, leak_lo, leak_hi = (bounds.link_low, bounds.link_high, bounds.leak_low,
+                                          bounds.leak_high)
+    shift_lo, shift_hi = bounds.prior_shifts.get(
         setting, (np.zeros(pri.size), np.zeros(pri.size)))
     entries, ptr = _gather(net.parent_ptr, obs)
     inh_entries, inh_ptr = _gather(net.inhibit_ptr, obs)
@@ -260,7 +230,7 @@ def probability_intervals(kb: KnowledgeBase, priors: Sequence[float] | FloatArra
         rows = tuple((c, float(p), float(p)) for c, p in zip(net.condition_ids, pt, strict=True))
         return Uncertainty(rows, draws, level, tuple(net.condition_ids[i] for i in top3), 1.0,
                            method)
-    rng = np.random.default_rng(_seed(kb, pri, pos, neg, draws))
+    rng = np.random.default_rng(_seed(bounds.identity, pri, pos, neg, draws))
     links = _draw_values(rng, draws, link_pt, link_lo[entries], link_hi[entries])
     leaks = _draw_values(rng, draws, leak_pt, leak_lo[obs], leak_hi[obs])
     u = rng.random((draws, pri.size))

@@ -13,9 +13,10 @@ that measure the same thing (e.g. overlapping age bands) mutually exclusive.
 Examples
 --------
 >>> from twitchcds import load_knowledge_base
+>>> from twitchcds.compiled import compile_model
 >>> from twitchcds.priors import case_priors
->>> kb = load_knowledge_base()
->>> base = case_priors(kb, "primary-care", ())
+>>> model = compile_model(load_knowledge_base())
+>>> base = case_priors(model, "primary-care", ())
 >>> base.adjusted == base.base
 True
 """
@@ -27,14 +28,10 @@ from collections.abc import Iterable
 
 from attrs import frozen
 
-from twitchcds._state import Lru, per_knowledge_base
-from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.compiled import CompiledModel
 from twitchcds.typing import SETTINGS
 
 _EPS = 1e-12
-
-MEMO_SIZE = 1024
-"""Results of :func:`case_priors` kept per knowledge base."""
 
 __all__ = ["Priors", "RiskAdjustment", "adjust_odds", "case_priors"]
 
@@ -91,68 +88,33 @@ def _shift_log_odds(probability: float, log_ratio: float) -> float:
     return min(max(result, _EPS), 1.0 - _EPS)
 
 
-def case_priors(kb: KnowledgeBase, setting: str | None, risk_factors: Iterable[str]) -> Priors:
+def case_priors(model: CompiledModel, setting: str | None,
+                risk_factors: Iterable[str]) -> Priors:
     """Return the priors of every condition for a setting and a set of active risk factors.
 
     Parameters
     ----------
-    kb : KnowledgeBase
+    model : CompiledModel
+        The compiled knowledge base (:func:`twitchcds.compiled.compile_model`).
     setting : str or None
         ``primary-care`` (default when ``None``) or ``neuromuscular-clinic``. A condition without a
         prior for the setting uses its ``primary-care`` prior.
     risk_factors : iterable of str
         Ids of active risk factors (from :func:`twitchcds.evidence.derive_evidence`).
-
-    Notes
-    -----
-    The result depends only on these arguments, and many patients share them (age band, sex,
-    habits), so the last ``MEMO_SIZE`` (1,024) results are kept per knowledge base.
     """
-    key = (setting or SETTINGS[0], tuple(risk_factors))
-    memo = per_knowledge_base(kb, _memo)
-    found = memo.get(key)
-    if found is None:
-        found = _case_priors(kb, *key)
-        memo.put(key, found)
-    return found
-
-
-def _memo(kb: KnowledgeBase) -> Lru[tuple[str, tuple[str, ...]], Priors]:
-    return Lru(MEMO_SIZE)
-
-
-def _case_priors(kb: KnowledgeBase, chosen: str, risk_factors: tuple[str, ...]) -> Priors:
-    """:func:`case_priors`, computed."""
-    base = per_knowledge_base(kb, _base_priors).get(chosen) or _setting_priors(kb, chosen)
-    log_ratio: dict[str, float] = {}
+    chosen = setting or SETTINGS[0]
+    base = model.base_priors(chosen)
+    log_ratio: dict[int, float] = {}
     adjustments = []
     for rf_id in risk_factors:
-        for effect in kb.risk_factor_index[rf_id].effects:
-            log_ratio[effect.condition] = (log_ratio.get(effect.condition, 0.0)
-                                           + math.log(effect.odds_ratio))
-            adjustments.append(RiskAdjustment(rf_id, effect.condition, effect.odds_ratio,
-                                              effect.references))
+        for at in model.risk_effects[rf_id]:
+            log_ratio[at.position] = log_ratio.get(at.position, 0.0) + at.log_odds_ratio
+            adjustments.append(RiskAdjustment(rf_id, at.effect.condition, at.effect.odds_ratio,
+                                              at.effect.references))
     adjusted = base
     if log_ratio:
         shifted = list(base)
-        position = per_knowledge_base(kb, _positions)
-        for condition, ratio in log_ratio.items():
-            i = position[condition]
+        for i, ratio in log_ratio.items():
             shifted[i] = _shift_log_odds(base[i], ratio)
         adjusted = tuple(shifted)
     return Priors(chosen, base, adjusted, tuple(adjustments))
-
-
-def _positions(kb: KnowledgeBase) -> dict[str, int]:
-    """Index of each condition in ``kb.conditions``."""
-    return {c.id: i for i, c in enumerate(kb.conditions)}
-
-
-def _setting_priors(kb: KnowledgeBase, setting: str) -> tuple[float, ...]:
-    """Each condition's prior in ``setting`` (its ``primary-care`` prior where it has none)."""
-    return tuple(c.prior.get(setting, c.prior[SETTINGS[0]]) for c in kb.conditions)
-
-
-def _base_priors(kb: KnowledgeBase) -> dict[str, tuple[float, ...]]:
-    """:func:`_setting_priors` of every known setting."""
-    return {setting: _setting_priors(kb, setting) for setting in SETTINGS}

@@ -42,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
+from twitchcds.compiled import CompiledModel
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.scoring import Scorer
 
@@ -90,9 +91,11 @@ def leak_only(scorer: Scorer, present: frozenset[str], absent: frozenset[str],
     Examples
     --------
     >>> from twitchcds import load_knowledge_base
+    >>> from twitchcds.compiled import compile_model
     >>> from twitchcds.scoring import Scorer
     >>> kb = load_knowledge_base()
-    >>> scorer = Scorer.for_priors(kb, [c.prior["primary-care"] for c in kb.conditions])
+    >>> scorer = Scorer.for_priors(kb, compile_model(kb), [c.prior["primary-care"]
+    ...                                                    for c in kb.conditions])
     >>> present = frozenset({"fasciculations"})
     >>> base = scorer.run(present, frozenset())
     >>> 0.0 < leak_only(scorer, present, frozenset(), "fasciculations", base.log_evidence) < 1.0
@@ -104,27 +107,29 @@ def leak_only(scorer: Scorer, present: frozenset[str], absent: frozenset[str],
     return min(1.0, leak / (1.0 - leak) * ratio)
 
 
-def leak_only_bound(kb: KnowledgeBase, finding: str,
+def leak_only_bound(model: CompiledModel, finding: str,
                     probabilities: npt.NDArray[np.float64]) -> float:
     """Return an upper bound on :func:`leak_only` from the posterior alone (module notes).
 
-    ``probabilities`` are the posteriors aligned with ``kb.conditions``; 1.0 for a finding no
-    condition causes.
+    ``probabilities`` are the posteriors aligned with the model's conditions; 1.0 for a finding
+    no condition causes.
 
     Examples
     --------
     >>> import numpy as np
     >>> from twitchcds import load_knowledge_base
-    >>> kb = load_knowledge_base()
-    >>> leak_only_bound(kb, "fasciculations", np.zeros(len(kb.conditions)))  # no cause likely
+    >>> from twitchcds.compiled import compile_model
+    >>> model = compile_model(load_knowledge_base())
+    >>> n = len(model.rows)
+    >>> leak_only_bound(model, "fasciculations", np.zeros(n))  # no cause likely
     1.0
-    >>> round(leak_only_bound(kb, "low_potassium", np.ones(len(kb.conditions))), 3)
+    >>> round(leak_only_bound(model, "low_potassium", np.ones(n)), 3)
     0.002
     """
-    parents, links = kb.network.parents(kb.finding_position[finding])
+    parents, links = model.network.parents(model.finding_position[finding])
     if parents.size == 0:
         return 1.0
-    leak = kb.finding_index[finding].leak
+    leak = float(model.network.leaks[model.finding_position[finding]])
     m = float(probabilities[parents].max())
     q = 1.0 - float(links.min())
     return min(1.0, (1.0 - m) + m * leak * q / (1.0 - (1.0 - leak) * q))
@@ -163,7 +168,7 @@ def assess_scope(scorer: Scorer, present: frozenset[str], absent: frozenset[str]
     clinical = sorted(f for f in present if kb.finding_index[f].kind != "history")
     unexplained = [f for f in clinical
                    if f not in caused or (
-                       leak_only_bound(kb, f, probabilities) >= UNEXPLAINED_THRESHOLD
+                       leak_only_bound(scorer.model, f, probabilities) >= UNEXPLAINED_THRESHOLD
                        and leak_only(scorer, present, absent, f,
                                      log_evidence) >= UNEXPLAINED_THRESHOLD)]
     if unexplained:

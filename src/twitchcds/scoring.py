@@ -8,9 +8,11 @@ answers many "the same evidence plus these findings absent" questions in one bat
 Examples
 --------
 >>> from twitchcds import load_knowledge_base
+>>> from twitchcds.compiled import compile_model
 >>> from twitchcds.priors import case_priors
 >>> kb = load_knowledge_base()
->>> scorer = Scorer.for_priors(kb, case_priors(kb, None, ()).adjusted)
+>>> model = compile_model(kb)
+>>> scorer = Scorer.for_priors(kb, model, case_priors(model, None, ()).adjusted)
 >>> result = scorer.run({"fasciculations"}, set())
 >>> 0.0 <= float(result.probabilities.min()) <= float(result.probabilities.max()) <= 1.0
 True
@@ -19,66 +21,57 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from attrs import field, frozen
 
-from twitchcds._state import Lru, per_knowledge_base
+from twitchcds.compiled import CompiledModel
 from twitchcds.inference import DEFAULT_BUDGET, InferenceResult, infer
 from twitchcds.inference._engine import run, run_batch
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.priors import MEMO_SIZE
+from twitchcds.typing import Method
 
 __all__ = ["Method", "Scorer"]
-
-Method = Literal["auto", "exact", "approximate"]
 
 
 def _float_array(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.asarray(values, dtype=np.float64)
 
 
-def _memo(kb: KnowledgeBase) -> Lru[tuple[float, ...], npt.NDArray[np.float64]]:
-    return Lru(MEMO_SIZE)
-
-
-def _checked_priors(kb: KnowledgeBase, priors: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def _checked_priors(model: CompiledModel, priors: npt.ArrayLike) -> npt.NDArray[np.float64]:
     arr = np.array(priors, dtype=np.float64)
-    if arr.shape != (len(kb.conditions),) or not np.all((arr > 0.0) & (arr < 1.0)):
+    if arr.shape != (len(model.rows),) or not np.all((arr > 0.0) & (arr < 1.0)):
         # let infer() raise its usual error, naming the offending entry
-        infer(kb.network, arr, [], [])
+        infer(model.network, arr, [], [])
     arr.flags.writeable = False
     return arr
 
 
 @frozen(eq=False)
 class Scorer:
-    """Inference on ``kb``'s network with fixed priors (aligned with ``kb.conditions``)."""
+    """Inference on ``kb``'s compiled model with fixed priors (aligned with ``kb.conditions``).
+
+    Carries the knowledge base beside its model for the stages that read both (explanation,
+    work-up, scope).
+    """
 
     kb: KnowledgeBase
+    model: CompiledModel
     priors: npt.NDArray[np.float64] = field(converter=_float_array)
     method: Method = "auto"
 
     @classmethod
-    def for_priors(cls, kb: KnowledgeBase, priors: Sequence[float],
+    def for_priors(cls, kb: KnowledgeBase, model: CompiledModel, priors: Sequence[float],
                    method: Method = "auto") -> Scorer:
         """Build a scorer from a sequence of priors (checked here, once).
 
-        Checked priors are kept per knowledge base (the last few hundred), so cases that share
-        their priors (see :func:`twitchcds.priors.case_priors`) are checked once.
+        ``model`` is ``kb`` compiled (:func:`twitchcds.compiled.compile_model`).
         """
-        key = tuple(priors)
-        memo = per_knowledge_base(kb, _memo)
-        checked = memo.get(key)
-        if checked is None:
-            checked = _checked_priors(kb, priors)
-            memo.put(key, checked)
-        return cls(kb, checked, method)
+        return cls(kb, model, _checked_priors(model, priors), method)
 
     def _indices(self, ids: Iterable[str]) -> npt.NDArray[np.intp]:
-        position = self.kb.finding_position
+        position = self.model.finding_position
         return np.array(sorted({position[f] for f in ids}), dtype=np.intp)
 
     def run(self, present: Iterable[str], absent: Iterable[str]) -> InferenceResult:
@@ -86,9 +79,9 @@ class Scorer:
         present, absent = set(present), set(absent)
         pos, neg = self._indices(present), self._indices(absent)
         if not present.isdisjoint(absent):
-            return infer(self.kb.network, self.priors, pos.tolist(), neg.tolist(),
+            return infer(self.model.network, self.priors, pos.tolist(), neg.tolist(),
                          method=self.method)  # raises the ContradictionError
-        return run(self.kb.network, self.priors, pos, neg, method=self.method,
+        return run(self.model.network, self.priors, pos, neg, method=self.method,
                    budget=DEFAULT_BUDGET)
 
     def run_absent_batch(self, present: Iterable[str], absent: Iterable[str],
@@ -102,7 +95,7 @@ class Scorer:
         ``"approximate"``, or a component over budget); ask :meth:`run` row by row then.
         """
         pos, neg = self._indices(present), self._indices(absent)
-        position = self.kb.finding_position
+        position = self.model.finding_position
         found = np.array([position[f] for f in extra], dtype=np.intp)
-        return run_batch(self.kb.network, self.priors, pos, neg, extra=rows,
+        return run_batch(self.model.network, self.priors, pos, neg, extra=rows,
                          extra_findings=found, method=self.method, budget=DEFAULT_BUDGET)

@@ -10,10 +10,11 @@ The result is the highest level reached, with every reason that fired; with noth
 Examples
 --------
 >>> from twitchcds import load_knowledge_base
+>>> from twitchcds.compiled import compile_model
 >>> from twitchcds.triage import triage
->>> kb = load_knowledge_base()
->>> probs = {c.id: 0.0 for c in kb.conditions}
->>> triage(kb, frozenset(), probs).level
+>>> model = compile_model(load_knowledge_base())
+>>> probs = {c.id: 0.0 for c in model.conditions}
+>>> triage(model, frozenset(), probs).level
 'self-care'
 """
 
@@ -23,9 +24,8 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
-from twitchcds._state import per_knowledge_base
-from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.knowledge.model import Condition, RedFlag
+from twitchcds.compiled import CompiledModel
+from twitchcds.knowledge.model import RedFlag
 from twitchcds.scope import Scope
 from twitchcds.typing import TRIAGE_LEVELS, TriageLevel
 
@@ -56,44 +56,40 @@ def level_rank(level: TriageLevel) -> int:
     return TRIAGE_LEVELS.index(level)
 
 
-def fired_red_flags(kb: KnowledgeBase, present: frozenset[str]) -> tuple[RedFlag, ...]:
+def fired_red_flags(model: CompiledModel, present: frozenset[str]) -> tuple[RedFlag, ...]:
     """Red flags whose pattern is present (ids of present findings and active risk factors)."""
-    return tuple(flag for flag, need, some in kb.red_flag_patterns
+    return tuple(flag for flag, need, some in model.red_flags
                  if need <= present and (not some or not some.isdisjoint(present)))
 
 
-def _escalating(kb: KnowledgeBase) -> tuple[Condition, ...]:
-    """Return the conditions with probability escalations, in knowledge-base order."""
-    return tuple(c for c in kb.conditions if c.escalations)
-
-
-def triage(kb: KnowledgeBase, present: frozenset[str],
+def triage(model: CompiledModel, present: frozenset[str],
            probabilities: Mapping[str, float],
            fired: tuple[RedFlag, ...] | None = None, *, scope: Scope | None = None) -> Triage:
     """Return the triage level for present findings and posterior probabilities.
 
     Parameters
     ----------
-    kb : KnowledgeBase
+    model : CompiledModel
+        The compiled knowledge base.
     present : frozenset of str
         Findings present (after derivation) and active risk factors.
     probabilities : mapping
         Posterior probability of each condition id.
     fired : tuple of RedFlag, optional
-        ``fired_red_flags(kb, present)`` when the caller has it already.
+        ``fired_red_flags(model, present)`` when the caller has it already.
     scope : Scope, optional
         The case's scope (DESIGN §6a): with ``no-complaint`` only red flags count (no condition
         probability escalates); with ``unexplained`` the level is at least ``routine``.
     """
     if fired is None:
-        fired = fired_red_flags(kb, present)
+        fired = fired_red_flags(model, present)
     reasons = [TriageReason(flag.id, flag.text, flag.level, flag.references)
                for flag in fired]
     if scope is not None and scope.status == "unexplained":
         reasons.append(TriageReason("scope_unexplained", scope.text, "routine", (),
                                     kind="scope"))
     escalating = (() if scope is not None and scope.status == "no-complaint"
-                  else per_knowledge_base(kb, _escalating))
+                  else model.escalating)
     for condition in escalating:
         p = probabilities.get(condition.id, 0.0)
         reached = [e for e in condition.escalations if p >= e.min_probability]

@@ -20,6 +20,7 @@ __all__ = [
     "Category",
     "ConditionId",
     "FindingId",
+    "Method",
     "Probability",
     "Setting",
     "Severity",
@@ -48,6 +49,9 @@ TRIAGE_LEVELS: Final[tuple[TriageLevel, ...]] = (
     "self-care", "routine", "soon", "urgent", "emergency",
 )
 """Triage levels ordered from lowest to highest urgency."""
+
+Method: TypeAlias = Literal["auto", "exact", "approximate"]
+"""Inference method asked of :func:`twitchcds.assess`: chosen by estimated cost, or forced."""
 
 Setting: TypeAlias = Literal["primary-care", "neuromuscular-clinic"]
 """Care setting whose base priors apply."""

@@ -44,8 +44,9 @@ Examples
 --------
 >>> import numpy as np
 >>> from twitchcds import load_knowledge_base
->>> kb = load_knowledge_base()
->>> loss = expected_loss(kb, np.zeros(len(kb.conditions)))
+>>> from twitchcds.compiled import compile_model
+>>> model = compile_model(load_knowledge_base())
+>>> loss = expected_loss(model, np.zeros(len(model.rows)))
 >>> loss
 0.0
 """
@@ -60,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import evolve, frozen
 
+from twitchcds.compiled import CompiledModel
 from twitchcds.evidence import Evidence
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.model import RedFlag, Test
@@ -131,14 +133,9 @@ class Question:
     value: float
 
 
-def _losses(kb: KnowledgeBase) -> tuple[npt.NDArray[np.float64], float]:
-    miss = np.array([kb.decision.miss_loss[c.severity] for c in kb.conditions], dtype=np.float64)
-    return miss, kb.decision.false_alarm_loss
-
-
-def expected_loss(kb: KnowledgeBase, probabilities: npt.NDArray[np.float64]) -> float:
+def expected_loss(model: CompiledModel, probabilities: npt.NDArray[np.float64]) -> float:
     """Return the summed expected loss of the best act-or-not decision per condition."""
-    miss, false_alarm = _losses(kb)
+    miss, false_alarm = model.miss_loss, model.false_alarm_loss
     return float(np.minimum(miss * probabilities, false_alarm * (1.0 - probabilities)).sum())
 
 
@@ -224,11 +221,6 @@ def _joint_batch(scorer: Scorer, evidence: Evidence, groups: Sequence[Sequence[s
     return [(probs[pick], log_ev[pick]) for pick in picks]
 
 
-def _inhibited(kb: KnowledgeBase) -> frozenset[str]:
-    """Return the findings with inhibitor links (shown present, they add exclusion evidence)."""
-    return frozenset(i.finding for i in kb.inhibitors)
-
-
 _Raw = list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]]
 
 
@@ -243,7 +235,7 @@ def _outcomes_batched(
     falls back to :func:`_outcomes`). Findings with inhibitor links are handled by
     :func:`_grouped` (``batch`` is then not used).
     """
-    held = [f for f in findings if f in _inhibited(scorer.kb)]
+    held = [f for f in findings if f in scorer.model.inhibited]
     out = (_grouped(scorer, evidence, findings, held, base_log_evidence) if held
            else _raw_batched(scorer, evidence, findings, base_log_evidence, batch))
     if out is None:
@@ -416,9 +408,9 @@ def _submasks(mask: int) -> list[int]:
         sub = (sub - 1) & mask
 
 
-def _value(kb: KnowledgeBase, base_loss: float, outcomes: Sequence[
+def _value(model: CompiledModel, base_loss: float, outcomes: Sequence[
         tuple[object, float, npt.NDArray[np.float64]]]) -> float:
-    after = sum(p * expected_loss(kb, post) for _, p, post in outcomes)
+    after = sum(p * expected_loss(model, post) for _, p, post in outcomes)
     return max(0.0, base_loss - after)
 
 
@@ -484,7 +476,7 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     recommended.
     """
     kb = scorer.kb
-    base_loss = expected_loss(kb, current)
+    base_loss = expected_loss(scorer.model, current)
     indications = _indications(fired)
     confirmations = _confirmations(kb, current)
     values = []
@@ -492,7 +484,7 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
                 for test in kb.tests]
     # every test's rows in one batch (they share the present findings, hence the structure)
     # (tests revealing inhibited findings batch by groups instead: see _grouped)
-    inhibited = _inhibited(kb)
+    inhibited = scorer.model.inhibited
     plain = [bool(unknown) and inhibited.isdisjoint(unknown) for unknown in revealed]
     groups = [unknown for unknown, ok in zip(revealed, plain, strict=True) if ok]
     joint = iter(_joint_batch(scorer, evidence, groups) or ()) if valued and groups else None
@@ -508,7 +500,7 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
             raw = ((_outcomes_batched(scorer, evidence, unknown, log_evidence, batch)
                     if batch is not None or not batched else None)
                    or _outcomes(scorer, evidence, unknown, log_evidence))
-            value = _value(kb, base_loss, raw)
+            value = _value(scorer.model, base_loss, raw)
             outcomes = tuple(Outcome(pairs, p, _top(kb, post)) for pairs, p, post in raw)
             rationale = _rationale(kb, test, current, outcomes, [post for _, _, post in raw])
         else:
@@ -545,7 +537,7 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
     "absent" one, so no division by a small probability occurs.
     """
     kb = scorer.kb
-    base_loss = expected_loss(kb, current)
+    base_loss = expected_loss(scorer.model, current)
     candidates = [f for f in kb.findings
                   if f.question is not None and evidence.status(f.id) is None]
     values = _question_values(scorer, evidence, current, log_evidence,
@@ -569,7 +561,7 @@ def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np
     known.update(dict.fromkeys(evidence.absent, "absent"))
     # an inhibited finding shown present also observes exclusion evidence, which the
     # "also absent" batch cannot express: it is valued by its two outcomes directly
-    inhibited = _inhibited(kb)
+    inhibited = scorer.model.inhibited
     simple = [f not in inhibited
               and all(_possible({**known, f: st}, constraints) for st in ("present", "absent"))
               for f in ids]
@@ -578,7 +570,7 @@ def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np
                                      np.eye(len(batch_ids))) if batch_ids else None)
     values = {}
     if batch is not None:
-        miss, false_alarm = _losses(kb)
+        miss, false_alarm = scorer.model.miss_loss, scorer.model.false_alarm_loss
         probs, log_ev = batch
         p_neg = np.minimum(np.exp(log_ev - log_evidence), 1.0)
         joint_neg = p_neg[:, None] * probs
@@ -590,5 +582,6 @@ def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np
                           strict=True))
     for f in ids:
         if f not in values:
-            values[f] = _value(kb, base_loss, _outcomes(scorer, evidence, [f], log_evidence))
+            values[f] = _value(scorer.model, base_loss,
+                               _outcomes(scorer, evidence, [f], log_evidence))
     return [values[f] for f in ids]

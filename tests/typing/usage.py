@@ -59,3 +59,22 @@ def leading_interval(case: twitchcds.Case) -> tuple[float, float] | None:
 
 def report_page(case: twitchcds.Case) -> str:
     return twitchcds.assess(case).to_html()
+
+def typed_options(case: twitchcds.Case) -> str:
+    from twitchcds.typing import Method, Setting
+
+    method: Method = "exact"
+    setting: Setting = "neuromuscular-clinic"
+    result = twitchcds.assess(case, method=method, workup=False, explain=False, setting=setting)
+    for many in twitchcds.assess_many([case], method="auto", setting=None, errors="return"):
+        if isinstance(many, twitchcds.Assessment):
+            return many.setting
+    return result.setting
+
+
+def mistyped_options(case: twitchcds.Case) -> None:
+    # Each line below must stay an error for mypy (``warn_unused_ignores`` under --strict).
+    twitchcds.assess(case, workup="yes")  # type: ignore[arg-type]
+    twitchcds.assess(case, method="fast")  # type: ignore[arg-type]
+    twitchcds.assess(case, speed="fast")  # type: ignore[call-arg]
+    twitchcds.assess_many([case], setting="PRIMARY-CARE")  # type: ignore[call-overload]

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import evolve, frozen
 
-from twitchcds._state import Lru
+from twitchcds._lru import Lru
 from twitchcds.inference._exact import STEP_OVERHEAD, Plan, Step, make_plan, make_steps
 from twitchcds.inference._network import NoisyOrNetwork, gather_rows
 from twitchcds.inference._reduce import Component, components

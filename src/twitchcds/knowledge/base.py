@@ -187,11 +187,6 @@ class KnowledgeBase:
         return MappingProxyType(out)
 
     @cached_property
-    def red_flag_patterns(self) -> tuple[tuple[RedFlag, frozenset[str], frozenset[str]], ...]:
-        """Each red flag with its ``all_of`` and ``any_of`` ids as sets, for fast matching."""
-        return tuple((f, frozenset(f.all_of), frozenset(f.any_of)) for f in self.red_flags)
-
-    @cached_property
     def lab_constraints(self) -> tuple[tuple[str, str, bool], ...]:
         """Logical links between findings derived from one lab value.
 
@@ -267,7 +262,7 @@ class KnowledgeBase:
         """
         from twitchcds.knowledge.graph import from_node_link  # noqa: PLC0415
 
-        return from_node_link(data)
+        return from_node_link(data, cls)
 
     def posterior(self, present: Iterable[str], absent: Iterable[str] = ()) -> dict[str, float]:
         """Shortcut for :func:`twitchcds.posterior` on this knowledge base."""

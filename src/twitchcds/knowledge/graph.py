@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cattrs
 import networkx as nx
@@ -27,7 +27,6 @@ from attrs import fields as attrs_fields
 from attrs import has as attrs_has
 
 from twitchcds.errors import KnowledgeBaseError, Problem
-from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.model import (
     Advice,
     Condition,
@@ -45,6 +44,9 @@ from twitchcds.knowledge.model import (
     RiskFactor,
     Test,
 )
+
+if TYPE_CHECKING:  # the class is passed in (see from_node_link): base imports this module
+    from twitchcds.knowledge.base import KnowledgeBase
 
 __all__ = ["canonical_json", "from_node_link", "to_graph", "to_graphml", "to_node_link"]
 
@@ -268,15 +270,17 @@ _DEFAULT_DECISION = {
 }
 
 
-def from_node_link(data: dict[str, Any]) -> KnowledgeBase:
+def from_node_link(data: dict[str, Any], cls: type[KnowledgeBase]) -> KnowledgeBase:
     """Read node-link JSON back into a :class:`KnowledgeBase`.
 
-    Accepts the full export of :func:`to_node_link` or a minimal network: condition nodes with
-    ``prior`` and ``references``, finding nodes with ``leak`` and ``references``, ``causes`` links
-    (and optionally ``inhibits`` links) with ``probability`` and ``references``, and reference
-    nodes. Missing names default to the id, a missing condition category to ``neurological``
-    and severity to ``moderate`` (so that triage treats an unknown condition with caution). A
-    number that names no reference is accepted (the network scores);
+    ``cls`` is the class, passed in by :meth:`KnowledgeBase.from_node_link` (so this module,
+    which the class's methods use, never imports it). Accepts the full export of
+    :func:`to_node_link` or a minimal network: condition nodes with ``prior`` and
+    ``references``, finding nodes with ``leak`` and ``references``, ``causes`` links (and
+    optionally ``inhibits`` links) with ``probability`` and ``references``, and reference nodes.
+    Missing names default to the id, a missing condition category to ``neurological`` and
+    severity to ``moderate`` (so that triage treats an unknown condition with caution). A number
+    that names no reference is accepted (the network scores);
     :func:`twitchcds.knowledge.validation.validate` reports it. Any ``sha256`` in the data is
     ignored: the hash is recomputed from the content.
 
@@ -335,7 +339,7 @@ def from_node_link(data: dict[str, Any]) -> KnowledgeBase:
             note="Losses of a missed diagnosis by severity (1, 4, 19, 49: action thresholds 50%, "
                  "20%, 5%, 2%) following the threshold approach; used when a network brings none."))
     try:
-        kb = KnowledgeBase(
+        kb = cls(
             version=str(graph.get("version", "custom")),
             links=read["causes"], inhibitors=read["inhibits"],
             hpo_present=graph.get("hpo_present", {}), hpo_absent=graph.get("hpo_absent", {}),
@@ -356,7 +360,7 @@ def _raise_for_errors(kb: KnowledgeBase) -> None:
     TOML files; the built-in knowledge base's own editorial rules (no orphan findings, at least
     three findings per condition) are not imposed on researchers' networks.
     """
-    from twitchcds.knowledge.validation import semantic_errors  # noqa: PLC0415  (cycle)
+    from twitchcds.knowledge.validation import semantic_errors  # noqa: PLC0415
 
     problems = list(_type_problems(kb))
     if not problems:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import threading
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
@@ -64,7 +65,7 @@ from twitchcds.knowledge.model import (
 )
 from twitchcds.knowledge.ranges import check_ranges, parse_ranges
 
-__all__ = ["DATA_FILES", "load_knowledge_base", "read_sources"]
+__all__ = ["DATA_FILES", "builtin_knowledge_base", "load_knowledge_base", "read_sources"]
 
 DATA_FILES = (
     "meta.toml", "references.toml", "conditions.toml", "findings.toml", "links.toml",
@@ -368,8 +369,6 @@ def load_knowledge_base(path: str | Path | None = None, *, validate: bool = True
     twitchcds.errors.KnowledgeBaseError: invalid knowledge base: /nonexistent: not a directory
     """
     if path is None and validate:
-        from twitchcds._state import builtin_knowledge_base  # noqa: PLC0415  (cycle)
-
         return builtin_knowledge_base()
     kb = build_knowledge_base(read_sources(path))
     if validate:
@@ -377,3 +376,31 @@ def load_knowledge_base(path: str | Path | None = None, *, validate: bool = True
 
         raise_for_errors(kb)
     return kb
+
+
+_builtin_lock = threading.Lock()
+_builtin: KnowledgeBase | None = None
+
+
+def builtin_knowledge_base() -> KnowledgeBase:
+    """Return the built-in knowledge base, loading and validating it on first use.
+
+    One of the library's two process-wide caches (the other is :mod:`twitchcds._state`); the
+    knowledge base is immutable, and the lock only keeps threads racing on first use from
+    loading it twice.
+
+    Examples
+    --------
+    >>> builtin_knowledge_base() is load_knowledge_base()
+    True
+    """
+    global _builtin  # noqa: PLW0603  (the built-in knowledge base is loaded once per process)
+    if _builtin is None:
+        with _builtin_lock:
+            if _builtin is None:
+                from twitchcds.knowledge.validation import raise_for_errors  # noqa: PLC0415
+
+                loaded = load_knowledge_base(None, validate=False)
+                raise_for_errors(loaded)  # cache only a knowledge base that passed validation
+                _builtin = loaded
+    return _builtin

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 from attrs import field, frozen
 
 from twitchcds.errors import Problem
@@ -31,8 +33,9 @@ from twitchcds.errors import Problem
 if TYPE_CHECKING:
     from twitchcds.knowledge.base import KnowledgeBase
 
-__all__ = ["DEFAULT_RANGES", "ParameterRange", "ParameterRanges", "RangeRule", "check_ranges",
-           "leak_range", "link_range", "parse_ranges", "prior_range"]
+__all__ = ["DEFAULT_RANGES", "ParameterBounds", "ParameterRange", "ParameterRanges", "RangeRule",
+           "check_ranges", "leak_range", "link_range", "parameter_bounds", "parse_ranges",
+           "prior_range"]
 
 RangeKind = Literal["confidence-interval", "reported-range", "expert-range"]
 _KINDS = ("confidence-interval", "reported-range", "expert-range")
@@ -283,3 +286,78 @@ def check_ranges(kb: KnowledgeBase) -> list[Problem]:
         else:
             _check(where, found.leak, item, kb, problems)
     return problems
+
+
+FloatArray = npt.NDArray[np.float64]
+_EPS = 1e-9  # as in twitchcds.intervals
+
+
+def _log_odds(p: FloatArray) -> FloatArray:
+    q = np.clip(p, _EPS, 1.0 - _EPS)
+    return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
+
+
+def _link_bounds(kb: KnowledgeBase) -> tuple[FloatArray, FloatArray]:
+    """Range of every link, aligned with ``kb.network``'s parent arrays (cached per KB)."""
+    net = kb.network
+    lo, hi = np.empty(net.n_links), np.empty(net.n_links)
+    for f, finding in enumerate(net.finding_ids):
+        start = int(net.parent_ptr[f])
+        for k, c in enumerate(net.parent_index[start:net.parent_ptr[f + 1]]):
+            lo[start + k], hi[start + k] = link_range(kb, net.condition_ids[c], finding)
+    return lo, hi
+
+
+def _leak_bounds(kb: KnowledgeBase) -> tuple[FloatArray, FloatArray]:
+    pairs = [leak_range(kb, f) for f in kb.network.finding_ids]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
+def _prior_factors(kb: KnowledgeBase) -> dict[str, tuple[FloatArray, FloatArray]]:
+    """Per setting, the log-odds shifts ``(low, high)`` of each condition's prior."""
+    out: dict[str, tuple[FloatArray, FloatArray]] = {}
+    settings = sorted({s for c in kb.conditions for s in c.prior})
+    for setting in settings:
+        lo, hi = np.zeros(len(kb.conditions)), np.zeros(len(kb.conditions))
+        for i, c in enumerate(kb.conditions):
+            if setting in c.prior:
+                point = _log_odds(np.array([c.prior[setting]]))[0]
+                bounds = _log_odds(np.array(prior_range(kb, c.id, setting)))
+                lo[i], hi[i] = bounds[0] - point, bounds[1] - point
+        out[setting] = (lo, hi)
+    return out
+
+
+@frozen(eq=False)
+class ParameterBounds:
+    """Every link's and leak's range as arrays aligned with the network, and prior shifts.
+
+    ``link_low``/``link_high`` follow ``kb.network``'s parent arrays, ``leak_low``/``leak_high``
+    its findings; ``prior_shifts`` maps each setting to the log-odds shifts ``(low, high)`` of
+    each condition's prior; ``identity`` names the knowledge base and its ranges (the seed of
+    the parameter draws depends on it).
+    """
+
+    link_low: FloatArray
+    link_high: FloatArray
+    leak_low: FloatArray
+    leak_high: FloatArray
+    prior_shifts: Mapping[str, tuple[FloatArray, FloatArray]]
+    identity: str
+
+
+def parameter_bounds(kb: KnowledgeBase) -> ParameterBounds:
+    """Return the ranges of ``kb``'s numbers as arrays (computed once per compiled model).
+
+    Examples
+    --------
+    >>> from twitchcds import load_knowledge_base
+    >>> kb = load_knowledge_base()
+    >>> bounds = parameter_bounds(kb)
+    >>> bool((bounds.link_low <= kb.network.parent_prob).all())
+    True
+    """
+    link_low, link_high = _link_bounds(kb)
+    leak_low, leak_high = _leak_bounds(kb)
+    return ParameterBounds(link_low, link_high, leak_low, leak_high,
+                           MappingProxyType(_prior_factors(kb)), kb.sha256 + repr(kb.ranges))

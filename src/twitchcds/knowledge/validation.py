@@ -16,12 +16,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from attrs import fields, frozen
 
 from twitchcds.errors import KnowledgeBaseError, Problem
-from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.model import (
     CODE_PATTERN,
     Condition,
@@ -34,6 +33,9 @@ from twitchcds.knowledge.model import (
     Test,
 )
 from twitchcds.typing import SETTINGS
+
+if TYPE_CHECKING:  # annotations only: graph validates through this module, and base uses graph
+    from twitchcds.knowledge.base import KnowledgeBase
 
 __all__ = ["Issue", "citation_summary", "raise_for_errors", "validate"]
 
