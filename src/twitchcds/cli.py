@@ -22,7 +22,7 @@ from twitchcds.case import Case
 from twitchcds.errors import InvalidInputError, KnowledgeBaseError, TwitchCDSError
 from twitchcds.knowledge.graph import to_graphml
 from twitchcds.knowledge.loader import build_knowledge_base, load_knowledge_base, read_sources
-from twitchcds.knowledge.validation import citation_summary, validate
+from twitchcds.knowledge.validation import citation_summary, hpo_coverage, validate
 from twitchcds.pipeline import assess
 from twitchcds.report import render_text
 
@@ -230,6 +230,14 @@ def _batch(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if failed else 0
 
 
+def _hpo_line(cov: dict[str, int]) -> str:
+    raw = cov["coded"] / cov["findings"] if cov["findings"] else 0.0
+    pheno = cov["phenotype_coded"] / cov["phenotype"] if cov["phenotype"] else 0.0
+    return (f"HPO codes on {cov['coded']}/{cov['findings']} findings ({raw:.0%}), "
+            f"{cov['phenotype_coded']}/{cov['phenotype']} ({pheno:.0%}) of phenotype findings "
+            "(not computed from a lab value, history field or genotype)")
+
+
 def _kb_validate(args: argparse.Namespace, out: TextIO) -> int:
     directory = args.dir or args.kb
     try:
@@ -250,7 +258,8 @@ def _kb_validate(args: argparse.Namespace, out: TextIO) -> int:
               f"{len(kb.findings)} findings, {len(kb.links)} links, {len(kb.tests)} tests, "
               f"{len(kb.red_flags)} red flags, {len(kb.references)} references; "
               f"{summary['published']}/{summary['numbers']} numbers ({share:.0%}) cite a "
-              f"published source, {summary['expert_estimate']} are expert estimates\n")
+              f"published source, {summary['expert_estimate']} are expert estimates; "
+              f"{_hpo_line(hpo_coverage(kb))}\n")
     return 2 if errors else 0
 
 

@@ -37,7 +37,7 @@ from twitchcds.typing import SETTINGS
 if TYPE_CHECKING:  # annotations only: graph validates through this module, and base uses graph
     from twitchcds.knowledge.base import KnowledgeBase
 
-__all__ = ["Issue", "citation_summary", "raise_for_errors", "validate"]
+__all__ = ["Issue", "citation_summary", "hpo_coverage", "raise_for_errors", "validate"]
 
 ICD10CM_PATTERN = re.compile(r"^[A-Z]\d[0-9A-Z](\.[0-9A-Z]{1,4})?$")
 SNOMED_ID_PATTERN = re.compile(r"^\d{6,18}$")
@@ -440,3 +440,26 @@ def citation_summary(kb: KnowledgeBase) -> dict[str, int]:
     n_uncited = sum(not g for g in groups)
     return {"numbers": len(groups), "published": n_published,
             "expert_estimate": len(groups) - n_published - n_uncited, "uncited": n_uncited}
+
+
+def hpo_coverage(kb: KnowledgeBase) -> dict[str, int]:
+    """Count the findings that carry an HPO code, over all findings and over phenotype findings.
+
+    Returns ``{"findings": n, "coded": c, "phenotype": p, "phenotype_coded": pc}``. Phenotype
+    findings are those a record can name only by a phenotype term: every finding except those
+    a derivation rule computes from a Case input coded outside HPO (a lab band, whose input is a
+    LOINC value, or a history rule, whose input is a history field) and genotype results (the
+    findings of the ``genetic_*`` tests). A derived finding may still carry an HPO code (a low
+    potassium is also "Hypokalemia") and then counts in ``coded``; a severity band such as a
+    critical potassium has no HPO term of the same meaning and is reached through its lab value.
+    """
+    derived = {b.finding for lab in kb.lab_rules for b in lab.bands}
+    derived |= {rule.finding for rule in kb.history_rules}
+    derived |= {f for t in kb.tests if t.id.startswith("genetic_") for f in t.reveals}
+
+    def coded(finding_codes: Iterable[str]) -> bool:
+        return any(c.startswith("HP:") for c in finding_codes)
+
+    phenotype = [f for f in kb.findings if f.id not in derived]
+    return {"findings": len(kb.findings), "coded": sum(coded(f.codes) for f in kb.findings),
+            "phenotype": len(phenotype), "phenotype_coded": sum(coded(f.codes) for f in phenotype)}
