@@ -9,8 +9,8 @@ causes is never read as an answer to a question nobody asked.
   findings (``complaint = true`` in ``findings.toml``: twitching, cramps, spasm, myokymia,
   stiffness, weakness, tetany, paraesthesia, ...) or an abnormal result of one of its
   disease-specific tests (a ``kind = "test"`` finding that a test in ``tests.toml`` reveals:
-  EMG, nerve conduction, MRI, genetic tests, antibodies). No condition ranking is offered as an answer,
-  triage comes from red flags alone and no condition advice is given.
+  EMG, nerve conduction, MRI, genetic tests, antibodies). No condition ranking is offered as
+  an answer, triage comes from red flags alone and no condition advice is given.
 - ``unexplained``: some present clinical finding (a symptom, sign, lab or test result; history
   items such as tempo or duration describe, they do not need explaining) is probably present
   *for no modelled reason*: its

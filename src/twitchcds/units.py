@@ -76,7 +76,7 @@ _UNIT_SYNTAX: Final = re.compile(
     r"(?:[./](?:[A-Za-zµμ]*\[(?:IU|Hg|degF)\]|[A-Za-zµμ]+|%)(?:-?[1-9])?)*",
 )
 _MAX_UNIT_CHARS: Final = 40
-_EXPECTED: Final = "e.g. mmol/L, mg/dL, mEq/L, m[IU]/L, U/L, %, mm[Hg], /min, Cel, [degF]"
+_EXPECTED: Final = "e.g. mmol/L, mg/dL, mEq/L, m[IU]/L, U/L, %"
 #: Bracketed UCUM atoms and their names in the pint registry.
 _BRACKETED: Final = {"[IU]": "IU", "mm[Hg]": "mmHg", "[degF]": "degF"}
 _LITERS: Final = frozenset({"l", "dl", "cl", "ml", "ul", "nl", "pl", "fl"})
