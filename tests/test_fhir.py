@@ -103,9 +103,13 @@ def test_ehr_export_reports_every_skipped_resource():
     assert "superseded" in reasons["k-2024"]
     assert "no medication class" in reasons["mr-lis"]
     assert "stopped" in reasons["mr-old"]
-    assert result.skipped_count == len(result.report()["skipped"]) == 13
+    assert result.skipped_count == len(result.report()["skipped"]) == 12
     used = {u.id for u in result.used}
     assert {"k-2025", "na-2025", "fx-1", "c-cramps", "ms-omep", "mr-hctz"} <= used
+    # vital signs: the systolic component of a blood pressure panel and a heart rate are read;
+    # the diastolic component is not used
+    assert {"bp-1", "hr-1"} <= used
+    assert "8462-4" in reasons["bp-1"]
 
 
 def test_imported_case_assesses_and_validates():

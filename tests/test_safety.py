@@ -38,7 +38,8 @@ NO_CRITICAL_LIMIT = {
 REQUIRED = ("potassium", "magnesium", "calcium", "ionized_calcium", "sodium", "glucose",
             "creatine_kinase", "phosphate", "tsh", "free_t4", "vitamin_b12")
 CANDIDATE_UNITS = ("mmol/L", "mg/dL", "meq/L", "umol/L", "mg/L", "g/L", "U/L", "m[IU]/L",
-                   "pg/mL", "pmol/L", "ng/dL", "ng/mL", "%")
+                   "pg/mL", "pmol/L", "ng/dL", "ng/mL", "%", "mm[Hg]", "/min", "{beats}/min",
+                   "Cel", "[degF]")
 
 
 def _lab_flags(kb: KnowledgeBase) -> dict[str, RedFlag]:

@@ -7,8 +7,10 @@ causes is never read as an answer to a question nobody asked.
 
 - ``no-complaint``: no present finding is one of the knowledge base's *complaint* (index)
   findings (``complaint = true`` in ``findings.toml``: twitching, cramps, spasm, myokymia,
-  stiffness, weakness, tetany, paraesthesia, ...). No condition ranking is offered as an answer,
-  triage comes from red flags alone and no condition advice is given.
+  stiffness, weakness, tetany, paraesthesia, ...) or an abnormal result of one of its
+  disease-specific tests (a ``kind = "test"`` finding that a test in ``tests.toml`` reveals:
+  EMG, nerve conduction, MRI, genetic tests, antibodies). No condition ranking is offered as
+  an answer, triage comes from red flags alone and no condition advice is given.
 - ``unexplained``: some present clinical finding (a symptom, sign, lab or test result; history
   items such as tempo or duration describe, they do not need explaining) is probably present
   *for no modelled reason*: its
@@ -159,7 +161,9 @@ def assess_scope(scorer: Scorer, present: frozenset[str], absent: frozenset[str]
     'in-scope'
     """
     kb: KnowledgeBase = scorer.kb
-    complaints = tuple(sorted(f for f in present if kb.finding_index[f].complaint))
+    revealed = {f for test in kb.tests for f in test.reveals}
+    complaints = tuple(sorted(f for f in present if kb.finding_index[f].complaint or (
+        kb.finding_index[f].kind == "test" and f in revealed)))
     if not complaints:
         return Scope("no-complaint", "No present neuromuscular complaint (twitching, cramps, "
                                      "weakness, ...): the causes below are not an answer; "

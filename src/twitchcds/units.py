@@ -53,6 +53,12 @@ _DEFINITIONS: Final[tuple[str, ...]] = (
     # UCUM: the enzyme unit U is 1 umol/min.
     "enzyme_unit = micromole / minute = U",
     "percent = 0.01 = pct",
+    # Vital signs: pressure gets its own dimension (only mm[Hg] is read), temperatures are
+    # offset units (UCUM Cel and [degF]; pint converts offsets only between single units).
+    "millimeter_of_mercury = [pressure] = mmHg",
+    "kelvin = [temperature] = K",
+    "degree_Celsius = kelvin; offset: 273.15 = Cel",
+    "degree_Fahrenheit = 5 / 9 * kelvin; offset: 233.15 + 200 / 9 = degF",
     "kilo- = 1e3 = k-",
     "deci- = 1e-1 = d-",
     "centi- = 1e-2 = c-",
@@ -64,13 +70,15 @@ _DEFINITIONS: Final[tuple[str, ...]] = (
 )
 
 #: One UCUM component: an atom (``mmol``, ``m[IU]``, ``%``) with an optional integer exponent.
-_COMPONENT: Final = re.compile(r"([A-Za-zµμ]*\[IU\]|[A-Za-zµμ]+|%)(-?[1-9])?")
+_COMPONENT: Final = re.compile(r"([A-Za-zµμ]*\[(?:IU|Hg|degF)\]|[A-Za-zµμ]+|%)(-?[1-9])?")
 _UNIT_SYNTAX: Final = re.compile(
-    r"/?(?:[A-Za-zµμ]*\[IU\]|[A-Za-zµμ]+|%)(?:-?[1-9])?"
-    r"(?:[./](?:[A-Za-zµμ]*\[IU\]|[A-Za-zµμ]+|%)(?:-?[1-9])?)*",
+    r"/?(?:[A-Za-zµμ]*\[(?:IU|Hg|degF)\]|[A-Za-zµμ]+|%)(?:-?[1-9])?"
+    r"(?:[./](?:[A-Za-zµμ]*\[(?:IU|Hg|degF)\]|[A-Za-zµμ]+|%)(?:-?[1-9])?)*",
 )
 _MAX_UNIT_CHARS: Final = 40
 _EXPECTED: Final = "e.g. mmol/L, mg/dL, mEq/L, m[IU]/L, U/L, %"
+#: Bracketed UCUM atoms and their names in the pint registry.
+_BRACKETED: Final = {"[IU]": "IU", "mm[Hg]": "mmHg", "[degF]": "degF"}
 _LITERS: Final = frozenset({"l", "dl", "cl", "ml", "ul", "nl", "pl", "fl"})
 
 
@@ -111,6 +119,8 @@ def _canonical_atom(atom: str) -> str:
         return atom[:-2] + "eq"
     if atom.endswith("IU") and not atom.endswith("[IU]"):
         return atom[:-2] + "[IU]"
+    if atom == "mmHg":  # common non-UCUM spelling of mm[Hg]
+        return "mm[Hg]"
     return atom
 
 
@@ -122,8 +132,13 @@ def _parse(unit: object) -> tuple[str, Any]:
     return _parse_text(unit)
 
 
+#: A UCUM annotation (``{beats}/min``): a label with no effect on the unit.
+_ANNOTATION: Final = re.compile(r"\{[A-Za-z0-9 _'.-]{1,20}\}")
+
+
 @functools.lru_cache(maxsize=512)
 def _parse_text(unit: str) -> tuple[str, Any]:
+    unit = _ANNOTATION.sub("", unit)
     if not unit or len(unit) > _MAX_UNIT_CHARS or not _UNIT_SYNTAX.fullmatch(unit):
         msg = f"not UCUM syntax ({_EXPECTED})"
         raise ValueError(msg)
@@ -142,7 +157,9 @@ def _parse_text(unit: str) -> tuple[str, Any]:
             raise ValueError(piece)
         atom, exponent = match.group(1), match.group(2)
         canonical.append(_canonical_atom(atom) + (exponent or ""))
-        name = "percent" if atom == "%" else _canonical_atom(atom).replace("[IU]", "IU")
+        name = "percent" if atom == "%" else _canonical_atom(atom)
+        for bracketed, pint_name in _BRACKETED.items():
+            name = name.replace(bracketed, pint_name)
         pint_text.append(f"{operator} {name}" + (f" ** {exponent}" if exponent else ""))
     registry = _registry()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Final
 
 from twitchcds.interop._builder import CaseBuilder, Origin, parse_when
@@ -12,9 +12,9 @@ from twitchcds.interop._conflicts import facts_of
 from twitchcds.interop._records import (
     CONDITION_ACUTE_DAYS,
     FINDING_DAYS,
-    LAB_DAYS,
     PAST_CLINICAL,
     acute_findings,
+    lab_days,
     older_than,
 )
 from twitchcds.typing import Status
@@ -166,13 +166,17 @@ class Reader:
             return
         codings = _codings(obs.get("code"), f"{path}.code")
         dated = parse_when(when)
+        if "valueQuantity" not in obs and isinstance(obs.get("component"), list):
+            # a panel (e.g. blood pressure 85354-9): each coded component with a quantity is a
+            # result of its own
+            for i, part in enumerate(obs["component"]):
+                if isinstance(part, dict) and "valueQuantity" in part:
+                    self.quantity(f"{path}.component[{i}]", {**obs, **part, "component": []},
+                                  _codings(part.get("code"), f"{path}.component[{i}].code"),
+                                  when, dated)
+            return
         if "valueQuantity" in obs:
-            loinc = next((c for s, c, _, _ in codings if s == LOINC and self.b.lab_rule(c)), None)
-            if loinc is not None and older_than(dated, self.as_of, LAB_DAYS):
-                self.b.past(self.origin(path, obs), f"lab result of {dated:%Y-%m-%d} is more "
-                            f"than {LAB_DAYS} days before {self.as_of.isoformat()}")
-                return
-            self.lab(path, obs, codings, when)
+            self.quantity(path, obs, codings, when, dated)
         elif any(_finding_code(s, c) for s, c, _, _ in codings) and older_than(
                 dated, self.as_of, FINDING_DAYS):
             self.observed_finding(path, obs, codings, when, past=(
@@ -180,6 +184,17 @@ class Reader:
                 f"{self.as_of.isoformat()}"))
         else:
             self.observed_finding(path, obs, codings, when)
+
+    def quantity(self, path: str, obs: Mapping[str, Any],
+                 codings: list[tuple[str, str, str, str]], when: Any,
+                 dated: datetime | None) -> None:
+        """Read a measured value: a lab result unless too old (vital signs: a day)."""
+        loinc = next((c for s, c, _, _ in codings if s == LOINC and self.b.lab_rule(c)), None)
+        if loinc is not None and older_than(dated, self.as_of, lab_days(loinc)):
+            self.b.past(self.origin(path, obs), f"result of {dated:%Y-%m-%d} is more than "
+                        f"{lab_days(loinc)} days before {self.as_of.isoformat()}")
+            return
+        self.lab(path, obs, codings, when)
 
     def lab(self, path: str, obs: Mapping[str, Any], codings: list[tuple[str, str, str, str]],
             when: Any) -> None:

@@ -38,7 +38,8 @@ from typing import Final
 from twitchcds.knowledge.base import KnowledgeBase
 
 __all__ = ["CONDITION_ACUTE_DAYS", "EPISODE_FINDINGS", "FINDING_DAYS", "LAB_DAYS",
-           "PAST_CLINICAL", "acute_findings", "older_than"]
+           "PAST_CLINICAL", "VITAL_SIGN_DAYS", "VITAL_SIGN_LOINC", "acute_findings", "lab_days",
+           "older_than"]
 
 CONDITION_ACUTE_DAYS: Final = 90
 """An active Condition naming an acute event is history once its onset is this many days old."""
@@ -48,6 +49,19 @@ FINDING_DAYS: Final = 90
 
 LAB_DAYS: Final = 365
 """A lab result is left out once it is this many days old."""
+
+VITAL_SIGN_DAYS: Final = 1
+"""A vital sign is left out once it is this many days old: it describes the patient then."""
+
+VITAL_SIGN_LOINC: Final = frozenset({"8480-6", "8867-4", "9279-1", "8310-5", "59408-5",
+                                     "2708-6"})
+"""LOINC codes of the vital signs the knowledge base reads (derivations.toml)."""
+
+
+def lab_days(loinc: str) -> int:
+    """How old a result of ``loinc`` may be and still be read (vital signs: a day)."""
+    return VITAL_SIGN_DAYS if loinc in VITAL_SIGN_LOINC else LAB_DAYS
+
 
 PAST_CLINICAL: Final = frozenset({"inactive", "resolved", "remission"})
 """Condition ``clinicalStatus`` codes that mean the condition is no longer current."""
