@@ -21,7 +21,8 @@ Rows (each ``ours`` and ``reference`` are timed on the same cases, in this proce
   ``assess`` with defaults per Synthea record (``tests/data/synthea``, imported from FHIR);
   reference: the same cases with ``workup=False``.
 
-pyAgrum is optional (``pip install pyagrum``); without it those references print ``-``.
+pyAgrum is optional (``pip install -e ".[bench]"`` or ``pip install pyagrum``); without it those
+references print ``-``.
 """
 
 from __future__ import annotations
