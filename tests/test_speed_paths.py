@@ -21,6 +21,7 @@ from twitchcds.inference import _table as table
 from twitchcds.inference._brute import brute_force
 from twitchcds.inference._engine import run_batch
 from twitchcds.inference._reduce import fold_absent, fold_batch
+from twitchcds.inference._split import factor_steps
 from twitchcds.inference._structure import structure
 from twitchcds.priors import case_priors
 from twitchcds.scoring import Method, Scorer
@@ -36,22 +37,25 @@ from twitchcds.workup import (
 
 TOL = 1e-9
 
-# (largest table solved by the scan, largest batch table solved by dense products, largest
-# batch table solved child by child; larger ones use the per-entry kernel)
-KERNELS = [(16, 128, 4096), (0, 128, 4096), (0, 0, 4096), (0, 0, 0)]
+# (largest one-row table solved by the scan, largest one-row table solved entry by entry,
+# largest table solved by dense products, largest solved by two Kronecker factors; larger ones
+# use the per-entry batch kernel)
+KERNELS = [(16, 512, 64, 4096), (0, 512, 64, 4096), (0, 0, 64, 4096), (0, 0, 0, 4096),
+           (0, 0, 0, 0)]
 
 
-@pytest.mark.parametrize(("scan", "dense", "axes"), KERNELS)
+@pytest.mark.parametrize(("scan", "one", "dense", "split"), KERNELS)
 @settings(max_examples=60)
 @given(case=problems(positive_leaks=True))
-def test_table_kernels_match_brute_force(case: Problem, scan: int, dense: int,
-                                      axes: int) -> None:
-    """Every full-table kernel (scan, one-row sparse) equals brute-force enumeration."""
+def test_table_kernels_match_brute_force(case: Problem, scan: int, one: int, dense: int,
+                                         split: int) -> None:
+    """Every full-table kernel (scan, one-row, dense, split, per-entry) equals brute force."""
     post, log_ev = brute_force(case.network, case.priors, case.present, case.absent)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_SCAN_CELLS", scan)
+        mp.setattr(table, "MAX_ONE_CELLS", one)
         mp.setattr(table, "MAX_DENSE_CELLS", dense)
-        mp.setattr(table, "MAX_AXES_CELLS", axes)
+        mp.setattr(table, "MAX_SPLIT_CELLS", split)
         result = infer(case.network, case.priors, case.present, case.absent, method="exact")
     assert np.abs(result.probabilities - post).max() <= TOL
     assert result.log_evidence == pytest.approx(log_ev, rel=1e-9, abs=1e-9)
@@ -98,6 +102,23 @@ def test_kronecker_plans_equal_enumerated_plans(steps: tuple[tuple[Any, ...],
     assert np.array_equal(same[0], same[1])
     assert np.array_equal(same[0], np.broadcast_to(np.eye(n), (m, n, n)))
     assert whole.cost < entry_cost  # planned whole, the set-up is cheaper
+
+
+@given(steps=_steps(max_k=7))
+def test_split_factors_multiply_to_step_operators(steps: tuple[tuple[Any, ...],
+                                                               tuple[Any, ...], int]) -> None:
+    """Each step's high and low factors (the split kernel) have the step's operator as their
+    Kronecker product, so the split kernel applies the same non-negative matrices."""
+    children, probs, k = steps
+    plan = table._listed_plan(children, probs, k)
+    high, low = factor_steps(plan)
+    n = 1 << k
+    want = np.zeros((len(children), n, n))
+    want[plan.step, plan.dst, plan.src] = plan.val
+    for t in range(len(children)):
+        assert np.allclose(np.kron(high[t], low[t]), want[t], rtol=0.0, atol=1e-15)
+        assert (high[t] >= 0.0).all()
+        assert (low[t] >= 0.0).all()
 
 
 @given(steps=_steps(max_k=8))
@@ -169,18 +190,19 @@ def test_star_closed_form_equals_the_frontier_sum(case: Problem, extremes: bool)
         assert np.abs(got[2] - want[2]).max(initial=0.0) <= TOL
 
 
-@pytest.mark.parametrize(("scan", "dense", "axes"), KERNELS)
+@pytest.mark.parametrize(("scan", "one", "dense", "split"), KERNELS)
 @settings(max_examples=40)
 @given(case=problems(positive_leaks=True, max_absent=6), data=st.data())
-def test_batch_rows_equal_single_runs(case: Problem, scan: int, dense: int,
-                                      axes: int, data: st.DataObject) -> None:
+def test_batch_rows_equal_single_runs(case: Problem, scan: int, one: int, dense: int,
+                                      split: int, data: st.DataObject) -> None:
     """Each row of a batched solve equals solving that row alone (both kernels, any size)."""
     priors, pos, neg = arrays(case)
     extra, rows = extra_batch(case, data)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_SCAN_CELLS", scan)
+        mp.setattr(table, "MAX_ONE_CELLS", one)
         mp.setattr(table, "MAX_DENSE_CELLS", dense)
-        mp.setattr(table, "MAX_AXES_CELLS", axes)
+        mp.setattr(table, "MAX_SPLIT_CELLS", split)
         batch = run_batch(case.network, priors, pos, neg, extra=rows, extra_findings=extra,
                           method="exact", budget=DEFAULT_BUDGET)
     assert batch is not None

@@ -26,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
+from twitchcds.inference._split import passes_split
+
 __all__ = ["MAX_TABLE_FINDINGS", "TABLE_STEP_OVERHEAD", "TablePlan", "make_table_plan",
            "solve_table", "table_cost"]
 
@@ -43,14 +45,25 @@ TABLE_SETUP = 12_288.0
 of one or two steps, common in large sparse networks, keep the frontier sum)."""
 
 MAX_SCAN_CELLS = 16
-"""Tables up to this many cells combine all steps by a parallel scan of matrix products."""
+"""One-row tables up to this many cells combine all steps by a parallel scan of matrix products
+(for batches the scan's ``b * m`` small products cost more than stepping: 0.8 vs 0.45 ms for 4
+rows of 16 cells and 23 steps, 18 vs 0.6 ms for 40 rows)."""
 
-MAX_DENSE_CELLS = 128
-"""Batches on tables up to this many cells apply each step as a dense matrix product."""
+MAX_DENSE_CELLS = 64
+"""Batches on tables up to this many cells apply each step as a dense matrix product (at 128
+cells the split kernel was measured faster: 8.2 vs 13.9 ms for 90 rows and 27 steps; at 64 cells
+they are within 25% of each other either way)."""
 
-MAX_AXES_CELLS = 4096
-"""Larger batch tables apply each step child by child (:func:`_passes_axes`), up to this size;
-measured faster than the per-entry kernel :func:`_passes` (which is kept for tests)."""
+MAX_ONE_CELLS = 512
+"""One-row tables up to this many cells use the per-entry kernel :func:`_passes_one`; larger
+ones the split kernel (one row of 4,096 cells and 30 steps: 49 ms vs 3.1 ms; of 256 cells: 0.47
+vs 0.63 ms)."""
+
+MAX_SPLIT_CELLS = 4096
+"""Larger batch tables (and large one-row tables) apply each step as two Kronecker factors
+(:func:`._split.passes_split`), up to this size; measured 2-5x faster on 128-1,024 cells than
+the child-by-child kernel it replaced (98 rows of 128 cells and 27 steps: 8.5 vs 16 ms) and
+than the per-entry kernel :func:`_passes` (which is kept for tests)."""
 
 MAX_KRON_CELLS = 32
 """Tables up to this many cells are planned whole, as Kronecker products (:func:`_kron_plan`)."""
@@ -87,7 +100,7 @@ class TablePlan:
     bounds: tuple[int, ...]
     cost: float
     children: tuple[IntArray, ...] = ()
-    """Each step's children (local findings), for :func:`_passes_axes`."""
+    """Each step's children (local findings), for :func:`._split.passes_split`."""
     child_p: tuple[FloatArray, ...] = ()
     """Their link probabilities."""
     dense: FloatArray | None = None
@@ -298,15 +311,15 @@ def solve_table(component: _Tabled, shared_pi: FloatArray, shared_pi_c: FloatArr
     cell_entry = np.where(plan.bits[None, :, :] > 0, on[:, None, :], off[:, None, :])
     alpha = cell_entry.prod(axis=2)  # (b, n)
     m = len(plan.bounds) - 1
-    if n <= MAX_SCAN_CELLS:
+    if n <= MAX_SCAN_CELLS and b == 1:
         z, x, y, beta = _passes_scan(plan, alpha, shared_pi, shared_pi_c)
-    elif b == 1:
+    elif n <= MAX_ONE_CELLS and b == 1:
         weights = shared_pi[0, plan.step] * plan.val + shared_pi_c[0, plan.step] * plan.same
         z, x, y, beta = _passes_one(plan, alpha[0], weights, m, n)
     elif n <= MAX_DENSE_CELLS:
         z, x, y, beta = _passes_dense(plan, alpha, shared_pi, shared_pi_c)
-    elif n <= MAX_AXES_CELLS:
-        z, x, y, beta = _passes_axes(plan, alpha, shared_pi, shared_pi_c)
+    elif n <= MAX_SPLIT_CELLS:
+        z, x, y, beta = passes_split(plan, alpha, shared_pi, shared_pi_c)
     else:
         weights = shared_pi[:, plan.step] * plan.val + shared_pi_c[:, plan.step] * plan.same
         z, x, y, beta = _passes(plan, alpha, weights, m, n)
@@ -398,11 +411,13 @@ def _passes_dense(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: Floa
     Rows share ``K_t``; only the mixing weights ``pi_t`` differ, so a step is one matrix
     product for the whole batch and no per-entry weights are formed. Rows go in blocks small
     enough that each block's product runs on one BLAS thread: on a busy machine, threads for
-    products this small cost more than they save, and timings become erratic.
+    products this small cost more than they save, and timings become erratic. A batch smaller
+    than a block is one block of its own size (padding it to a whole block made 4 rows of 16
+    cells cost as much as 1,000).
     """
     m, n = pi.shape[1], alpha.shape[1]
     b = alpha.shape[0]
-    block = max(1, _BLAS_SINGLE_THREAD // (n * n))
+    block = max(1, min(b, _BLAS_SINGLE_THREAD // (n * n)))
     padded = -(-b // block) * block
     if padded != b:  # zero rows pad the batch to whole blocks; they are dropped at the end
         alpha = np.concatenate((alpha, np.zeros((padded - b, n))))
@@ -428,56 +443,6 @@ def _passes_dense(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: Floa
         back = (beta.reshape(shape) @ k_t[t].T).reshape(padded, n)
         beta = pi[:, t, None] * back + pi_c[:, t, None] * beta
     return z[:b], x[:b], y[:b], beta[:b]
-
-
-def _passes_axes(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
-                 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """:func:`_passes` with the table as ``(b, 2, ..., 2)`` and ``K_t`` applied child by child.
-
-    ``K_t`` is the Kronecker product of one ``2 x 2`` switch per child (identity elsewhere), so
-    a step is ``on += p off; off *= 1 - p`` on each child's axis: a few whole-batch operations
-    on half tables, whatever ``b`` is, instead of ``n x n`` matrix products or per-entry
-    weights. The sums are the same non-negative sums as the other kernels, in another order.
-    """
-    k, m = plan.k, pi.shape[1]
-    b, n = alpha.shape
-    shape = (b,) + (2,) * k
-    ops = []  # per step: (off index, on index, p, 1 - p) per child (finding i is axis k - i)
-    for ch, p in zip(plan.children, plan.child_p, strict=True):
-        ops.append([((slice(None),) * (k - i) + (0,), (slice(None),) * (k - i) + (1,),
-                     q, 1.0 - q) for i, q in zip(ch.tolist(), p.tolist(), strict=True)])
-    col_pi = pi.T[:, :, None].copy()  # (m, b, 1): step t's weights broadcast over cells
-    col_pi_c = pi_c.T[:, :, None].copy()
-    table = alpha.reshape(shape)
-    tables = []
-    switched = []
-    for t in range(m):
-        tables.append(table)
-        on = table.copy()
-        for off_i, on_i, p_f, q_f in ops[t]:
-            on[on_i] += p_f * on[off_i]
-            on[off_i] *= q_f
-        switched.append(on)
-        flat = on.reshape(b, n) * col_pi[t]
-        flat += table.reshape(b, n) * col_pi_c[t]
-        table = flat.reshape(shape)
-    z = table.reshape(b, n)[:, n - 1].copy()
-    beta = np.zeros(shape)
-    beta.reshape(b, n)[:, n - 1] = 1.0
-    x = np.empty((b, m))
-    y = np.empty((b, m))
-    for t in range(m - 1, -1, -1):
-        flat_beta = beta.reshape(b, n)
-        x[:, t] = np.einsum("bs,bs->b", flat_beta, switched[t].reshape(b, n))
-        y[:, t] = np.einsum("bs,bs->b", flat_beta, tables[t].reshape(b, n))
-        g = beta.copy()
-        for off_i, on_i, p_f, q_f in ops[t]:
-            g[off_i] *= q_f
-            g[off_i] += p_f * g[on_i]
-        back = g.reshape(b, n) * col_pi[t]
-        back += flat_beta * col_pi_c[t]
-        beta = back.reshape(shape)
-    return z, x, y, beta.reshape(b, n)
 
 
 _DENSE: weakref.WeakKeyDictionary[TablePlan, FloatArray] = weakref.WeakKeyDictionary()
