@@ -268,7 +268,7 @@ def test_assessment_records_every_option(mini_kb: KnowledgeBase) -> None:
     result = assess({"findings": [{"id": "twitching", "status": "present"}]}, mini_kb,
                     workup=False, setting="neuromuscular-clinic")
     assert dict(result.options) == {"method": "auto", "workup": False, "explain": True,
-                                    "setting": "neuromuscular-clinic"}
+                                    "setting": "neuromuscular-clinic", "intervals": True}
     again = result.what_if(add={"weakness": "present"})
     assert again.options == result.options
     assert again.setting == "neuromuscular-clinic"

@@ -90,8 +90,8 @@ def check_options(method: Any = "auto", workup: Any = True, explain: Any = True,
 
     Examples
     --------
-    >>> check_options(setting="neuromuscular-clinic")[2]
-    ('setting', 'neuromuscular-clinic')
+    >>> dict(check_options(setting="neuromuscular-clinic"))["setting"]
+    'neuromuscular-clinic'
     >>> check_options(workup="yes")
     Traceback (most recent call last):
     ...
