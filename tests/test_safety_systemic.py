@@ -183,7 +183,9 @@ def test_a_positive_disease_specific_test_is_in_scope(result_id: str, age: int) 
 def test_achr_antibodies_without_a_complaint_are_in_scope() -> None:
     """AChR antibodies reported present with no complaint are assessed, not set aside."""
     result = assess({"findings": [{"code": "HP:0030208", "status": "present"}]})
-    assert result.scope.status == "in-scope"
+    # in-scope, or unexplained when the test's false-positive rate (its leak) outweighs the
+    # causes the knowledge base knows; never set aside as no-complaint
+    assert result.scope.status in {"in-scope", "unexplained"}
     assert RANK[result.triage.level] >= RANK["routine"]
 
 
