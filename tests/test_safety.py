@@ -214,6 +214,10 @@ def test_acute_weakness_from_history_is_urgent() -> None:
 
 CATALOGUE: list[dict[str, Any]] = json.loads(
     (DATA / "safety_catalogue.json").read_text(encoding="utf-8"))
+# written from systemic-emergency guidelines (NEWS2, NICE NG51, Hunter criteria, ...); its own
+# checks are in test_safety_systemic.py, its triage test is the one below
+SYSTEMIC: list[dict[str, Any]] = json.loads(
+    (DATA / "safety_catalogue_systemic.json").read_text(encoding="utf-8"))
 
 
 def test_catalogue_is_large_and_cited() -> None:
@@ -227,7 +231,8 @@ def test_catalogue_is_large_and_cited() -> None:
         assert entry["min_level"] in RANK, entry["id"]
 
 
-@pytest.mark.parametrize("entry", CATALOGUE, ids=[c["id"] for c in CATALOGUE])
+@pytest.mark.parametrize("entry", CATALOGUE + SYSTEMIC,
+                         ids=[c["id"] for c in CATALOGUE + SYSTEMIC])
 def test_catalogue_case_is_never_under_triaged(entry: dict[str, Any]) -> None:
     """Each guideline-derived case triages at least at the level its cited sentence implies."""
     try:

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import DATA
-from twitchcds import TwitchCDSError, assess, load_knowledge_base
+from twitchcds import assess, load_knowledge_base
 from twitchcds.typing import TRIAGE_LEVELS
 from twitchcds.units import convert_lab_value
 
@@ -203,14 +203,3 @@ def test_catalogue_is_cited() -> None:
         assert entry["quote"].strip(), entry["id"]
         assert entry["source"] in KB.reference_index, entry["id"]
         assert entry["min_level"] in RANK, entry["id"]
-
-
-@pytest.mark.parametrize("entry", CATALOGUE, ids=[c["id"] for c in CATALOGUE])
-def test_catalogue_case_is_never_under_triaged(entry: dict[str, Any]) -> None:
-    """Each guideline-derived case triages at least at the level its cited sentence implies."""
-    try:
-        result = assess(entry["case"], workup=False)
-    except TwitchCDSError as exc:  # pragma: no cover - a failure message, not a branch
-        pytest.fail(f"{entry['id']}: {exc}")
-    assert RANK[result.triage.level] >= RANK[entry["min_level"]], (
-        entry["id"], result.triage.level, entry["min_level"])
