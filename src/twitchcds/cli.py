@@ -257,7 +257,7 @@ def _kb_validate(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"knowledge base {kb.version} {status}: {len(kb.conditions)} conditions, "
               f"{len(kb.findings)} findings, {len(kb.links)} links, {len(kb.tests)} tests, "
               f"{len(kb.red_flags)} red flags, {len(kb.references)} references; "
-              f"{summary['published']}/{summary['numbers']} numbers ({share:.0%}) cite a "
+              f"{summary['published']}/{summary['numbers']} numbers ({share:.1%}) cite a "
               f"published source, {summary['expert_estimate']} are expert estimates; "
               f"{_hpo_line(hpo_coverage(kb))}\n")
     return 2 if errors else 0
