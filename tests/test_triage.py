@@ -121,3 +121,18 @@ def test_safety_net_lists_only_noticeable_flags(present: set[str]) -> None:
         if flag.any_of:
             assert any(KB.finding_index.get(x) is not None
                        and KB.finding_index[x].kind not in measured for x in flag.any_of)
+
+
+@settings(max_examples=40)
+@given(present=st.sets(st.sampled_from(sorted(KB.finding_index)), max_size=4),
+       leading=st.sampled_from(sorted(KB.condition_index)))
+def test_safety_net_puts_flags_about_this_person_first(present: set[str], leading: str) -> None:
+    """A safety-net flag naming nothing present and no finding of a likely condition is never
+    listed before one that does (so a twitching case is not told to watch for shock first)."""
+    probs = {c.id: 0.0 for c in KB.conditions} | {leading: 0.9}
+    items = advise(MODEL, probs, frozenset(present))
+    near = set(present) | {lk.finding for lk in KB.links if lk.condition == leading}
+    by_text = {f"Seek care ({f.level}) if this develops: {f.text}": f for f in KB.red_flags}
+    related = [not near.isdisjoint({*by_text[i.text].all_of, *by_text[i.text].any_of})
+               for i in items if i.kind == "safety-net" and i.condition is None]
+    assert related == sorted(related, reverse=True)

@@ -49,22 +49,27 @@ def advise(model: CompiledModel, probabilities: Mapping[str, float],
     """
     ranked = sorted(model.conditions, key=lambda c: (-probabilities[c.id], c.id))
     items: list[AdviceItem] = []
+    likely: list[int] = []
     for rank, condition in enumerate(ranked):
         if rank > 0 and probabilities[condition.id] < model.advice_min_probability:
             break
+        likely.append(model.condition_position[condition.id])
         items.extend(AdviceItem(condition.id, a.text, a.kind, a.references)
                      for a in condition.advice)
     fired_ids = {flag.id for flag in (fired_red_flags(model, present) if fired is None
                                       else fired)}
-    shown = 0
-    for entry in model.safety_net:
-        if shown == _SAFETY_NET_LIMIT:
-            break
-        # noticeable: what it needs beyond symptoms and signs (a medicine taken, a lab or test
-        # result) is already present, and some alternative of its any_of part can be noticed
-        flag = entry.flag
-        if flag.id in fired_ids or not entry.noticeable_any or not entry.in_hand <= present:
-            continue
-        items.append(AdviceItem(None, entry.text, "safety-net", flag.references))
-        shown += 1
+    # noticeable: what it needs beyond symptoms and signs (a medicine taken, a lab or test
+    # result) is already present, and some alternative of its any_of part can be noticed
+    candidates = [entry for entry in model.safety_net
+                  if entry.flag.id not in fired_ids and entry.noticeable_any
+                  and entry.in_hand <= present]
+    # Within the limit, flags about this person come first (most urgent first within each
+    # group): those naming something already present or a finding a likely condition causes.
+    ids = model.network.finding_ids
+    near = set(present).union(*({ids[f] for f in model.network.children(c)[0]}
+                                for c in likely))
+    candidates.sort(key=lambda e: near.isdisjoint(e.flag.all_of) and near.isdisjoint(
+        e.flag.any_of))
+    items.extend(AdviceItem(None, entry.text, "safety-net", entry.flag.references)
+                 for entry in candidates[:_SAFETY_NET_LIMIT])
     return tuple(items)
