@@ -92,6 +92,18 @@ def frozen_section() -> str:
         for name, key, kind in _ROWS:
             olds = "".join(f"{_fmt(s['summary'][key], kind)} | " for s in stored)
             out.append(f"| {name} | {olds}{_fmt(now['summary'][key], kind)} |")
+        out += ["", "Calibration of the top probability (now):", "",
+                "| bin | count | mean predicted | observed top-1 |", "|---|---|---|---|"]
+        for b in range(5):
+            low, high = b / 5, (b + 1) / 5
+            inside = [r for r in now["rows"] if low <= r["top_probability"] < high
+                      or (b == 4 and r["top_probability"] == 1.0)]
+            if inside:
+                mean = sum(r["top_probability"] for r in inside) / len(inside)
+                seen = sum(r["top1"] for r in inside) / len(inside)
+                out.append(f"| {low:.1f}-{high:.1f} | {len(inside)} | {mean:.3f} | {seen:.3f} |")
+            else:
+                out.append(f"| {low:.1f}-{high:.1f} | 0 | - | - |")
         scope = ", ".join(f"{k} {n}" for k, n in sorted(now["summary"]["scope"].items()))
         under = [f"{r['id']} ({r['got']}; expected {r['expected']})"
                  for r in now["rows"] if r["under"]]

@@ -19,7 +19,9 @@ Metrics (each case once):
 - top-1 / top-3: a ``diagnosis`` id is first / among the first three of the differential
   (a diagnosis the knowledge base does not model counts as a miss);
 - key test in the first two recommended tests (cases with a ``key_test``);
-- Brier: mean over the knowledge base's conditions of (p - y)^2, y = 1 for the diagnoses.
+- Brier: mean over the knowledge base's conditions of (p - y)^2, y = 1 for the diagnoses;
+- calibration (in ``evaluation/REPORT.md``): the top probability against how often the top
+  condition is a diagnosis, in five equal bins.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def score(cases: list[dict[str, Any]]) -> dict[str, Any]:
             "key_test": None if not case.get("key_test") else case["key_test"] in tests[:2],
             "brier": brier, "dropped": len(dropped), "dropped_paths": dropped,
             "scope": None if scope is None else scope.status,
-            "top": ranked[:3],
+            "top": ranked[:3], "top_probability": result.differential[0].probability,
         })
     n = len(rows)
     keyed = [r for r in rows if r["key_test"] is not None]
