@@ -308,8 +308,9 @@ def test_service_requests_are_coded_with_system_uris():
     """MRI orders carry SNOMED CT, lab orders LOINC, each with its system URI; the electrolyte
     panel becomes one LOINC-coded ServiceRequest per analyte sharing one requisition; the
     Bundle validates against the R4B models."""
+    # twitching with weakness is a red flag naming EMG, so EMG is listed whatever its cost
     result = assess({"age": 40, "findings": [{"id": f, "status": "present"} for f in (
-        "optic_neuritis", "hyperreflexia", "fasciculations")]})
+        "optic_neuritis", "hyperreflexia", "fasciculations", "muscle_weakness")]})
     assert {"mri_brain", "mri_spine", "electrolyte_panel", "emg"} <= {t.id for t in result.tests}
     out = assessment_to_fhir(result, subject="Patient/p1")
     Bundle.model_validate(out)
