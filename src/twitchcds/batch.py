@@ -258,6 +258,14 @@ def _finish(outcomes: Iterable[tuple[bool, Any]], kb: KnowledgeBase, output: _Ou
         yield CaseFailure(index, case_id, error)
 
 
+def _batch_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`~twitchcds.pipeline.check_options` for the batch functions.
+
+    Intervals cost tens of inferences per case, so they are off here unless asked for.
+    """
+    return dict(check_options(**{"intervals": False, **options}))
+
+
 def _check_batch(workers: int | None, chunksize: int, errors: str) -> None:
     if workers is not None and (type(workers) is not int or workers < 1):
         raise InvalidInputError("invalid input: workers must be a positive integer or None",
@@ -469,8 +477,7 @@ def assess_many_dask(cases: Iterable[Case | Mapping[str, Any]], client: Client |
     >>> with Client("tcp://scheduler:8786") as client:  # doctest: +SKIP
     ...     results = list(assess_many_dask(cases, client, workup=False))
     """
-    # Intervals cost tens of inferences per case: off in batch unless asked for.
-    options = dict(check_options(**{"intervals": False, **options}))
+    options = _batch_options(options)
     _check_batch(None, chunksize, errors)
     return _dask_stream(cases, client, kb, options, chunksize=chunksize, in_flight=in_flight,
                         errors=errors, parse=False, output="assessment")
@@ -520,8 +527,7 @@ def assess_jsonl(lines: Iterable[str], kb: KnowledgeBase | None = None, *,
     >>> [(n, text[:12]) for n, text in assess_jsonl(['{"id": "x", "age": 40}'], workup=False)]
     [(1, '{"case_id":"')]
     """
-    # Intervals cost tens of inferences per case: off in batch unless asked for.
-    options = dict(check_options(**{"intervals": False, **options}))
+    options = _batch_options(options)
     _check_batch(workers, chunksize, "return")
     numbers: deque[int] = deque()
     items = _numbered(lines, numbers)

@@ -43,11 +43,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from twitchcds._state import builtin_knowledge_base
-from twitchcds.batch import CaseFailure, _check_batch, assess_many
+from twitchcds.batch import CaseFailure, _batch_options, _check_batch, assess_many
 from twitchcds.case import Case, History
 from twitchcds.errors import InvalidCaseError, InvalidInputError, Problem, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.pipeline import check_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -273,8 +272,7 @@ def assess_dataframe(df: pd.DataFrame, kb: KnowledgeBase | None = None, *,
     pandas = _pandas()
     import numpy as np  # noqa: PLC0415
 
-    # Intervals cost tens of inferences per case: off in batch unless asked for.
-    checked = dict(check_options(**{"intervals": False, **options}))
+    checked = _batch_options(options)
     _check_batch(workers, 1, errors)
     kb = builtin_knowledge_base() if kb is None else kb
     roles = _roles(df.columns, kb)

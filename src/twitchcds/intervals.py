@@ -33,6 +33,7 @@ from attrs import frozen
 from twitchcds.compiled import CompiledModel
 from twitchcds.errors import InvalidInputError
 from twitchcds.inference import NoisyOrNetwork, infer
+from twitchcds.knowledge.ranges import EPS, log_odds
 
 __all__ = ["DEFAULT_DRAWS", "LEVEL", "METHOD", "STABLE_SHARE", "Uncertainty",
            "probability_intervals"]
@@ -59,7 +60,6 @@ METHOD = (
     "estimate; the seed is derived from the evidence and the knowledge base, so the result is "
     "deterministic")
 
-_EPS = 1e-9
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -103,11 +103,6 @@ class Uncertainty:
         raise KeyError(condition)
 
 
-def _logit(p: FloatArray) -> FloatArray:
-    q = np.clip(p, _EPS, 1.0 - _EPS)
-    return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
-
-
 def _expit(x: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)
 
@@ -139,7 +134,7 @@ def _draw_values(rng: np.random.Generator, draws: int, point: FloatArray, lo: Fl
     """``(draws, n)`` values uniform on the log-odds scale in ``[lo, hi]`` (fixed if equal)."""
     u = rng.random((draws, point.size))
     fixed = lo >= hi
-    llo, lhi = _logit(lo), _logit(hi)
+    llo, lhi = log_odds(lo), log_odds(hi)
     out = _expit(llo + u * (lhi - llo))
     return np.where(fixed, point, out)
 
@@ -221,7 +216,7 @@ def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatA
     inh_entries, inh_ptr = _gather(net.inhibit_ptr, obs)
     leak_pt = net.leaks[obs]
     link_pt = net.parent_prob[entries]
-    pri_logit = _logit(pri)
+    pri_logit = log_odds(pri)
     varies = (np.any(link_lo[entries] < link_hi[entries])
               or np.any(leak_lo[obs] < leak_hi[obs]) or np.any(shift_lo < shift_hi))
     lo_pct, hi_pct = 50.0 * (1.0 - level), 50.0 * (1.0 + level)
@@ -236,7 +231,7 @@ def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatA
     u = rng.random((draws, pri.size))
     prior_draws = np.where(shift_lo < shift_hi,
                            _expit(pri_logit + shift_lo + u * (shift_hi - shift_lo)), pri)
-    prior_draws = np.clip(prior_draws, _EPS, 1.0 - _EPS)
+    prior_draws = np.clip(prior_draws, EPS, 1.0 - EPS)
     finding_of_entry = np.repeat(np.arange(len(obs)), np.diff(ptr))
     cond = net.parent_index[entries]
     by_c = np.lexsort((finding_of_entry, cond))

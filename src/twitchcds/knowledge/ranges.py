@@ -33,9 +33,9 @@ from twitchcds.errors import Problem
 if TYPE_CHECKING:
     from twitchcds.knowledge.base import KnowledgeBase
 
-__all__ = ["DEFAULT_RANGES", "ParameterBounds", "ParameterRange", "ParameterRanges", "RangeRule",
-           "check_ranges", "leak_range", "link_range", "parameter_bounds", "parse_ranges",
-           "prior_range"]
+__all__ = ["DEFAULT_RANGES", "EPS", "ParameterBounds", "ParameterRange", "ParameterRanges",
+           "RangeRule", "check_ranges", "leak_range", "link_range", "log_odds", "parameter_bounds",
+           "parse_ranges", "prior_range"]
 
 RangeKind = Literal["confidence-interval", "reported-range", "expert-range"]
 _KINDS = ("confidence-interval", "reported-range", "expert-range")
@@ -289,11 +289,13 @@ def check_ranges(kb: KnowledgeBase) -> list[Problem]:
 
 
 FloatArray = npt.NDArray[np.float64]
-_EPS = 1e-9  # as in twitchcds.intervals
+EPS = 1e-9
+"""How far from 0 and 1 a probability is clipped before taking its log-odds."""
 
 
-def _log_odds(p: FloatArray) -> FloatArray:
-    q = np.clip(p, _EPS, 1.0 - _EPS)
+def log_odds(p: FloatArray) -> FloatArray:
+    """Log-odds of ``p``, clipped to ``[EPS, 1 - EPS]`` (shared with the parameter draws)."""
+    q = np.clip(p, EPS, 1.0 - EPS)
     return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
 
 
@@ -321,8 +323,8 @@ def _prior_factors(kb: KnowledgeBase) -> dict[str, tuple[FloatArray, FloatArray]
         lo, hi = np.zeros(len(kb.conditions)), np.zeros(len(kb.conditions))
         for i, c in enumerate(kb.conditions):
             if setting in c.prior:
-                point = _log_odds(np.array([c.prior[setting]]))[0]
-                bounds = _log_odds(np.array(prior_range(kb, c.id, setting)))
+                point = log_odds(np.array([c.prior[setting]]))[0]
+                bounds = log_odds(np.array(prior_range(kb, c.id, setting)))
                 lo[i], hi[i] = bounds[0] - point, bounds[1] - point
         out[setting] = (lo, hi)
     return out
