@@ -9,11 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import twitchcds
-from twitchcds import KnowledgeBase, TwitchCDSError, assess, assess_many, load_knowledge_base
+from twitchcds import (
+    Assessment,
+    KnowledgeBase,
+    TwitchCDSError,
+    assess,
+    assess_many,
+    load_knowledge_base,
+)
 from twitchcds.batch import CaseFailure, _dumps, assess_jsonl
 from twitchcds.cli import main
 
@@ -22,9 +29,9 @@ FINDINGS = [f.id for f in load_knowledge_base().findings]
 
 
 @st.composite
-def kb_cases(draw: st.DrawFn) -> dict[str, Any]:
+def kb_cases(draw: st.DrawFn, max_findings: int = 4) -> dict[str, Any]:
     """Case v1 dictionaries naming built-in findings; some are invalid (age out of range)."""
-    ids = draw(st.lists(st.sampled_from(FINDINGS), max_size=4, unique=True))
+    ids = draw(st.lists(st.sampled_from(FINDINGS), max_size=max_findings, unique=True))
     case: dict[str, Any] = {
         "age": draw(st.integers(-5, 100)),
         "findings": [{"id": i, "status": draw(st.sampled_from(["present", "absent"]))}
@@ -228,3 +235,25 @@ def test_batch_cli_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch: pytes
     main(["batch", str(source), "--no-progress"])
     assert quiet.getvalue().startswith("line 2:")
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+@settings(max_examples=60)
+@given(st.lists(kb_cases(max_findings=12), min_size=1, max_size=12))
+def test_many_case_path_equals_one_case_path(cases: list[dict[str, Any]]) -> None:
+    """assess_many's shared inference gives every posterior of assess to 1e-12, same order.
+
+    Up to 12 findings per case, so rows on both sides of the slot table's limit are covered.
+    """
+    for case, result in zip(cases, assess_many(cases, workup=False, errors="return"),
+                            strict=True):
+        try:
+            one = assess(case, workup=False, intervals=False)
+        except TwitchCDSError:
+            assert isinstance(result, CaseFailure)
+            continue
+        assert isinstance(result, Assessment)
+        ours = {r.id: r.probability for r in result.differential}
+        assert max(abs(ours[r.id] - r.probability) for r in one.differential) <= 1e-12
+        assert [r.id for r in result.differential] == [r.id for r in one.differential]
+        assert result.triage == one.triage
+        assert result.scope == one.scope

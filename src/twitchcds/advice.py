@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from attrs import frozen
 
 from twitchcds.compiled import CompiledModel
+from twitchcds.inference import rank_key
 from twitchcds.knowledge.model import RedFlag
 from twitchcds.triage import fired_red_flags
 
@@ -47,7 +48,7 @@ def advise(model: CompiledModel, probabilities: Mapping[str, float],
 
     ``fired`` is ``fired_red_flags(model, present)`` when the caller has it already.
     """
-    ranked = sorted(model.conditions, key=lambda c: (-probabilities[c.id], c.id))
+    ranked = sorted(model.conditions, key=lambda c: (rank_key(probabilities[c.id]), c.id))
     items: list[AdviceItem] = []
     likely: list[int] = []
     for rank, condition in enumerate(ranked):

@@ -49,7 +49,7 @@ from twitchcds.assessment import Assessment
 from twitchcds.case import Case
 from twitchcds.errors import InvalidInputError, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.pipeline import _condition_rows, assess, check_options
+from twitchcds.pipeline import _as_case, _condition_rows, check_options, run_many
 from twitchcds.typing import Method, Setting
 
 if TYPE_CHECKING:
@@ -165,20 +165,39 @@ def _case_id(item: Any) -> str | None:
     return None
 
 
-def _one(item: Any, kb: KnowledgeBase, parse: bool, output: _Output,
-         options: Mapping[str, Any]) -> tuple[bool, Any]:
-    """Assess one item; return ``(True, result)`` or ``(False, (error, case id))``."""
-    try:
-        # A trailing newline keeps Case.from_json from reading a line ending in .json as a path.
-        case = Case.from_json(item if item.endswith("\n") else item + "\n") if parse else item
-        result = assess(case, kb, **options)
-    except TwitchCDSError as exc:
-        return False, (exc, _case_id(item))
-    if output == "json":
-        return True, result.to_json(indent=None)
-    if output == "remote":  # the parent re-attaches its own knowledge base (see _rebuild)
-        return True, _pack(result)
-    return True, result
+def _case(item: Any, parse: bool) -> Case:
+    if not parse:
+        return _as_case(item)
+    # A trailing newline keeps Case.from_json from reading a line ending in .json as a path.
+    return Case.from_json(item if item.endswith("\n") else item + "\n")
+
+
+def _block(items: list[Any], kb: KnowledgeBase, parse: bool, output: _Output,
+           options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
+    """Assess a block of items together (:func:`~twitchcds.pipeline.run_many`).
+
+    Returns ``(True, result)`` or ``(False, (error, case id))`` per item, in order.
+    """
+    cases: list[Case] = []
+    at: list[int] = []
+    out: list[tuple[bool, Any]] = []
+    for item in items:
+        try:
+            cases.append(_case(item, parse))
+            at.append(len(out))
+            out.append((True, None))
+        except TwitchCDSError as exc:
+            out.append((False, (exc, _case_id(item))))
+    for i, result in zip(at, run_many(cases, kb, compiled_model(kb), options), strict=True):
+        if isinstance(result, TwitchCDSError):
+            out[i] = (False, (result, _case_id(items[i])))
+        elif output == "json":
+            out[i] = (True, result.to_json(indent=None))
+        elif output == "remote":  # the parent re-attaches its own knowledge base (_rebuild)
+            out[i] = (True, _pack(result))
+        else:
+            out[i] = (True, result)
+    return out
 
 
 def _pack(result: Assessment) -> dict[str, Any]:
@@ -203,10 +222,9 @@ _PACKED = tuple(a.name for a in attrs.fields(Assessment) if a.name not in ("kb",
 
 
 def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: _Output,
-               options: dict[str, Any]) -> list[tuple[bool, Any]]:
+               options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
     """Assess a chunk of cases in a worker (process pool or Dask)."""
-    kb = _worker_kb(blob)
-    return [_one(item, kb, parse, output, options) for item in items]
+    return _block(items, _worker_kb(blob), parse, output, options)
 
 
 def _rebuild(payload: Any, kb: KnowledgeBase, output: _Output) -> Any:
@@ -258,12 +276,12 @@ def _finish(outcomes: Iterable[tuple[bool, Any]], kb: KnowledgeBase, output: _Ou
         yield CaseFailure(index, case_id, error)
 
 
-def _batch_options(options: Mapping[str, Any]) -> dict[str, Any]:
+def _batch_options(options: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     """:func:`~twitchcds.pipeline.check_options` for the batch functions.
 
     Intervals cost tens of inferences per case, so they are off here unless asked for.
     """
-    return dict(check_options(**{"intervals": False, **options}))
+    return check_options(**{"intervals": False, **options})
 
 
 def _check_batch(workers: int | None, chunksize: int, errors: str) -> None:
@@ -278,13 +296,15 @@ def _check_batch(workers: int | None, chunksize: int, errors: str) -> None:
                                 path="options.errors", value=errors)
 
 
-def _stream(items: Iterable[Any], kb: KnowledgeBase | None, options: dict[str, Any], *,
+def _stream(items: Iterable[Any], kb: KnowledgeBase | None,
+            options: tuple[tuple[str, Any], ...], *,
             workers: int | None, chunksize: int, errors: ErrorMode, parse: bool,
             output: Literal["assessment", "json"]) -> Iterator[Any]:
     """Assess ``items`` in order: in this process, or in a pool of ``workers`` processes."""
     local_kb = builtin_knowledge_base() if kb is None else kb
     if workers is None or workers == 1:
-        outcomes = (_one(item, local_kb, parse, output, options) for item in items)
+        outcomes = (outcome for chunk in _chunks(items, chunksize)
+                    for outcome in _block(chunk, local_kb, parse, output, options))
         yield from _finish(outcomes, local_kb, output, errors)
         return
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
@@ -384,7 +404,7 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
     ...                                                   errors="return", workup=False)]
     ['ok', 1]
     """
-    options = dict(check_options(method, workup, explain, setting, intervals))
+    options = check_options(method, workup, explain, setting, intervals)
     _check_batch(workers, chunksize, errors)
     stream: Iterator[Any] = _stream(cases, kb, options, workers=workers, chunksize=chunksize,
                                     errors=errors, parse=False, output="assessment")
@@ -408,7 +428,8 @@ def _dask_client(client_or_address: Client | str) -> tuple[Any, bool]:
 
 
 def _dask_stream(items: Iterable[Any], client_or_address: Client | str,
-                 kb: KnowledgeBase | None, options: dict[str, Any], *, chunksize: int,
+                 kb: KnowledgeBase | None, options: tuple[tuple[str, Any], ...], *,
+                 chunksize: int,
                  in_flight: int | None, errors: ErrorMode, parse: bool,
                  output: Literal["assessment", "json"]) -> Iterator[Any]:
     client, owned = _dask_client(client_or_address)
@@ -477,9 +498,9 @@ def assess_many_dask(cases: Iterable[Case | Mapping[str, Any]], client: Client |
     >>> with Client("tcp://scheduler:8786") as client:  # doctest: +SKIP
     ...     results = list(assess_many_dask(cases, client, workup=False))
     """
-    options = _batch_options(options)
+    checked = _batch_options(options)
     _check_batch(None, chunksize, errors)
-    return _dask_stream(cases, client, kb, options, chunksize=chunksize, in_flight=in_flight,
+    return _dask_stream(cases, client, kb, checked, chunksize=chunksize, in_flight=in_flight,
                         errors=errors, parse=False, output="assessment")
 
 
@@ -527,15 +548,15 @@ def assess_jsonl(lines: Iterable[str], kb: KnowledgeBase | None = None, *,
     >>> [(n, text[:12]) for n, text in assess_jsonl(['{"id": "x", "age": 40}'], workup=False)]
     [(1, '{"case_id":"')]
     """
-    options = _batch_options(options)
+    checked = _batch_options(options)
     _check_batch(workers, chunksize, "return")
     numbers: deque[int] = deque()
     items = _numbered(lines, numbers)
     if dask is not None:
-        results = _dask_stream(items, dask, kb, options, chunksize=chunksize, in_flight=None,
+        results = _dask_stream(items, dask, kb, checked, chunksize=chunksize, in_flight=None,
                                errors="return", parse=True, output="json")
     else:
-        results = _stream(items, kb, options, workers=workers, chunksize=chunksize,
+        results = _stream(items, kb, checked, workers=workers, chunksize=chunksize,
                           errors="return", parse=True, output="json")
     # ``numbers`` holds only the lines read and not yet answered: bounded by the chunks in flight.
     return ((numbers.popleft(), result) for result in results)

@@ -297,7 +297,7 @@ def assess_dataframe(df: pd.DataFrame, kb: KnowledgeBase | None = None, *,
     probs = np.full((len(unique_cases) + 1, len(conditions)), np.nan)  # last row: failures
     labels = np.full((len(unique_cases) + 1, 3), None, dtype=object)
     unique_errors: dict[int, TwitchCDSError] = {}
-    results = assess_many(unique_cases, kb, workers=workers, errors="return", **checked)
+    results = assess_many(unique_cases, kb, workers=workers, errors="return", **dict(checked))
     for i, result in enumerate(results):
         if isinstance(result, CaseFailure):
             unique_errors[i] = result.error

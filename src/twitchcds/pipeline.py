@@ -30,19 +30,20 @@ from twitchcds.advice import advise
 from twitchcds.assessment import Assessment, ConditionScore
 from twitchcds.case import Case
 from twitchcds.compiled import CompiledModel
-from twitchcds.errors import InvalidInputError
-from twitchcds.evidence import derive_evidence
+from twitchcds.errors import InvalidInputError, TwitchCDSError
+from twitchcds.evidence import Evidence, derive_evidence
 from twitchcds.explanation import Contribution, explain
+from twitchcds.inference import InferenceResult, infer_many, rank_key
 from twitchcds.intervals import probability_intervals
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.priors import RiskAdjustment, case_priors
+from twitchcds.priors import Priors, RiskAdjustment, case_priors
 from twitchcds.scope import assess_scope
 from twitchcds.scoring import Scorer
 from twitchcds.triage import fired_red_flags, triage
 from twitchcds.typing import SETTINGS, Method, Setting
 from twitchcds.workup import next_questions, rank_tests
 
-__all__ = ["assess", "check_options", "run"]
+__all__ = ["assess", "check_options", "run", "run_many"]
 
 _METHODS = ("auto", "exact", "approximate")
 _APPROXIMATE_NOTE = (
@@ -179,11 +180,95 @@ def run(case: Case, kb: KnowledgeBase, model: CompiledModel,
     'exact'
     """
     opts = dict(options)
-    method: Method = opts["method"]
-    evidence = derive_evidence(case, kb)
-    priors = case_priors(model, opts["setting"] or case.setting, evidence.risk_factors)
-    scorer = Scorer.for_priors(kb, model, priors.adjusted, method)
+    evidence, priors = _prepare(case, kb, model, opts)
+    scorer = Scorer.for_priors(kb, model, priors.adjusted, opts["method"])
     result = scorer.run(evidence.present, evidence.absent)
+    return _complete(case, kb, model, options, evidence=evidence, priors=priors, scorer=scorer,
+                     result=result)
+
+
+def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
+             options: tuple[tuple[str, Any], ...]) -> list[Assessment | TwitchCDSError]:
+    """:func:`run` for many cases, with one inference for all their differentials.
+
+    Each case's evidence and priors are derived alone; the differentials are solved together by
+    :func:`twitchcds.inference.infer_many` (an exact method equal to :func:`run`'s to rounding,
+    tested to 1e-12); the later stages run case by case. A bad case gives its error in its
+    place and the others go on.
+
+    Examples
+    --------
+    >>> from twitchcds import Case, load_knowledge_base
+    >>> from twitchcds.compiled import compile_model
+    >>> kb = load_knowledge_base()
+    >>> cases = [Case.from_dict({"age": 30}), Case.from_dict({"age": 30, "findings": [
+    ...     {"id": "fasciculations", "status": "present"}]})]
+    >>> [a.scope.status for a in run_many(cases, kb, compile_model(kb),
+    ...                                    check_options(workup=False))]
+    ['no-complaint', 'in-scope']
+    """
+    opts = dict(options)
+    out: dict[int, Assessment | TwitchCDSError] = {}
+    ready: list[tuple[int, Evidence, Priors]] = []
+    for i, case in enumerate(cases):
+        try:
+            ready.append((i, *_prepare(case, kb, model, opts)))
+        except TwitchCDSError as exc:
+            out[i] = exc
+    if ready:
+        solved = _solve_many(model, [e for _, e, _ in ready], [p for _, _, p in ready],
+                             opts["method"])
+        for (i, evidence, priors), answer in zip(ready, solved, strict=True):
+            try:
+                scorer = Scorer.for_priors(kb, model, priors.adjusted, opts["method"])
+                # None: the batch could not answer this row, so it is asked alone
+                result = answer or scorer.run(evidence.present, evidence.absent)
+                out[i] = _complete(cases[i], kb, model, options, evidence=evidence,
+                                   priors=priors, scorer=scorer, result=result)
+            except TwitchCDSError as exc:
+                out[i] = exc
+    return [out[i] for i in range(len(cases))]
+
+
+def _prepare(case: Case, kb: KnowledgeBase, model: CompiledModel,
+             opts: dict[str, Any]) -> tuple[Evidence, Priors]:
+    evidence = derive_evidence(case, kb)
+    return evidence, case_priors(model, opts["setting"] or case.setting, evidence.risk_factors)
+
+
+def _solve_many(model: CompiledModel, evidences: Sequence[Evidence],
+                priors: Sequence[Priors], method: Method) -> list[InferenceResult | None]:
+    """Every case's differential from one :func:`infer_many`; ``None`` where it raised.
+
+    A row's result does not depend on the other rows (see :mod:`twitchcds.inference._many`),
+    so results do not depend on how cases are chunked.
+    """
+    network, position = model.network, model.finding_position
+    present = np.zeros((len(evidences), network.n_findings), dtype=bool)
+    absent = np.zeros_like(present)
+    for r, evidence in enumerate(evidences):
+        present[r, [position[f] for f in evidence.present]] = True
+        absent[r, [position[f] for f in evidence.absent]] = True
+    table = np.array([p.adjusted for p in priors], dtype=float)
+    try:
+        many = infer_many(network, table, present, absent, method=method)
+    except TwitchCDSError:  # an impossible row: each row alone, so that only it fails
+        if len(evidences) == 1:
+            return [None]
+        return [_solve_many(model, [e], [p], method)[0]
+                for e, p in zip(evidences, priors, strict=True)]
+    return [InferenceResult(probabilities=many.probabilities[r],
+                            method="exact" if many.exact[r] else "approximate",
+                            log_evidence=float(many.log_evidence[r]),
+                            positive_findings=len(evidences[r].present), estimated_cost=0.0)
+            for r in range(len(evidences))]
+
+
+def _complete(case: Case, kb: KnowledgeBase, model: CompiledModel,
+              options: tuple[tuple[str, Any], ...], *, evidence: Evidence, priors: Priors,
+              scorer: Scorer, result: InferenceResult) -> Assessment:
+    """Run the stages after the differential's inference, for one case."""
+    opts = dict(options)
     probs = result.probabilities
     # Past the exact budget every extra inference is a sampling run: keep the cost bounded.
     exact = result.method == "exact"
@@ -200,7 +285,7 @@ def run(case: Case, kb: KnowledgeBase, model: CompiledModel,
     risk = [tuple(adjustments.get(c.id, ())) for c in kb.conditions]
     rows = _condition_rows(model, range(len(kb.conditions)),
                            (posterior, adjusted, base, contributions, risk))
-    rows.sort(key=lambda r: (-r.probability, r.id))
+    rows.sort(key=lambda r: (rank_key(r.probability), r.id))
     # Red flags read present findings and active risk factors (e.g. weakness on a diuretic).
     context = evidence.present | frozenset(evidence.risk_factors)
     fired = fired_red_flags(model, context)
