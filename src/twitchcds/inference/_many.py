@@ -173,7 +173,7 @@ def slot_table(pi: FloatArray, pi_c: FloatArray, q: FloatArray, leak: FloatArray
                          axis=1).reshape(rows, -1)
     # Rows a condition has no link in skip it exactly, so that a row's result does not depend
     # on the other rows of its group (pi_c + pi need not be exactly 1 in floating point).
-    uses = q[:, linked].any(axis=2)
+    uses: BoolArray = np.asarray(q[:, linked].any(axis=2))
     turned = []
     for step, c in enumerate(linked):  # forward: keep A_c T for the backward pass
         on = _turn_on(table, q[:, c])
