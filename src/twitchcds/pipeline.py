@@ -37,13 +37,13 @@ from twitchcds.inference import InferenceResult, infer_many, rank_key
 from twitchcds.intervals import probability_intervals
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.priors import Priors, RiskAdjustment, case_priors
-from twitchcds.scope import assess_scope
+from twitchcds.scope import Scope, assess_scope, scope_many
 from twitchcds.scoring import Scorer
 from twitchcds.triage import fired_red_flags, triage
 from twitchcds.typing import SETTINGS, Method, Setting
 from twitchcds.workup import next_questions, rank_tests
 
-__all__ = ["assess", "check_options", "run", "run_many"]
+__all__ = ["assess", "check_options", "prepare", "run", "run_many", "solve_many"]
 
 _METHODS = ("auto", "exact", "approximate")
 _APPROXIMATE_NOTE = (
@@ -180,11 +180,11 @@ def run(case: Case, kb: KnowledgeBase, model: CompiledModel,
     'exact'
     """
     opts = dict(options)
-    evidence, priors = _prepare(case, kb, model, opts)
+    evidence, priors = prepare(case, kb, model, opts["setting"])
     scorer = Scorer.for_priors(kb, model, priors.adjusted, opts["method"])
     result = scorer.run(evidence.present, evidence.absent)
     return _complete(case, kb, model, options, evidence=evidence, priors=priors, scorer=scorer,
-                     result=result)
+                     result=result, scope=None)
 
 
 def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
@@ -212,37 +212,44 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
     ready: list[tuple[int, Evidence, Priors]] = []
     for i, case in enumerate(cases):
         try:
-            ready.append((i, *_prepare(case, kb, model, opts)))
+            ready.append((i, *prepare(case, kb, model, opts["setting"])))
         except TwitchCDSError as exc:
             out[i] = exc
-    if ready:
-        solved = _solve_many(model, [e for _, e, _ in ready], [p for _, _, p in ready],
-                             opts["method"])
-        for (i, evidence, priors), answer in zip(ready, solved, strict=True):
-            try:
-                scorer = Scorer.for_priors(kb, model, priors.adjusted, opts["method"])
-                # None: the batch could not answer this row, so it is asked alone
-                result = answer or scorer.run(evidence.present, evidence.absent)
-                out[i] = _complete(cases[i], kb, model, options, evidence=evidence,
-                                   priors=priors, scorer=scorer, result=result)
-            except TwitchCDSError as exc:
-                out[i] = exc
+    solved = solve_many(kb, model, [e for _, e, _ in ready], [p for _, _, p in ready],
+                        opts["method"])
+    for (i, evidence, priors), (answer, scope) in zip(ready, solved, strict=True):
+        try:
+            scorer = Scorer.for_priors(kb, model, priors.adjusted, opts["method"])
+            # None: the batch could not answer this row, so it is asked alone
+            result = answer or scorer.run(evidence.present, evidence.absent)
+            out[i] = _complete(cases[i], kb, model, options, evidence=evidence, priors=priors,
+                               scorer=scorer, result=result, scope=scope)
+        except TwitchCDSError as exc:
+            out[i] = exc
     return [out[i] for i in range(len(cases))]
 
 
-def _prepare(case: Case, kb: KnowledgeBase, model: CompiledModel,
-             opts: dict[str, Any]) -> tuple[Evidence, Priors]:
+def prepare(case: Case, kb: KnowledgeBase, model: CompiledModel,
+            setting: Setting | None) -> tuple[Evidence, Priors]:
+    """Return a case's evidence and priors (``setting`` overrides the case's)."""
     evidence = derive_evidence(case, kb)
-    return evidence, case_priors(model, opts["setting"] or case.setting, evidence.risk_factors)
+    return evidence, case_priors(model, setting or case.setting, evidence.risk_factors)
 
 
-def _solve_many(model: CompiledModel, evidences: Sequence[Evidence],
-                priors: Sequence[Priors], method: Method) -> list[InferenceResult | None]:
-    """Every case's differential from one :func:`infer_many`; ``None`` where it raised.
+def solve_many(kb: KnowledgeBase, model: CompiledModel, evidences: Sequence[Evidence],
+               priors: Sequence[Priors], method: Method,
+               ) -> list[tuple[InferenceResult | None, Scope | None]]:
+    """Every case's differential and scope from two :func:`infer_many` calls.
 
-    A row's result does not depend on the other rows (see :mod:`twitchcds.inference._many`),
-    so results do not depend on how cases are chunked.
+    The first solves the differentials, the second every scope check
+    (:func:`~twitchcds.scope.scope_many`). ``(None, None)`` for a row whose evidence is
+    impossible; the scope is ``None`` for a row that needed approximate inference (the caller
+    then assesses it alone, as :func:`run` would). A row's result does not depend on the other
+    rows (see :mod:`twitchcds.inference._many`), so results do not depend on how cases are
+    chunked.
     """
+    if not evidences:
+        return []
     network, position = model.network, model.finding_position
     present = np.zeros((len(evidences), network.n_findings), dtype=bool)
     absent = np.zeros_like(present)
@@ -254,20 +261,27 @@ def _solve_many(model: CompiledModel, evidences: Sequence[Evidence],
         many = infer_many(network, table, present, absent, method=method)
     except TwitchCDSError:  # an impossible row: each row alone, so that only it fails
         if len(evidences) == 1:
-            return [None]
-        return [_solve_many(model, [e], [p], method)[0]
+            return [(None, None)]
+        return [solve_many(kb, model, [e], [p], method)[0]
                 for e, p in zip(evidences, priors, strict=True)]
-    return [InferenceResult(probabilities=many.probabilities[r],
-                            method="exact" if many.exact[r] else "approximate",
-                            log_evidence=float(many.log_evidence[r]),
-                            positive_findings=len(evidences[r].present), estimated_cost=0.0)
-            for r in range(len(evidences))]
+    exact = np.flatnonzero(many.exact)
+    scopes: list[Scope | None] = [None] * len(evidences)
+    for r, scope in zip(exact.tolist(), scope_many(
+            kb, model, priors=table[exact], present=present[exact], absent=absent[exact],
+            probabilities=many.probabilities[exact], log_evidence=many.log_evidence[exact]),
+            strict=True):
+        scopes[r] = scope
+    return [(InferenceResult(probabilities=many.probabilities[r],
+                             method="exact" if many.exact[r] else "approximate",
+                             log_evidence=float(many.log_evidence[r]),
+                             positive_findings=len(evidences[r].present), estimated_cost=0.0),
+             scopes[r]) for r in range(len(evidences))]
 
 
 def _complete(case: Case, kb: KnowledgeBase, model: CompiledModel,
               options: tuple[tuple[str, Any], ...], *, evidence: Evidence, priors: Priors,
-              scorer: Scorer, result: InferenceResult) -> Assessment:
-    """Run the stages after the differential's inference, for one case."""
+              scorer: Scorer, result: InferenceResult, scope: Scope | None) -> Assessment:
+    """Run the stages after the differential's inference (and scope, when given) for one case."""
     opts = dict(options)
     probs = result.probabilities
     # Past the exact budget every extra inference is a sampling run: keep the cost bounded.
@@ -294,8 +308,9 @@ def _complete(case: Case, kb: KnowledgeBase, model: CompiledModel,
              if do_workup else ())
     questions = (next_questions(scorer, evidence, probs, result.log_evidence)
                  if do_workup and exact else ())
-    scope = assess_scope(scorer, evidence.present, evidence.absent, prob_array,
-                         result.log_evidence)
+    if scope is None:
+        scope = assess_scope(scorer, evidence.present, evidence.absent, prob_array,
+                             result.log_evidence)
     advice = advise(model, by_id, context, fired)
     uncertainty = (probability_intervals(model, priors.adjusted, priors.setting, evidence.present,
                                          evidence.absent, point=prob_array)

@@ -45,11 +45,12 @@ import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds.compiled import CompiledModel
+from twitchcds.inference import infer_many
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.scoring import Scorer
 
 __all__ = ["UNEXPLAINED_THRESHOLD", "Scope", "ScopeStatus", "assess_scope", "leak_only",
-           "leak_only_bound"]
+           "leak_only_bound", "scope_many"]
 
 ScopeStatus: TypeAlias = Literal["in-scope", "no-complaint", "unexplained"]
 """Whether the knowledge base speaks to the input (DESIGN section 6a)."""
@@ -137,6 +138,39 @@ def leak_only_bound(model: CompiledModel, finding: str,
     return min(1.0, (1.0 - m) + m * leak * q / (1.0 - (1.0 - leak) * q))
 
 
+def _candidates(kb: KnowledgeBase, model: CompiledModel, present: frozenset[str],
+                probabilities: npt.NDArray[np.float64],
+                ) -> tuple[tuple[str, ...], list[str], list[str]]:
+    """Complaints, the clinical findings in question (sorted) and those needing an inference.
+
+    A finding no condition causes is unexplained without inference; a caused one needs the
+    exact leak-only probability unless the bound keeps it below the threshold.
+    """
+    revealed = {f for test in kb.tests for f in test.reveals}
+    complaints = tuple(sorted(f for f in present if kb.finding_index[f].complaint or (
+        kb.finding_index[f].kind == "test" and f in revealed)))
+    if not complaints:
+        return complaints, [], []
+    caused = kb.caused_findings
+    clinical = sorted(f for f in present if kb.finding_index[f].kind != "history")
+    asked = [f for f in clinical
+             if f not in caused
+             or leak_only_bound(model, f, probabilities) >= UNEXPLAINED_THRESHOLD]
+    return complaints, asked, [f for f in asked if f in caused]
+
+
+def _scope(kb: KnowledgeBase, complaints: tuple[str, ...], unexplained: list[str]) -> Scope:
+    if not complaints:
+        return Scope("no-complaint", "No present neuromuscular complaint (twitching, cramps, "
+                                     "weakness, ...): the causes below are not an answer; "
+                                     "triage comes from red flags alone.")
+    if unexplained:
+        names = ", ".join(kb.finding_index[f].name for f in unexplained)
+        return Scope("unexplained", f"{names}: {UNEXPLAINED_TEXT}.", tuple(unexplained))
+    return Scope("in-scope", "A neuromuscular complaint the knowledge base models.",
+                 complaints)
+
+
 def assess_scope(scorer: Scorer, present: frozenset[str], absent: frozenset[str],
                  probabilities: npt.NDArray[np.float64], log_evidence: float) -> Scope:
     """Return the scope of a case from its current findings and posterior.
@@ -161,22 +195,55 @@ def assess_scope(scorer: Scorer, present: frozenset[str], absent: frozenset[str]
     'in-scope'
     """
     kb: KnowledgeBase = scorer.kb
-    revealed = {f for test in kb.tests for f in test.reveals}
-    complaints = tuple(sorted(f for f in present if kb.finding_index[f].complaint or (
-        kb.finding_index[f].kind == "test" and f in revealed)))
-    if not complaints:
-        return Scope("no-complaint", "No present neuromuscular complaint (twitching, cramps, "
-                                     "weakness, ...): the causes below are not an answer; "
-                                     "triage comes from red flags alone.")
-    caused = kb.caused_findings
-    clinical = sorted(f for f in present if kb.finding_index[f].kind != "history")
-    unexplained = [f for f in clinical
-                   if f not in caused or (
-                       leak_only_bound(scorer.model, f, probabilities) >= UNEXPLAINED_THRESHOLD
-                       and leak_only(scorer, present, absent, f,
-                                     log_evidence) >= UNEXPLAINED_THRESHOLD)]
-    if unexplained:
-        names = ", ".join(kb.finding_index[f].name for f in unexplained)
-        return Scope("unexplained", f"{names}: {UNEXPLAINED_TEXT}.", tuple(unexplained))
-    return Scope("in-scope", "A neuromuscular complaint the knowledge base models.",
-                 complaints)
+    complaints, asked, check = _candidates(kb, scorer.model, present, probabilities)
+    high = {f for f in check
+            if leak_only(scorer, present, absent, f, log_evidence) >= UNEXPLAINED_THRESHOLD}
+    return _scope(kb, complaints, [f for f in asked if f not in check or f in high])
+
+
+def scope_many(kb: KnowledgeBase, model: CompiledModel, *, priors: npt.NDArray[np.float64],
+               present: npt.NDArray[np.bool_], absent: npt.NDArray[np.bool_],
+               probabilities: npt.NDArray[np.float64],
+               log_evidence: npt.NDArray[np.float64]) -> list[Scope]:
+    """:func:`assess_scope` for many cases, with one inference for all their leak-only checks.
+
+    Row ``r`` of ``priors`` (conditions), ``present`` and ``absent`` (finding masks in the
+    model's finding order), ``probabilities`` and ``log_evidence`` describe case ``r``. Every
+    check (``f`` absent instead of present, see the module notes) of every case is one row of
+    :func:`twitchcds.inference.infer_many`; the result equals :func:`assess_scope`'s to
+    rounding.
+
+    Examples
+    --------
+    >>> from twitchcds import load_knowledge_base
+    >>> from twitchcds.compiled import compile_model
+    >>> kb = load_knowledge_base()
+    >>> model = compile_model(kb)
+    >>> present = np.zeros((1, len(kb.findings)), dtype=bool)
+    >>> present[0, model.finding_position["fasciculations"]] = True
+    >>> priors = np.array([model.base_priors("primary-care")])
+    >>> [s.status for s in scope_many(kb, model, priors=priors, present=present,
+    ...                               absent=present & False, probabilities=priors,
+    ...                               log_evidence=np.zeros(1))]
+    ['in-scope']
+    """
+    ids = model.network.finding_ids
+    position = model.finding_position
+    found = [_candidates(kb, model, frozenset(ids[j] for j in np.flatnonzero(row)), probs)
+             for row, probs in zip(present, probabilities, strict=True)]
+    checks = [(r, f) for r, (_, _, check) in enumerate(found) for f in check]
+    high: set[tuple[int, str]] = set()
+    if checks:
+        rows = np.array([r for r, _ in checks], dtype=np.intp)
+        cols = np.array([position[f] for _, f in checks], dtype=np.intp)
+        pos, neg = present[rows], absent[rows]
+        at = np.arange(rows.size)
+        pos[at, cols], neg[at, cols] = False, True
+        flipped = infer_many(model.network, priors[rows], pos, neg)
+        leak = model.network.leaks[cols]
+        ratio = np.exp(flipped.log_evidence - log_evidence[rows])
+        value = np.minimum(1.0, leak / (1.0 - leak) * ratio)
+        high = {check for check, v in zip(checks, value.tolist(), strict=True)
+                if v >= UNEXPLAINED_THRESHOLD}
+    return [_scope(kb, complaints, [f for f in asked if f not in check or (r, f) in high])
+            for r, (complaints, asked, check) in enumerate(found)]
