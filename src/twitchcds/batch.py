@@ -50,6 +50,7 @@ from twitchcds.case import Case
 from twitchcds.errors import InvalidInputError, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.pipeline import _as_case, _condition_rows, check_options, run_many
+from twitchcds.scores import score_many
 from twitchcds.typing import Method, Setting
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ __all__ = [
 ErrorMode = Literal["raise", "return"]
 """What a batch does with a bad case: raise its error when its turn comes, or yield a record."""
 
-_Output = Literal["assessment", "remote", "json"]
+_Output = Literal["assessment", "remote", "json", "scores"]
 _DEFAULT_CHUNKSIZE = 64
 
 
@@ -188,7 +189,15 @@ def _block(items: list[Any], kb: KnowledgeBase, parse: bool, output: _Output,
             out.append((True, None))
         except TwitchCDSError as exc:
             out.append((False, (exc, _case_id(item))))
-    for i, result in zip(at, run_many(cases, kb, compiled_model(kb), options), strict=True):
+    model = compiled_model(kb)
+    if output == "scores":
+        opts = dict(options)
+        scored = score_many(cases, kb, model, setting=opts["setting"], method=opts["method"])
+        for i, row in zip(at, scored, strict=True):
+            out[i] = ((False, (row, _case_id(items[i]))) if isinstance(row, TwitchCDSError)
+                      else (True, row.to_json()))
+        return out
+    for i, result in zip(at, run_many(cases, kb, model, options), strict=True):
         if isinstance(result, TwitchCDSError):
             out[i] = (False, (result, _case_id(items[i])))
         elif output == "json":
@@ -299,7 +308,7 @@ def _check_batch(workers: int | None, chunksize: int, errors: str) -> None:
 def _stream(items: Iterable[Any], kb: KnowledgeBase | None,
             options: tuple[tuple[str, Any], ...], *,
             workers: int | None, chunksize: int, errors: ErrorMode, parse: bool,
-            output: Literal["assessment", "json"]) -> Iterator[Any]:
+            output: Literal["assessment", "json", "scores"]) -> Iterator[Any]:
     """Assess ``items`` in order: in this process, or in a pool of ``workers`` processes."""
     local_kb = builtin_knowledge_base() if kb is None else kb
     if workers is None or workers == 1:
@@ -431,7 +440,7 @@ def _dask_stream(items: Iterable[Any], client_or_address: Client | str,
                  kb: KnowledgeBase | None, options: tuple[tuple[str, Any], ...], *,
                  chunksize: int,
                  in_flight: int | None, errors: ErrorMode, parse: bool,
-                 output: Literal["assessment", "json"]) -> Iterator[Any]:
+                 output: Literal["assessment", "json", "scores"]) -> Iterator[Any]:
     client, owned = _dask_client(client_or_address)
     wire: _Output = "remote" if output == "assessment" else output
     try:
@@ -515,13 +524,14 @@ def _numbered(lines: Iterable[str], numbers: deque[int]) -> Iterator[str]:
 
 def assess_jsonl(lines: Iterable[str], kb: KnowledgeBase | None = None, *,
                  workers: int | None = None, dask: Client | str | None = None,
-                 chunksize: int = _DEFAULT_CHUNKSIZE, **options: Any,
+                 chunksize: int = _DEFAULT_CHUNKSIZE, scores: bool = False, **options: Any,
                  ) -> Iterator[tuple[int, str | CaseFailure]]:
     """Assess JSON lines (one Case v1 object per line): ``(line number, Assessment JSON)`` pairs.
 
     What ``twitchcds batch`` runs. Blank lines are skipped; a bad line (invalid JSON or an
     invalid case) yields a :class:`CaseFailure` in its place and the others go on. Parsing and
-    JSON encoding happen in the workers too.
+    JSON encoding happen in the workers too. Each chunk's differentials are solved together
+    (:func:`~twitchcds.pipeline.run_many`), so larger chunks run faster per case.
 
     Parameters
     ----------
@@ -535,28 +545,52 @@ def assess_jsonl(lines: Iterable[str], kb: KnowledgeBase | None = None, *,
         Run on this Dask cluster instead (``workers`` is then ignored).
     chunksize : int, default 64
         Lines per task.
+    scores : bool, default False
+        Write Scores v1 rows (:class:`~twitchcds.scores.CaseScores`: differential, scope and
+        triage) instead of full assessments; ``workup``, ``explain`` and ``intervals`` are then
+        off, and asking for one is an error (its results have no place in a row).
     **options
         Passed to :func:`twitchcds.assess`.
 
     Returns
     -------
     iterator of (int, str or CaseFailure)
-        1-based line number and compact Assessment v1 JSON, in input order.
+        1-based line number and compact Assessment v1 (or Scores v1) JSON, in input order.
+
+    Raises
+    ------
+    InvalidInputError
+        At once, for a bad option.
 
     Examples
     --------
     >>> [(n, text[:12]) for n, text in assess_jsonl(['{"id": "x", "age": 40}'], workup=False)]
     [(1, '{"case_id":"')]
+    >>> import json
+    >>> [(n, json.loads(text)["triage"]["level"]) for n, text in assess_jsonl(['{"age": 40}'],
+    ...                                                                        scores=True)]
+    [(1, 'self-care')]
     """
-    checked = _batch_options(options)
+    if type(scores) is not bool:
+        raise InvalidInputError("invalid input: scores must be true or false",
+                                path="options.scores", value=scores)
+    checked = _batch_options({"workup": False, "explain": False, **options} if scores
+                             else options)
     _check_batch(workers, chunksize, "return")
+    output: Literal["json", "scores"] = "scores" if scores else "json"
+    if scores:
+        for name, value in checked:
+            if name in ("workup", "explain", "intervals") and value:
+                raise InvalidInputError(f"invalid input: {name} must be off with scores "
+                                        "(a Scores v1 row has no place for it)",
+                                        path=f"options.{name}", value=value)
     numbers: deque[int] = deque()
     items = _numbered(lines, numbers)
     if dask is not None:
         results = _dask_stream(items, dask, kb, checked, chunksize=chunksize, in_flight=None,
-                               errors="return", parse=True, output="json")
+                               errors="return", parse=True, output=output)
     else:
         results = _stream(items, kb, checked, workers=workers, chunksize=chunksize,
-                          errors="return", parse=True, output="json")
+                          errors="return", parse=True, output=output)
     # ``numbers`` holds only the lines read and not yet answered: bounded by the chunks in flight.
     return ((numbers.popleft(), result) for result in results)

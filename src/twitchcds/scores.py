@@ -1,0 +1,164 @@
+"""Differential, scope and triage only, for many cases at once (Scores v1).
+
+An :class:`~twitchcds.assessment.Assessment` carries explanations, tests, questions, advice and
+the case itself. A population run (``twitchcds batch --scores``, a DataFrame of a registry)
+often needs only each case's posteriors, scope and triage; :class:`CaseScores` holds those and
+nothing else. :func:`score_many` computes them with the same stages as
+:func:`twitchcds.pipeline.run_many` (evidence and priors per case, one exact inference for all
+differentials and one for all scope checks, red flags and triage per case), so they equal the
+full assessment's to rounding (a property test checks 1e-12 and identical triage and scope).
+A case that needs approximate inference, or whose evidence is impossible, goes through the full
+pipeline alone and is reduced to its scores.
+
+Examples
+--------
+>>> from twitchcds import Case, load_knowledge_base
+>>> from twitchcds.compiled import compile_model
+>>> kb = load_knowledge_base()
+>>> cases = [Case.from_dict({"id": "a", "findings": [
+...     {"id": "fasciculations", "status": "present"},
+...     {"id": "muscle_weakness", "status": "present"}]})]
+>>> [scores] = score_many(cases, kb, compile_model(kb))
+>>> scores.triage, scores.scope
+('routine', 'in-scope')
+>>> scores.to_dict()["differential"][0]["id"] == scores.differential[0][0]
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from attrs import frozen
+
+from twitchcds.assessment import DISCLAIMER, Assessment
+from twitchcds.case import Case
+from twitchcds.compiled import CompiledModel
+from twitchcds.errors import TwitchCDSError
+from twitchcds.evidence import Evidence
+from twitchcds.inference import InferenceResult, rank_key
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.pipeline import check_options, prepare, run, solve_many
+from twitchcds.priors import Priors
+from twitchcds.scope import Scope, ScopeStatus
+from twitchcds.triage import fired_red_flags, triage
+from twitchcds.typing import Method, Setting, TriageLevel
+
+__all__ = ["CaseScores", "score_many"]
+
+
+@frozen
+class CaseScores:
+    """One case's differential, scope and triage (the Scores v1 row).
+
+    Attributes
+    ----------
+    differential : tuple of (str, float)
+        Every condition with its posterior, most probable first (ties by id).
+    reasons : tuple of (str, str)
+        ``(id, level)`` of every triage reason (red flag or probability rule), highest first.
+
+    Examples
+    --------
+    >>> from twitchcds import assess
+    >>> scores = CaseScores.from_assessment(assess({"age": 30}, workup=False))
+    >>> scores.scope, scores.triage, len(scores.differential) > 10
+    ('no-complaint', 'self-care', True)
+    """
+
+    case_id: str | None
+    kb_version: str
+    kb_sha256: str
+    setting: str
+    method: str
+    """``exact`` or ``approximate``."""
+    positive_findings: int
+    scope: ScopeStatus
+    triage: TriageLevel
+    reasons: tuple[tuple[str, TriageLevel], ...]
+    differential: tuple[tuple[str, float], ...]
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        """Posterior of each condition id."""
+        return dict(self.differential)
+
+    @classmethod
+    def from_assessment(cls, result: Assessment) -> CaseScores:
+        """Reduce a full assessment to its scores."""
+        return cls(result.case_id, result.kb_version, result.kb_sha256, result.setting,
+                   result.method, result.positive_findings, result.scope.status,
+                   result.triage.level, tuple((r.id, r.level) for r in result.triage.reasons),
+                   tuple((r.id, r.probability) for r in result.differential))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready Scores v1 dictionary (probabilities to six significant digits).
+
+        Examples
+        --------
+        >>> from twitchcds import assess
+        >>> sorted(CaseScores.from_assessment(assess({"age": 30}, workup=False)).to_dict())
+        ['case_id', 'differential', 'disclaimer', 'inference', 'knowledge_base', 'scope', \
+'setting', 'triage']
+        """
+        return {
+            "case_id": self.case_id,
+            "knowledge_base": {"version": self.kb_version, "sha256": self.kb_sha256},
+            "setting": self.setting,
+            "inference": {"method": self.method, "positive_findings": self.positive_findings},
+            "scope": self.scope,
+            "triage": {"level": self.triage,
+                       "reasons": [{"id": i, "level": level} for i, level in self.reasons]},
+            "differential": [{"id": i, "probability": float(f"{p:.6g}")}
+                             for i, p in self.differential],
+            "disclaimer": DISCLAIMER,
+        }
+
+    def to_json(self) -> str:
+        """Return :meth:`to_dict` as one compact JSON line (keys in a fixed order)."""
+        return orjson.dumps(self.to_dict()).decode()
+
+
+def _scores(case: Case, kb: KnowledgeBase, model: CompiledModel, *, evidence: Evidence,
+            priors: Priors, result: InferenceResult, scope: Scope) -> CaseScores:
+    probs = result.probabilities.tolist()
+    ids = [row.id for row in model.rows]
+    by_id = dict(zip(ids, probs, strict=True))
+    context = evidence.present | frozenset(evidence.risk_factors)
+    level = triage(model, context, by_id, fired_red_flags(model, context), scope=scope)
+    order = sorted(range(len(ids)), key=lambda j: (rank_key(probs[j]), ids[j]))
+    return CaseScores(case.id, kb.version, kb.sha256, priors.setting, result.method,
+                      len(evidence.present), scope.status, level.level,
+                      tuple((r.id, r.level) for r in level.reasons),
+                      tuple((ids[j], probs[j]) for j in order))
+
+
+def score_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel, *,
+               setting: Setting | None = None, method: Method = "auto",
+               ) -> list[CaseScores | TwitchCDSError]:
+    """Score every case: a :class:`CaseScores` or the case's error, in order.
+
+    ``model`` is ``kb`` compiled; ``setting`` overrides each case's. See the module notes.
+    """
+    out: dict[int, CaseScores | TwitchCDSError] = {}
+    ready: list[tuple[int, Evidence, Priors]] = []
+    for i, case in enumerate(cases):
+        try:
+            ready.append((i, *prepare(case, kb, model, setting)))
+        except TwitchCDSError as exc:
+            out[i] = exc
+    solved = solve_many(kb, model, [e for _, e, _ in ready], [p for _, _, p in ready], method)
+    options = check_options(method=method, workup=False, explain=False, setting=setting,
+                            intervals=False)
+    for (i, evidence, priors), (result, scope) in zip(ready, solved, strict=True):
+        try:
+            if result is None or scope is None:  # impossible or approximate: alone, in full
+                out[i] = CaseScores.from_assessment(run(cases[i], kb, model, options))
+            else:
+                out[i] = _scores(cases[i], kb, model, evidence=evidence, priors=priors,
+                                 result=result, scope=scope)
+        except TwitchCDSError as exc:
+            out[i] = exc
+    return [out[i] for i in range(len(cases))]
