@@ -33,6 +33,7 @@ from attrs import frozen
 from twitchcds.compiled import CompiledModel
 from twitchcds.errors import InvalidInputError
 from twitchcds.inference import NoisyOrNetwork, infer
+from twitchcds.inference._many import MAX_SLOTS, fold_shift, slot_table
 from twitchcds.knowledge.ranges import EPS, log_odds
 
 __all__ = ["DEFAULT_DRAWS", "LEVEL", "METHOD", "STABLE_SHARE", "Uncertainty",
@@ -139,6 +140,76 @@ def _draw_values(rng: np.random.Generator, draws: int, point: FloatArray, lo: Fl
     return np.where(fixed, point, out)
 
 
+@frozen(eq=False)
+class _Observed:
+    """The observed findings (the ``k`` present ones first, then the absent ones) and links."""
+
+    k: int
+    entries: npt.NDArray[np.intp]
+    """CSR positions of their parent links."""
+    finding_of_entry: npt.NDArray[np.intp]
+    """Which observed finding (0, 1, ...) each entry belongs to."""
+    inh_entries: npt.NDArray[np.intp]
+    inh_ptr: npt.NDArray[np.intp]
+    """Their inhibitor links, CSR over the observed findings."""
+
+
+def _slot_draws(net: NoisyOrNetwork, obs: _Observed, *, links: FloatArray, leaks: FloatArray,
+                priors: FloatArray) -> FloatArray:
+    """Posteriors of every draw from one slot table.
+
+    The absent findings' drawn links and the present findings' exclusion evidence fold into
+    each draw's priors; the present findings' drawn links and leaks fill the table.
+    """
+    k, entries, finding_of_entry = obs.k, obs.entries, obs.finding_of_entry
+    inh_entries, inh_ptr = obs.inh_entries, obs.inh_ptr
+    draws, n = priors.shape
+    cond = net.parent_index[entries]
+    absent = finding_of_entry >= k
+    shift = np.zeros((n, draws))
+    with np.errstate(divide="ignore"):  # a link of 1 to an absent finding rules its cause out
+        np.add.at(shift, cond[absent], np.log1p(-links[:, absent]).T)
+    excluded = inh_entries[:inh_ptr[k]]
+    np.add.at(shift, net.inhibit_index[excluded], net.inhibit_log_keep[excluded][:, None])
+    touched = np.zeros(n, dtype=bool)
+    touched[cond[absent]] = True
+    touched[net.inhibit_index[excluded]] = True
+    pi, pi_c, _ = fold_shift(priors, shift.T, np.broadcast_to(touched, priors.shape))
+    q = np.zeros((draws, n, k))
+    q[:, cond[~absent], finding_of_entry[~absent]] = links[:, ~absent]
+    _, posterior = slot_table(pi, pi_c, q, leaks[:, :k])
+    return np.clip(posterior, 0.0, 1.0)
+
+
+def _engine_draws(net: NoisyOrNetwork, obs: _Observed, *, links: FloatArray,
+                  leaks: FloatArray, priors: FloatArray) -> FloatArray:
+    """Posteriors of every draw, one :func:`~twitchcds.inference.infer` on a sub-network each.
+
+    For more present findings than the slot table takes; the sub-network holds the observed
+    findings only, with the draw's links and leaks.
+    """
+    k, entries, finding_of_entry = obs.k, obs.entries, obs.finding_of_entry
+    inh_entries, inh_ptr = obs.inh_entries, obs.inh_ptr
+    n_obs = leaks.shape[1]
+    ptr = np.concatenate(([0], np.cumsum(np.bincount(finding_of_entry, minlength=n_obs))))
+    cond = net.parent_index[entries]
+    by_c = np.lexsort((finding_of_entry, cond))
+    child_ptr = np.concatenate(([0], np.cumsum(np.bincount(cond, minlength=net.n_conditions))))
+    samples = np.empty(priors.shape)
+    for d, prob in enumerate(links):
+        with np.errstate(divide="ignore"):
+            log_q = np.log1p(-prob)
+        sub = NoisyOrNetwork(
+            condition_ids=net.condition_ids, finding_ids=[f"f{j}" for j in range(n_obs)],
+            leaks=leaks[d], parent_ptr=ptr, parent_index=cond, parent_prob=prob,
+            parent_log_q=log_q, child_ptr=child_ptr, child_index=finding_of_entry[by_c],
+            child_prob=prob[by_c], inhibit_ptr=inh_ptr,
+            inhibit_index=net.inhibit_index[inh_entries],
+            inhibit_prob=net.inhibit_prob[inh_entries])
+        samples[d] = infer(sub, priors[d], list(range(k)), list(range(k, n_obs))).probabilities
+    return samples
+
+
 def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatArray,
                           setting: str, present: Iterable[str], absent: Iterable[str], *,
                           point: Sequence[float] | FloatArray, draws: int = DEFAULT_DRAWS,
@@ -233,25 +304,10 @@ def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatA
                            _expit(pri_logit + shift_lo + u * (shift_hi - shift_lo)), pri)
     prior_draws = np.clip(prior_draws, EPS, 1.0 - EPS)
     finding_of_entry = np.repeat(np.arange(len(obs)), np.diff(ptr))
-    cond = net.parent_index[entries]
-    by_c = np.lexsort((finding_of_entry, cond))
-    child_ptr = np.concatenate(([0], np.cumsum(np.bincount(cond, minlength=net.n_conditions))))
-    sub_ids = tuple(net.finding_ids[f] for f in obs)
-    present_idx, absent_idx = list(range(len(pos))), list(range(len(pos), len(obs)))
-    samples = np.empty((draws, net.n_conditions))
-    same = 0
-    for d in range(draws):
-        prob = links[d]
-        with np.errstate(divide="ignore"):
-            log_q = np.log1p(-prob)
-        sub = NoisyOrNetwork(
-            condition_ids=net.condition_ids, finding_ids=sub_ids, leaks=leaks[d],
-            parent_ptr=ptr, parent_index=cond, parent_prob=prob, parent_log_q=log_q,
-            child_ptr=child_ptr, child_index=finding_of_entry[by_c], child_prob=prob[by_c],
-            inhibit_ptr=inh_ptr, inhibit_index=net.inhibit_index[inh_entries],
-            inhibit_prob=net.inhibit_prob[inh_entries])
-        samples[d] = infer(sub, prior_draws[d], present_idx, absent_idx).probabilities
-        same += _top3(samples[d], rank) == top3
+    observed = _Observed(len(pos), entries, finding_of_entry, inh_entries, inh_ptr)
+    solve = _slot_draws if len(pos) <= MAX_SLOTS else _engine_draws
+    samples = solve(net, observed, links=links, leaks=leaks, priors=prior_draws)
+    same = sum(_top3(row, rank) == top3 for row in samples)
     low, high = np.percentile(samples, [lo_pct, hi_pct], axis=0)
     low, high = np.minimum(low, pt), np.maximum(high, pt)
     rows = tuple((c, float(a), float(b))

@@ -35,7 +35,7 @@ from twitchcds.errors import InvalidInputError
 from twitchcds.inference._engine import run
 from twitchcds.inference._network import NoisyOrNetwork, gather_rows
 
-__all__ = ["MAX_SLOTS", "ManyResult", "fold_rows", "run_many", "slot_table"]
+__all__ = ["MAX_SLOTS", "ManyResult", "fold_rows", "fold_shift", "run_many", "slot_table"]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -103,15 +103,26 @@ def fold_rows(network: NoisyOrNetwork, priors: FloatArray, present: BoolArray,
         cells = prow[owner] * n + network.inhibit_index[at]
         np.add.at(shift, cells, network.inhibit_log_keep[at])
         touched[cells] = True
-    shift, touched = shift.reshape(n_rows, n), touched.reshape(n_rows, n)
+    pi, pi_c, normaliser = fold_shift(priors, shift.reshape(n_rows, n),
+                                      touched.reshape(n_rows, n))
+    log_leak = np.where(absent, network.log_off_leak[None, :], 0.0)
+    return pi, pi_c, log_leak.sum(axis=1) + normaliser
+
+
+def fold_shift(priors: FloatArray, shift: FloatArray, touched: BoolArray,
+               ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Move log prior odds by ``shift`` where ``touched``; return ``pi``, ``pi_c`` and normalisers.
+
+    ``shift[r, c]`` is the summed ``log(1 - p)`` of condition ``c``'s absent children (and
+    exclusion evidence) in row ``r``; the last array is each row's ``sum log(pi q + 1 - pi)``.
+    Untouched priors are kept exactly.
+    """
     log_pi_c = np.log1p(-priors)
     log_odds = np.log(priors) - log_pi_c + shift
     soft = np.logaddexp(0.0, log_odds)  # softplus: 1 - pi' = exp(-soft)
     pi = np.where(touched, np.exp(log_odds - soft), priors)
     pi_c = np.where(touched, np.exp(-soft), 1.0 - priors)
-    normaliser = np.where(touched, log_pi_c + soft, 0.0)
-    log_leak = np.where(absent, network.log_off_leak[None, :], 0.0)
-    return pi, pi_c, log_leak.sum(axis=1) + normaliser.sum(axis=1)
+    return pi, pi_c, np.where(touched, log_pi_c + soft, 0.0).sum(axis=1)
 
 
 def _turn_on(table: FloatArray, q: FloatArray, transpose: bool = False) -> FloatArray:
