@@ -697,6 +697,7 @@ def generate(_app: Any = None) -> None:
         "status.md": status_page(),
         "schema-case.md": schemas_page("case"),
         "schema-assessment.md": schemas_page("assessment"),
+        "schema-scores.md": schemas_page("scores"),
         "evaluation.md": evaluation_page(kb),
         "labs.md": labs_table(kb, with_refs=False),
         "cli-assess.txt": run_cli(["assess", "examples/cases/benign_caffeine.json"])[1],

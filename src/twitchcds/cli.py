@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Assess a JSON-lines file: one Assessment v1 JSON object per good line, in "
         "input order; each bad line is reported on stderr with its line number and the others "
         "go on (exit 1 if any failed). Work-up (tests, questions) and per-finding explanations "
-        "are off by default: they cost most of the time per case.")
+        "are off by default: they cost most of the time per case. With --scores each line is "
+        "a Scores v1 row (differential, scope and triage only), several times faster.")
     p_batch.add_argument("cases", help="JSONL file, one Case v1 object per line (- for stdin)")
     p_batch.add_argument("-o", "--output", help="output JSONL (default stdout)")
     p_batch.add_argument("--workers", type=int, default=1, metavar="N",
@@ -66,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="rank tests and next questions (default: no, for speed)")
     p_batch.add_argument("--explain", action=argparse.BooleanOptionalAction, default=False,
                          help="per-finding evidence weights (default: no, for speed)")
+    p_batch.add_argument("--scores", action="store_true",
+                         help="write Scores v1 rows: differential, scope and triage only")
+    p_batch.add_argument("--chunksize", type=int, default=64, metavar="N",
+                         help="cases assessed together (default 64; larger is faster per "
+                              "case, each chunk's differentials being one inference)")
     p_batch.add_argument("--no-progress", dest="progress", action="store_false",
                          help="no progress bar (it shows only when stderr is a terminal)")
     p_eval = sub.add_parser("evaluate", help="measure the knowledge base on cited vignettes")
@@ -216,8 +222,11 @@ def _batch(args: argparse.Namespace, out: TextIO) -> int:
         target = Path(args.output).open("w", encoding="utf-8") if args.output else out  # noqa: SIM115
         try:
             bar = _progress(args)
+            options = ({"scores": True} if args.scores else {})
+            if args.workup or args.explain or not args.scores:
+                options |= {"workup": args.workup, "explain": args.explain}
             results = assess_jsonl(source, kb, workers=args.workers, dask=args.dask,
-                                   workup=args.workup, explain=args.explain)
+                                   chunksize=args.chunksize, **options)
             failed = _write_results(results, target, bar)
         finally:
             if target is not out:

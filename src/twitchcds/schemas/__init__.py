@@ -1,4 +1,4 @@
-"""JSON Schemas (draft 2020-12) for Case v1 and Assessment v1, shipped inside the package.
+"""JSON Schemas (draft 2020-12) for Case v1, Assessment v1 and Scores v1, shipped in the package.
 
 The schemas let integrators validate payloads in any language. They describe the shape (keys,
 types, enums, bounds, code formats); what needs the knowledge base (known ids and codes,
@@ -28,10 +28,11 @@ from typing import Any, Literal
 from twitchcds.errors import InvalidInputError, Problem
 from twitchcds.interop._extras import require
 
-__all__ = ["SCHEMA_NAMES", "load_schema", "validate_assessment_dict", "validate_case_dict"]
+__all__ = ["SCHEMA_NAMES", "load_schema", "validate_assessment_dict", "validate_case_dict",
+           "validate_scores_dict"]
 
-SchemaName = Literal["case-v1", "assessment-v1"]
-SCHEMA_NAMES: tuple[SchemaName, ...] = ("case-v1", "assessment-v1")
+SchemaName = Literal["case-v1", "assessment-v1", "scores-v1"]
+SCHEMA_NAMES: tuple[SchemaName, ...] = ("case-v1", "assessment-v1", "scores-v1")
 """Names of the shipped schemas (file ``<name>.schema.json`` in this package)."""
 
 
@@ -41,7 +42,7 @@ def _text(name: str) -> str:
 
 
 def load_schema(name: SchemaName) -> dict[str, Any]:
-    """Return a fresh copy of the JSON Schema ``name`` (``"case-v1"`` or ``"assessment-v1"``).
+    """Return a fresh copy of the JSON Schema ``name`` (one of :data:`SCHEMA_NAMES`).
 
     Raises
     ------
@@ -100,3 +101,22 @@ def validate_assessment_dict(data: Any) -> None:
     >>> validate_assessment_dict(assess({"age": 40}).to_dict())
     """
     _validate("assessment-v1", data)
+
+
+def validate_scores_dict(data: Any) -> None:
+    """Validate ``data`` (e.g. ``case_scores.to_dict()``) against the Scores v1 schema.
+
+    Raises
+    ------
+    InvalidInputError
+        Listing every schema violation with its JSON path.
+    MissingExtraError
+        Without ``jsonschema`` (``pip install "twitchcds[schemas]"``).
+
+    Examples
+    --------
+    >>> from twitchcds import assess
+    >>> from twitchcds.scores import CaseScores
+    >>> validate_scores_dict(CaseScores.from_assessment(assess({"age": 40})).to_dict())
+    """
+    _validate("scores-v1", data)
