@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from twitchcds import Case, InvalidCaseError, InvalidInputError, assess, load_knowledge_base
 from twitchcds.dataframe import assess_dataframe, cases_from_dataframe, cases_to_dataframe
-from twitchcds.pipeline import run_many
+from twitchcds.scores import score_many
 
 pd = pytest.importorskip("pandas")
 
@@ -86,11 +86,11 @@ def test_identical_rows_are_assessed_once(monkeypatch: pytest.MonkeyPatch) -> No
 
     calls: list[Any] = []
 
-    def counting(cases: Any, *args: Any) -> Any:
+    def counting(cases: Any, *args: Any, **options: Any) -> Any:
         calls.extend(cases)
-        return run_many(cases, *args)
+        return score_many(cases, *args, **options)
 
-    monkeypatch.setattr(twitchcds.batch, "run_many", counting)
+    monkeypatch.setattr(twitchcds.batch, "score_many", counting)
     df = pd.DataFrame({"id": ["a", "b", "c"], "age": [40, 40, 41], "tremor": [True, True, True]})
     out = assess_dataframe(df, workup=False)
     assert len(calls) == 2

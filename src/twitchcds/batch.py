@@ -67,7 +67,7 @@ __all__ = [
 ErrorMode = Literal["raise", "return"]
 """What a batch does with a bad case: raise its error when its turn comes, or yield a record."""
 
-_Output = Literal["assessment", "remote", "json", "scores"]
+_Output = Literal["assessment", "remote", "json", "scores", "rows"]
 _DEFAULT_CHUNKSIZE = 64
 
 
@@ -190,12 +190,12 @@ def _block(items: list[Any], kb: KnowledgeBase, parse: bool, output: _Output,
         except TwitchCDSError as exc:
             out.append((False, (exc, _case_id(item))))
     model = compiled_model(kb)
-    if output == "scores":
+    if output in ("scores", "rows"):  # CaseScores as JSON text or as objects
         opts = dict(options)
         scored = score_many(cases, kb, model, setting=opts["setting"], method=opts["method"])
         for i, row in zip(at, scored, strict=True):
             out[i] = ((False, (row, _case_id(items[i]))) if isinstance(row, TwitchCDSError)
-                      else (True, row.to_json()))
+                      else (True, row.to_json() if output == "scores" else row))
         return out
     for i, result in zip(at, run_many(cases, kb, model, options), strict=True):
         if isinstance(result, TwitchCDSError):
@@ -308,7 +308,7 @@ def _check_batch(workers: int | None, chunksize: int, errors: str) -> None:
 def _stream(items: Iterable[Any], kb: KnowledgeBase | None,
             options: tuple[tuple[str, Any], ...], *,
             workers: int | None, chunksize: int, errors: ErrorMode, parse: bool,
-            output: Literal["assessment", "json", "scores"]) -> Iterator[Any]:
+            output: Literal["assessment", "json", "scores", "rows"]) -> Iterator[Any]:
     """Assess ``items`` in order: in this process, or in a pool of ``workers`` processes."""
     local_kb = builtin_knowledge_base() if kb is None else kb
     if workers is None or workers == 1:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from twitchcds._state import builtin_knowledge_base
-from twitchcds.batch import CaseFailure, _batch_options, _check_batch, assess_many
+from twitchcds.batch import CaseFailure, _batch_options, _check_batch, _stream
 from twitchcds.case import Case, History
 from twitchcds.errors import InvalidCaseError, InvalidInputError, Problem, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["assess_dataframe", "cases_from_dataframe", "cases_to_dataframe"]
 
 _SCALARS = ("id", "age", "sex", "setting")
+_CHUNK = 256
+"""Distinct cases scored together (one inference for their differentials)."""
 _HISTORY = frozenset(a.name for a in attrs.fields(History))
 _CODE = re.compile(r"^(HP:\d{7}|SNOMEDCT:\d{6,18})$")
 _LAB = re.compile(r"^lab:(?P<loinc>[0-9]{1,7}-[0-9])(?:\[(?P<unit>[^\]]+)\])?$")
@@ -244,8 +246,10 @@ def assess_dataframe(df: pd.DataFrame, kb: KnowledgeBase | None = None, *,
         ``"raise"``: the first bad row's error (by row order) is raised and nothing is returned.
         ``"return"``: bad rows get missing values and the message in an ``error`` column.
     **options
-        Passed to :func:`twitchcds.assess` (``workup`` defaults to True there: pass
-        ``workup=False`` for speed, as the outputs here do not use it).
+        As for :func:`twitchcds.assess`: ``method`` and ``setting`` apply; ``workup``,
+        ``explain`` and ``intervals`` are checked and have no effect, as the outputs do not use
+        them (rows are scored by :func:`twitchcds.scores.score_many`: the same posteriors,
+        scope and triage as :func:`twitchcds.assess`, to 1e-12).
 
     Returns
     -------
@@ -297,14 +301,15 @@ def assess_dataframe(df: pd.DataFrame, kb: KnowledgeBase | None = None, *,
     probs = np.full((len(unique_cases) + 1, len(conditions)), np.nan)  # last row: failures
     labels = np.full((len(unique_cases) + 1, 3), None, dtype=object)
     unique_errors: dict[int, TwitchCDSError] = {}
-    results = assess_many(unique_cases, kb, workers=workers, errors="return", **dict(checked))
+    results = _stream(unique_cases, kb, checked, workers=workers, chunksize=_CHUNK,
+                      errors="return", parse=False, output="rows")
     for i, result in enumerate(results):
         if isinstance(result, CaseFailure):
             unique_errors[i] = result.error
             continue
         by_id = result.probabilities
         probs[i] = [by_id[c] for c in conditions]
-        labels[i] = (result.differential[0].id, result.triage.level, result.method)
+        labels[i] = (result.differential[0][0], result.triage, result.method)
     for row_position in np.flatnonzero(slot >= 0).tolist():
         if int(slot[row_position]) in unique_errors:
             row_errors[row_position] = unique_errors[int(slot[row_position])]
