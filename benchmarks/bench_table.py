@@ -14,9 +14,11 @@ Rows (each ``ours`` and ``reference`` are timed on the same cases, in this proce
 * **QMR-DT-like, k = 10**: the dense network of ``qmr_like.py`` (up to 48 parents per finding),
   evidence sampled from a few active conditions; reference: the plain frontier sum (reductions
   and the full-table method off), the method the library had before the table kernels.
-* **batch**: ``twitchcds batch``'s path (:func:`twitchcds.batch.assess_jsonl`, differential and
-  triage, work-up and explanations off) on random built-in-KB cases, with ``--workers`` processes
-  and in this process; reference: one ``assess`` call per case in a loop.
+* **batch**: ``twitchcds batch``'s path (:func:`twitchcds.batch.assess_jsonl`, work-up,
+  explanations and intervals off) on random built-in-KB cases, with ``--workers`` processes and
+  in this process, writing full Assessment v1 lines and (``--scores``) Scores v1 rows
+  (differential, scope and triage) in chunks of 64 and 1024; reference: one ``assess`` call per
+  case in a loop.
 * **assess_many, defaults** (work-up on): cases/s on varied random cases, and the median time of
   ``assess`` with defaults per Synthea record (``tests/data/synthea``, imported from FHIR);
   reference: the same cases with ``workup=False``.
@@ -155,15 +157,25 @@ def batch_rows(n: int, workers: int, inner: int) -> list[Row]:
     cases = list(synthetic_cases(n))
     lines = [json.dumps(c) + "\n" for c in cases]
     kb = twitchcds.load_knowledge_base()
-    options = {"workup": False, "explain": False}
+    options = {"workup": False, "explain": False, "intervals": False}
     loop = rate(lambda: sum(1 for c in cases[: n // 4]
                             if twitchcds.assess(c, kb, **options)), inner)
     one = rate(lambda: sum(1 for _ in assess_jsonl(lines, **options)), inner)
     many = rate(lambda: sum(1 for _ in assess_jsonl(lines, workers=workers, **options)), inner)
-    return [_row(f"batch, {n} random cases, 1 process", one, "cases/s", loop,
+    rows = [_row(f"batch, {n} random cases, 1 process", one, "cases/s", loop,
                  "assess() per case"),
             _row(f"batch, {n} random cases, {workers} workers", many, "cases/s", loop,
                  "assess() per case")]
+    for size in (64, 1024):
+        one = rate(lambda size=size: sum(1 for _ in assess_jsonl(lines, scores=True,
+                                                                  chunksize=size)), inner)
+        many = rate(lambda size=size: sum(1 for _ in assess_jsonl(
+            lines, scores=True, chunksize=size, workers=workers)), inner)
+        rows += [_row(f"batch --scores --chunksize {size}, 1 process", one, "cases/s", loop,
+                      "assess() per case"),
+                 _row(f"batch --scores --chunksize {size}, {workers} workers", many, "cases/s",
+                      loop, "assess() per case")]
+    return rows
 
 
 def assess_rows(n: int, inner: int) -> list[Row]:
