@@ -409,15 +409,15 @@ class _Object(dict[str, Any]):
     duplicates: tuple[str, ...] = ()
 
 
-def _object(pairs: list[tuple[str, Any]]) -> _Object:
-    obj = _Object()
+def _repeated(pairs: list[tuple[str, Any]]) -> tuple[str, ...]:
+    """Keys seen more than once among ``pairs``, in first-repeat order."""
+    seen: set[str] = set()
     repeated: list[str] = []
-    for key, value in pairs:
-        if key in obj and key not in repeated:
+    for key, _ in pairs:
+        if key in seen and key not in repeated:
             repeated.append(key)
-        obj[key] = value
-    obj.duplicates = tuple(repeated)
-    return obj
+        seen.add(key)
+    return tuple(repeated)
 
 
 def read_json_source(source: object) -> str:
@@ -465,8 +465,21 @@ def parse_json_text(text: str) -> tuple[Any, Problems]:
         # Not the path hint below: an empty file read from a path is empty, not misnamed.
         raise InvalidCaseError.from_problems([Problem("$", "empty JSON text: expected a case "
                                                            "object")])
+    irregular: list[object] = []  # set by the hooks: only then is the document walked
+
+    def constant(name: str) -> _Constant:
+        irregular.append(name)
+        return _Constant(name)
+
+    def member(pairs: list[tuple[str, Any]]) -> _Object:
+        obj = _Object(pairs)  # the last of repeated keys wins, as in json.loads
+        if len(obj) != len(pairs):
+            obj.duplicates = _repeated(pairs)
+            irregular.append(obj)
+        return obj
+
     try:
-        data = json.loads(text, parse_constant=_Constant, object_pairs_hook=_object)
+        data = json.loads(text, parse_constant=constant, object_pairs_hook=member)
     except json.JSONDecodeError as exc:
         hint = "" if exc.pos or text.lstrip()[:1] in {"{", "[", "\ufeff"} else (
             " (a file is read only from a pathlib.Path or a string ending in .json)")
@@ -477,6 +490,8 @@ def parse_json_text(text: str) -> tuple[Any, Problems]:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise InvalidCaseError.from_problems([Problem("$", f"invalid JSON: {reason}")]) from None
     problems = Problems()
+    if not irregular:
+        return data, problems
     stack: list[tuple[Any, str]] = [(data, "$")]
     while stack:  # iterative: a deep document must not exhaust the call stack here either
         value, path = stack.pop()
