@@ -21,7 +21,8 @@ from twitchcds import (
     assess_many,
     load_knowledge_base,
 )
-from twitchcds.batch import CaseFailure, _dumps, assess_jsonl
+from twitchcds.batch import CaseFailure, assess_jsonl
+from twitchcds.batch._work import _dumps
 from twitchcds.cli import main
 
 MINI = Path(__file__).parent / "data" / "mini_kb"

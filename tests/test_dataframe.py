@@ -82,7 +82,7 @@ def test_dataframe_results_equal_assess_row_by_row() -> None:
 
 def test_identical_rows_are_assessed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows that differ only in id share one assessment."""
-    import twitchcds.batch
+    import twitchcds.batch._work
 
     calls: list[Any] = []
 
@@ -90,7 +90,7 @@ def test_identical_rows_are_assessed_once(monkeypatch: pytest.MonkeyPatch) -> No
         calls.extend(cases)
         return score_many(cases, *args, **options)
 
-    monkeypatch.setattr(twitchcds.batch, "score_many", counting)
+    monkeypatch.setattr(twitchcds.batch._work, "score_many", counting)
     df = pd.DataFrame({"id": ["a", "b", "c"], "age": [40, 40, 41], "tremor": [True, True, True]})
     out = assess_dataframe(df, workup=False)
     assert len(calls) == 2

@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from twitchcds._state import builtin_knowledge_base
-from twitchcds.batch import CaseFailure, _batch_options, _check_batch, _stream
+from twitchcds.batch._stream import _stream
+from twitchcds.batch._work import CaseFailure, _batch_options, _check_batch
 from twitchcds.case import Case, History
 from twitchcds.errors import InvalidCaseError, InvalidInputError, Problem, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase

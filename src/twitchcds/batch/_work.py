@@ -1,0 +1,232 @@
+"""The unit of batch work: a chunk of cases in, one outcome per case out, and what it needs.
+
+A chunk is assessed by :func:`~twitchcds.pipeline.run_many` (or scored by
+:func:`~twitchcds.scores.score_many`) in whichever process runs it; a custom knowledge base
+travels to worker processes pickled once (see *Notes* in :mod:`twitchcds.batch`), and an
+assessment travels back with its differential as plain columns.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import functools
+import io
+import json
+import pickle
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal
+
+import attrs
+from attrs import frozen
+
+from twitchcds._state import builtin_knowledge_base, compiled_model
+from twitchcds.assessment import Assessment
+from twitchcds.case import Case
+from twitchcds.errors import InvalidInputError, TwitchCDSError
+from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.pipeline import _as_case, _condition_rows, check_options, run_many
+from twitchcds.scores import score_many
+
+__all__ = ["CaseFailure", "ErrorMode"]
+
+ErrorMode = Literal["raise", "return"]
+"""What a batch does with a bad case: raise its error when its turn comes, or yield a record."""
+
+Output = Literal["assessment", "remote", "json", "scores", "rows"]
+_DEFAULT_CHUNKSIZE = 64
+
+
+@frozen(eq=False)
+class CaseFailure:
+    """The record yielded in place of an :class:`Assessment` for a bad case (``errors="return"``).
+
+    Attributes
+    ----------
+    index : int
+        0-based position of the case in the input (blank JSON lines are not counted).
+    case_id : str or None
+        The case's ``id`` when it could be read.
+    error : TwitchCDSError
+        The error :func:`twitchcds.assess` raised for this case.
+
+    Examples
+    --------
+    >>> from twitchcds import assess_many
+    >>> [type(r).__name__ for r in assess_many([{"age": 30}, {"age": -1}], errors="return")]
+    ['Assessment', 'CaseFailure']
+    """
+
+    index: int
+    case_id: str | None
+    error: TwitchCDSError
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready ``{"index", "case_id", "error": {type, message, path, problems}}``.
+
+        Examples
+        --------
+        >>> from twitchcds.batch import assess_jsonl
+        >>> [(_, failure)] = assess_jsonl(['{"age": "44"}'])
+        >>> failure.to_dict()["error"]["problems"]
+        [{'path': '$.age', 'message': 'must be a number'}]
+        """
+        return {
+            "index": self.index, "case_id": self.case_id,
+            "error": {"type": type(self.error).__name__, "message": str(self.error),
+                      "path": self.error.path,
+                      "problems": [{"path": p.path, "message": p.message}
+                                   for p in self.error.problems]},
+        }
+
+
+# --- pickling a knowledge base ----------------------------------------------------------------
+
+def _mappingproxy(data: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(data)
+
+
+def _reduce_mappingproxy(proxy: MappingProxyType[str, Any]) -> tuple[Any, ...]:
+    return (_mappingproxy, (dict(proxy),))
+
+
+_DISPATCH = {**copyreg.dispatch_table, MappingProxyType: _reduce_mappingproxy}
+
+
+def _dumps(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _DISPATCH  # this pickler only: nothing registered process-wide
+    pickler.dump(obj)
+    return buffer.getvalue()
+
+
+def _kb_blob(kb: KnowledgeBase | None) -> bytes | None:
+    """Pickle ``kb`` for workers; ``None`` (the built-in one) is loaded by each worker itself."""
+    if kb is None or kb is builtin_knowledge_base():
+        return None
+    return _dumps(kb)
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_kb(blob: bytes | None) -> KnowledgeBase:
+    """Return the knowledge base of a worker process, unpickled once per distinct blob."""
+    if blob is None:
+        return builtin_knowledge_base()
+    kb: KnowledgeBase = pickle.loads(blob)  # noqa: S301  (our own bytes, made by _kb_blob)
+    return kb
+
+
+# --- the unit of work --------------------------------------------------------------------------
+
+def _case_id(item: Any) -> str | None:
+    if isinstance(item, Case):
+        return item.id
+    if isinstance(item, str):
+        try:
+            item = json.loads(item)
+        except ValueError:
+            return None
+    if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+        return str(item["id"])
+    return None
+
+
+def _case(item: Any, parse: bool) -> Case:
+    if not parse:
+        return _as_case(item)
+    # A trailing newline keeps Case.from_json from reading a line ending in .json as a path.
+    return Case.from_json(item if item.endswith("\n") else item + "\n")
+
+
+def _block(items: list[Any], kb: KnowledgeBase, parse: bool, output: Output,
+           options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
+    """Assess a block of items together (:func:`~twitchcds.pipeline.run_many`).
+
+    Returns ``(True, result)`` or ``(False, (error, case id))`` per item, in order.
+    """
+    cases: list[Case] = []
+    at: list[int] = []
+    out: list[tuple[bool, Any]] = []
+    for item in items:
+        try:
+            cases.append(_case(item, parse))
+            at.append(len(out))
+            out.append((True, None))
+        except TwitchCDSError as exc:
+            out.append((False, (exc, _case_id(item))))
+    model = compiled_model(kb)
+    if output in ("scores", "rows"):  # CaseScores as JSON text or as objects
+        opts = dict(options)
+        scored = score_many(cases, kb, model, setting=opts["setting"], method=opts["method"])
+        for i, row in zip(at, scored, strict=True):
+            out[i] = ((False, (row, _case_id(items[i]))) if isinstance(row, TwitchCDSError)
+                      else (True, row.to_json() if output == "scores" else row))
+        return out
+    for i, result in zip(at, run_many(cases, kb, model, options), strict=True):
+        if isinstance(result, TwitchCDSError):
+            out[i] = (False, (result, _case_id(items[i])))
+        elif output == "json":
+            out[i] = (True, result.to_json(indent=None))
+        elif output == "remote":  # the parent re-attaches its own knowledge base (_rebuild)
+            out[i] = (True, _pack(result))
+        else:
+            out[i] = (True, result)
+    return out
+
+
+def _pack(result: Assessment) -> dict[str, Any]:
+    """``result``'s fields for another process, without the knowledge base.
+
+    The differential goes as plain columns in row order (knowledge-base positions, numbers and
+    explanations); :func:`_rebuild` re-attaches each condition's fixed fields from its own
+    copy of the knowledge base. Pickling 25 row objects per case cost about as much as
+    assessing it, which kept worker processes from paying off.
+    """
+    fields = {name: getattr(result, name) for name in _PACKED}
+    position = compiled_model(result.kb).condition_position
+    order, *columns = tuple(zip(*[(position[r.id], r.probability, r.prior, r.base_prior,
+                                   r.evidence, r.risk_factors) for r in result.differential],
+                                 strict=True)) or ((),) * 6
+    fields["differential"] = (order, tuple(columns))
+    return fields
+
+
+_PACKED = tuple(a.name for a in attrs.fields(Assessment) if a.name not in ("kb", "differential"))
+"""Fields :func:`_pack` sends as they are."""
+
+
+def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: Output,
+               options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
+    """Assess a chunk of cases in a worker (process pool or Dask)."""
+    return _block(items, _worker_kb(blob), parse, output, options)
+
+
+def _rebuild(payload: Any, kb: KnowledgeBase, output: Output) -> Any:
+    """Return the worker's result as the caller gets it (an Assessment from :func:`_pack`)."""
+    if output != "remote":
+        return payload
+    rows = _condition_rows(compiled_model(kb), *payload.pop("differential"))
+    return Assessment(**payload, differential=tuple(rows), kb=kb)
+
+
+# --- options ----------------------------------------------------------------------------------
+
+def _batch_options(options: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """:func:`~twitchcds.pipeline.check_options` for the batch functions.
+
+    Intervals cost tens of inferences per case, so they are off here unless asked for.
+    """
+    return check_options(**{"intervals": False, **options})
+
+
+def _check_batch(workers: int | None, chunksize: int, errors: str) -> None:
+    if workers is not None and (type(workers) is not int or workers < 1):
+        raise InvalidInputError("invalid input: workers must be a positive integer or None",
+                                path="options.workers", value=workers)
+    if type(chunksize) is not int or chunksize < 1:
+        raise InvalidInputError("invalid input: chunksize must be a positive integer",
+                                path="options.chunksize", value=chunksize)
+    if errors not in ("raise", "return"):
+        raise InvalidInputError("invalid input: errors must be 'raise' or 'return'",
+                                path="options.errors", value=errors)
