@@ -96,6 +96,7 @@ nitpick_ignore_regex = [
     # "default True", "array_like, shape (n,)") are prose, not class names.
     (r"py:class", r"(optional|iterable|mapping|sequence|array_like|path-like|ndarray|float64)"),
     (r"py:class", r"(default .*|shape|finding id|status|.*['\"{}].*)"),
+    (r"py:class", r"n_[a-z_]+"),  # array dimensions in "shape (n_rows, n_conditions)"
 ]
 
 # -- doctest --------------------------------------------------------------------------------------

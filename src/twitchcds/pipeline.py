@@ -239,13 +239,13 @@ def prepare(case: Case, kb: KnowledgeBase, model: CompiledModel,
 def solve_many(kb: KnowledgeBase, model: CompiledModel, evidences: Sequence[Evidence],
                priors: Sequence[Priors], method: Method,
                ) -> list[tuple[InferenceResult | None, Scope | None]]:
-    """Every case's differential and scope from two :func:`infer_many` calls.
+    """Every case's differential and scope from two :func:`~twitchcds.inference.infer_many` calls.
 
     The first solves the differentials, the second every scope check
     (:func:`~twitchcds.scope.scope_many`). ``(None, None)`` for a row whose evidence is
     impossible; the scope is ``None`` for a row that needed approximate inference (the caller
     then assesses it alone, as :func:`run` would). A row's result does not depend on the other
-    rows (see :mod:`twitchcds.inference._many`), so results do not depend on how cases are
+    rows (see ``twitchcds.inference._many``), so results do not depend on how cases are
     chunked.
     """
     if not evidences:

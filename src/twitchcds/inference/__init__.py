@@ -103,7 +103,7 @@ RANK_DIGITS = 12
 def rank_key(probability: float) -> float:
     """Sort key ranking posteriors from most to least probable, stable across exact methods.
 
-    :func:`infer` and :func:`infer_many` are both exact but sum in different orders, so two
+    :func:`infer` and :func:`~twitchcds.inference.infer_many` are both exact but sum in different orders, so two
     conditions tied in one (the same prior and links) can differ in the last bits in the other.
     Ranking on the value rounded to :data:`RANK_DIGITS` decimals, then by id, gives the same
     order whichever method ran.
@@ -256,7 +256,7 @@ def infer_many(network: NoisyOrNetwork, priors: npt.ArrayLike, present: npt.Arra
     Notes
     -----
     Rows with few present findings are solved together, one array pass per number of present
-    findings, by the slot table (:mod:`twitchcds.inference._many`); the others one at a time by
+    findings, by the slot table (``twitchcds.inference._many``); the others one at a time by
     the engine behind :func:`infer`. Both are exact; they agree to rounding (tested to 1e-12).
 
     Examples
