@@ -20,7 +20,7 @@ Examples
 ...     {"id": "muscle_weakness", "status": "present"}]})]
 >>> [scores] = score_many(cases, kb, compile_model(kb))
 >>> scores.triage, scores.scope
-('routine', 'in-scope')
+('soon', 'in-scope')
 >>> scores.to_dict()["differential"][0]["id"] == scores.differential[0][0]
 True
 """
