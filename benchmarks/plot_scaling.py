@@ -6,8 +6,9 @@ Left: median time of one posterior on the random 600 x 4000 network (``bench_inf
 and on the QMR-DT-like network (``qmr_like.py``) against the number of present findings ``k``,
 with pyAgrum's LazyPropagation (when installed, on the 600 x 4000 network) and the numpy
 Quickscore (up to ``k = 12``) on the same cases. Right: cases/s of ``twitchcds batch``'s path
-(:func:`twitchcds.batch.assess_jsonl`, work-up off) in this process, and of ``assess_many`` with
-its defaults (work-up on), against the number of cases. Each point is the best of ``--inner``
+(:func:`twitchcds.batch.assess_jsonl`, work-up off; and with ``--scores`` in chunks of 1024) in
+this process, and of ``assess_many`` with its defaults (work-up on), against the number of
+cases. Each point is the best of ``--inner``
 runs per case (each from scratch), median over ``--repeats`` cases.
 """
 
@@ -74,10 +75,14 @@ def rates_vs_batch(inner: int) -> dict[str, list[float]]:
     kb = twitchcds.load_knowledge_base()
     lines = [json.dumps(c) + "\n" for c in synthetic_cases(max(BATCHES))]
     varied = random_cases(kb, 200)
-    out: dict[str, list[float]] = {"batch (work-up off)": [], "assess_many defaults": []}
+    out: dict[str, list[float]] = {"batch (work-up off)": [], "batch --scores": [],
+                                   "assess_many defaults": []}
     for n in BATCHES:
         out["batch (work-up off)"].append(rate(
             lambda n=n: sum(1 for _ in assess_jsonl(lines[:n], workup=False, explain=False)),
+            inner))
+        out["batch --scores"].append(rate(
+            lambda n=n: sum(1 for _ in assess_jsonl(lines[:n], scores=True, chunksize=1024)),
             inner))
         few = (varied * (1 + n // len(varied)))[:min(n, 200)]
         out["assess_many defaults"].append(rate(
@@ -104,7 +109,8 @@ def main() -> None:
     left.set(xlabel="present findings k", ylabel="ms per posterior (median)", yscale="log",
              title="Exact posterior vs k")
     left.legend(fontsize=7)
-    for label, style in (("batch (work-up off)", "o-"), ("assess_many defaults", "s-")):
+    for label, style in (("batch (work-up off)", "o-"), ("batch --scores", "d-"),
+                         ("assess_many defaults", "s-")):
         right.plot(BATCHES, by_batch[label], style, label=label)
     right.set(xlabel="cases in the batch", ylabel="cases/s", xscale="log", yscale="log",
               title="Throughput vs batch size (1 process)")
