@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from attrs import frozen
 
 from twitchcds.compiled import CompiledModel
-from twitchcds.inference import rank_key
+from twitchcds.inference import rank_order
 from twitchcds.knowledge.model import RedFlag
 from twitchcds.triage import fired_red_flags
 
@@ -48,7 +48,8 @@ def advise(model: CompiledModel, probabilities: Mapping[str, float],
 
     ``fired`` is ``fired_red_flags(model, present)`` when the caller has it already.
     """
-    ranked = sorted(model.conditions, key=lambda c: (rank_key(probabilities[c.id]), c.id))
+    order = rank_order([probabilities[c.id] for c in model.conditions], model.id_rank)
+    ranked = [model.conditions[i] for i in order]
     items: list[AdviceItem] = []
     likely: list[int] = []
     for rank, condition in enumerate(ranked):

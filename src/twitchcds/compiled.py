@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -105,6 +106,9 @@ class CompiledModel:
         The conditions, in knowledge-base order.
     rows : tuple of ConditionFields
         Fixed fields of each condition's differential row, in knowledge-base order.
+    id_rank : ndarray of int
+        Each condition's place in alphabetical order of ids: how ties in a ranking are broken
+        (:func:`twitchcds.inference.rank_order`).
     red_flags : tuple of RedFlagPattern
         The red-flag matcher: ``(flag, all_of, any_of)`` in knowledge-base order.
     escalating : tuple of Condition
@@ -130,6 +134,7 @@ class CompiledModel:
     risk_effects: Mapping[str, tuple[RiskEffectAt, ...]]
     conditions: tuple[Condition, ...]
     rows: tuple[ConditionFields, ...]
+    id_rank: npt.NDArray[np.intp]
     red_flags: tuple[RedFlagPattern, ...]
     escalating: tuple[Condition, ...]
     safety_net: tuple[SafetyNetEntry, ...]
@@ -151,6 +156,11 @@ class CompiledModel:
         """
         found = self.setting_priors.get(setting)
         return self.setting_priors[SETTINGS[0]] if found is None else found
+
+
+def _readonly(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    array.flags.writeable = False
+    return array
 
 
 def _setting_priors(kb: KnowledgeBase, setting: str) -> tuple[float, ...]:
@@ -195,8 +205,8 @@ def compile_model(kb: KnowledgeBase) -> CompiledModel:
                                          math.log(e.odds_ratio), e)
                             for e in rf.effects)
                for rf in kb.risk_factors}
-    miss = np.array([kb.decision.miss_loss[c.severity] for c in kb.conditions], dtype=np.float64)
-    miss.flags.writeable = False
+    miss = _readonly(np.array([kb.decision.miss_loss[c.severity] for c in kb.conditions],
+                              dtype=np.float64))
     return CompiledModel(
         network=kb.network,
         condition_position=condition_position,
@@ -207,6 +217,7 @@ def compile_model(kb: KnowledgeBase) -> CompiledModel:
         rows=tuple(ConditionFields(c.id, c.name, c.category, c.severity,
                                    tuple(sorted(c.codes.items())))
                    for c in kb.conditions),
+        id_rank=_readonly(np.argsort(np.argsort([c.id for c in kb.conditions]))),
         red_flags=tuple((f, frozenset(f.all_of), frozenset(f.any_of)) for f in kb.red_flags),
         escalating=tuple(c for c in kb.conditions if c.escalations),
         safety_net=_safety_net(kb),

@@ -33,7 +33,7 @@ from twitchcds.compiled import CompiledModel
 from twitchcds.errors import InvalidInputError, TwitchCDSError
 from twitchcds.evidence import Evidence, derive_evidence
 from twitchcds.explanation import Contribution, explain
-from twitchcds.inference import InferenceResult, infer_many, rank_key
+from twitchcds.inference import InferenceResult, infer_many, rank_order
 from twitchcds.intervals import probability_intervals
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.priors import Priors, RiskAdjustment, case_priors
@@ -299,7 +299,7 @@ def _complete(case: Case, kb: KnowledgeBase, model: CompiledModel,
     risk = [tuple(adjustments.get(c.id, ())) for c in kb.conditions]
     rows = _condition_rows(model, range(len(kb.conditions)),
                            (posterior, adjusted, base, contributions, risk))
-    rows.sort(key=lambda r: (rank_key(r.probability), r.id))
+    rows = [rows[j] for j in rank_order(prob_array, model.id_rank)]
     # Red flags read present findings and active risk factors (e.g. weakness on a diuretic).
     context = evidence.present | frozenset(evidence.risk_factors)
     fired = fired_red_flags(model, context)

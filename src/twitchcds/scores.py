@@ -38,7 +38,7 @@ from twitchcds.case import Case
 from twitchcds.compiled import CompiledModel
 from twitchcds.errors import TwitchCDSError
 from twitchcds.evidence import Evidence
-from twitchcds.inference import InferenceResult, rank_key
+from twitchcds.inference import InferenceResult, rank_order
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.pipeline import check_options, prepare, run, solve_many
 from twitchcds.priors import Priors
@@ -128,7 +128,7 @@ def _scores(case: Case, kb: KnowledgeBase, model: CompiledModel, *, evidence: Ev
     by_id = dict(zip(ids, probs, strict=True))
     context = evidence.present | frozenset(evidence.risk_factors)
     level = triage(model, context, by_id, fired_red_flags(model, context), scope=scope)
-    order = sorted(range(len(ids)), key=lambda j: (rank_key(probs[j]), ids[j]))
+    order = rank_order(result.probabilities, model.id_rank).tolist()
     return CaseScores(case.id, kb.version, kb.sha256, priors.setting, result.method,
                       len(evidence.present), scope.status, level.level,
                       tuple((r.id, r.level) for r in level.reasons),

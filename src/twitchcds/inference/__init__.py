@@ -51,7 +51,7 @@ __all__ = [
     "infer",
     "infer_many",
     "posterior",
-    "rank_key",
+    "rank_order",
 ]
 
 DEFAULT_BUDGET = 6.0e6
@@ -97,24 +97,24 @@ def _check_priors(priors: Any, n: int) -> npt.NDArray[np.float64]:
 
 
 RANK_DIGITS = 12
-"""Decimals of a posterior that ranking reads (see :func:`rank_key`)."""
+"""Decimals of a posterior that ranking reads (see :func:`rank_order`)."""
 
 
-def rank_key(probability: float) -> float:
-    """Sort key ranking posteriors from most to least probable, stable across exact methods.
+def rank_order(probabilities: npt.ArrayLike, tiebreak: npt.ArrayLike) -> npt.NDArray[np.intp]:
+    """Positions from most to least probable, stable across exact methods.
 
-    :func:`infer` and :func:`~twitchcds.inference.infer_many` are both exact but sum in different orders, so two
+    :func:`infer` and :func:`infer_many` are both exact but sum in different orders, so two
     conditions tied in one (the same prior and links) can differ in the last bits in the other.
-    Ranking on the value rounded to :data:`RANK_DIGITS` decimals, then by id, gives the same
-    order whichever method ran.
+    Ranking on the value rounded to :data:`RANK_DIGITS` decimals, ties broken by ``tiebreak``
+    (e.g. each condition id's alphabetical place), gives the same order whichever method ran.
 
     Examples
     --------
-    >>> tied = [("b", 0.3), ("a", 0.30000000000000004), ("c", 0.5)]
-    >>> [i for i, p in sorted(tied, key=lambda r: (rank_key(r[1]), r[0]))]
-    ['c', 'a', 'b']
+    >>> rank_order([0.3, 0.30000000000000004, 0.5], [1, 0, 2]).tolist()
+    [2, 1, 0]
     """
-    return -round(probability, RANK_DIGITS)
+    rounded = np.round(np.asarray(probabilities, dtype=np.float64), RANK_DIGITS)
+    return np.lexsort((np.asarray(tiebreak), -rounded))
 
 
 def infer(network: NoisyOrNetwork, priors: npt.ArrayLike, present: Sequence[int],
