@@ -136,3 +136,18 @@ def test_safety_net_puts_flags_about_this_person_first(present: set[str], leadin
     related = [not near.isdisjoint({*by_text[i.text].all_of, *by_text[i.text].any_of})
                for i in items if i.kind == "safety-net" and i.condition is None]
     assert related == sorted(related, reverse=True)
+
+
+_NAMES = sorted({n for f in KB.red_flags for n in (*f.all_of, *f.any_of)}
+                | {f.id for f in KB.findings})
+
+
+@settings(max_examples=200)
+@given(st.frozensets(st.sampled_from(_NAMES), max_size=12))
+def test_fired_red_flags_equal_a_scan_of_every_flag(present: frozenset[str]) -> None:
+    """The index of flags by the ids they name finds exactly the flags a full scan finds."""
+    from twitchcds.triage import fired_red_flags
+
+    scan = tuple(f for f in KB.red_flags if set(f.all_of) <= present
+                 and (not f.any_of or not present.isdisjoint(f.any_of)))
+    assert fired_red_flags(MODEL, present) == scan

@@ -111,6 +111,9 @@ class CompiledModel:
         (:func:`twitchcds.inference.rank_order`).
     red_flags : tuple of RedFlagPattern
         The red-flag matcher: ``(flag, all_of, any_of)`` in knowledge-base order.
+    red_flags_naming : Mapping[str, tuple[int, ...]]
+        For each finding or risk factor id, the positions in ``red_flags`` of the flags whose
+        pattern names it (a flag can only fire when something it names is present).
     escalating : tuple of Condition
         Conditions with probability escalations, in knowledge-base order.
     safety_net : tuple of SafetyNetEntry
@@ -136,6 +139,7 @@ class CompiledModel:
     rows: tuple[ConditionFields, ...]
     id_rank: npt.NDArray[np.intp]
     red_flags: tuple[RedFlagPattern, ...]
+    red_flags_naming: Mapping[str, tuple[int, ...]]
     escalating: tuple[Condition, ...]
     safety_net: tuple[SafetyNetEntry, ...]
     miss_loss: npt.NDArray[np.float64]
@@ -161,6 +165,14 @@ class CompiledModel:
 def _readonly(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     array.flags.writeable = False
     return array
+
+
+def _naming(flags: tuple[RedFlag, ...]) -> Mapping[str, tuple[int, ...]]:
+    naming: dict[str, list[int]] = {}
+    for i, flag in enumerate(flags):
+        for name in {*flag.all_of, *flag.any_of}:
+            naming.setdefault(name, []).append(i)
+    return MappingProxyType({name: tuple(at) for name, at in naming.items()})
 
 
 def _setting_priors(kb: KnowledgeBase, setting: str) -> tuple[float, ...]:
@@ -219,6 +231,7 @@ def compile_model(kb: KnowledgeBase) -> CompiledModel:
                    for c in kb.conditions),
         id_rank=_readonly(np.argsort(np.argsort([c.id for c in kb.conditions]))),
         red_flags=tuple((f, frozenset(f.all_of), frozenset(f.any_of)) for f in kb.red_flags),
+        red_flags_naming=_naming(kb.red_flags),
         escalating=tuple(c for c in kb.conditions if c.escalations),
         safety_net=_safety_net(kb),
         miss_loss=miss,

@@ -57,8 +57,12 @@ def level_rank(level: TriageLevel) -> int:
 
 
 def fired_red_flags(model: CompiledModel, present: frozenset[str]) -> tuple[RedFlag, ...]:
-    """Red flags whose pattern is present (ids of present findings and active risk factors)."""
-    return tuple(flag for flag, need, some in model.red_flags
+    """Red flags whose pattern is present (ids of present findings and active risk factors).
+
+    Only the flags naming something present are tested, in knowledge-base order.
+    """
+    named = sorted({i for name in present for i in model.red_flags_naming.get(name, ())})
+    return tuple(flag for flag, need, some in (model.red_flags[i] for i in named)
                  if need <= present and (not some or not some.isdisjoint(present)))
 
 
