@@ -69,9 +69,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="per-finding evidence weights (default: no, for speed)")
     p_batch.add_argument("--scores", action="store_true",
                          help="write Scores v1 rows: differential, scope and triage only")
-    p_batch.add_argument("--chunksize", type=int, default=64, metavar="N",
-                         help="cases assessed together (default 64; larger is faster per "
-                              "case, each chunk's differentials being one inference)")
+    p_batch.add_argument("--chunksize", type=int, default=None, metavar="N",
+                         help="cases assessed together (default 64, with --scores 1024; "
+                              "larger is faster per case, each chunk's differentials being "
+                              "one inference)")
     p_batch.add_argument("--no-progress", dest="progress", action="store_false",
                          help="no progress bar (it shows only when stderr is a terminal)")
     p_eval = sub.add_parser("evaluate", help="measure the knowledge base on cited vignettes")
@@ -225,8 +226,10 @@ def _batch(args: argparse.Namespace, out: TextIO) -> int:
             options = ({"scores": True} if args.scores else {})
             if args.workup or args.explain or not args.scores:
                 options |= {"workup": args.workup, "explain": args.explain}
+            chunksize = (args.chunksize if args.chunksize is not None
+                         else 1024 if args.scores else 64)
             results = assess_jsonl(source, kb, workers=args.workers, dask=args.dask,
-                                   chunksize=args.chunksize, **options)
+                                   chunksize=chunksize, **options)
             failed = _write_results(results, target, bar)
         finally:
             if target is not out:
