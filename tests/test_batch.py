@@ -258,3 +258,41 @@ def test_many_case_path_equals_one_case_path(cases: list[dict[str, Any]]) -> Non
         assert [r.id for r in result.differential] == [r.id for r in one.differential]
         assert result.triage == one.triage
         assert result.scope == one.scope
+
+
+def test_a_row_the_shared_inference_refuses_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the chunk's inference raises for one row, only that case fails; the others equal
+    assess. (A valid knowledge base has leaks in (0, 1) and links below 1, so no evidence is
+    impossible; the guard is exercised by refusing every row with tremor present.)"""
+    import twitchcds.pipeline
+    from twitchcds.compiled import compile_model
+    from twitchcds.errors import InvalidInputError
+    from twitchcds.inference import infer_many
+    from twitchcds.scoring import Scorer
+
+    kb = load_knowledge_base()
+    tremor = compile_model(kb).finding_position["tremor"]
+    one_case = Scorer.run
+
+    def refusing(network: Any, priors: Any, present: Any, absent: Any, **options: Any) -> Any:
+        if present[:, tremor].any():
+            raise InvalidInputError("refused", path="$.present", value=None)
+        return infer_many(network, priors, present, absent, **options)
+
+    def refusing_alone(self: Scorer, present: Any, absent: Any) -> Any:
+        if "tremor" in set(present):
+            raise InvalidInputError("refused", path="$.present", value=None)
+        return one_case(self, present, absent)
+
+    monkeypatch.setattr(twitchcds.pipeline, "infer_many", refusing)
+    monkeypatch.setattr(Scorer, "run", refusing_alone)
+    cases = [{"id": str(i), "findings": [{"id": f, "status": "present"}]}
+             for i, f in enumerate(["fasciculations", "tremor", "muscle_cramps"])]
+    results = list(assess_many(cases, kb, workup=False, errors="return"))
+    assert [type(r).__name__ for r in results] == ["Assessment", "CaseFailure", "Assessment"]
+    monkeypatch.undo()
+    for case, result in zip(cases, results, strict=True):
+        if isinstance(result, Assessment):
+            one = assess(case, kb, workup=False, intervals=False)
+            assert result.to_dict() == one.to_dict()
+
