@@ -124,6 +124,11 @@ class CompiledModel:
         Loss of acting on a condition that is absent.
     inhibited : frozenset of str
         Findings with inhibitor links.
+    complaints : frozenset of str
+        Findings that put a presentation in scope (:mod:`twitchcds.scope`): complaint findings
+        and the results of the knowledge base's disease-specific tests.
+    history_findings : frozenset of str
+        Findings of kind ``history`` (they describe; they never need explaining).
     advice_min_probability : float
         Posterior from which a condition's advice is given.
     bounds : ParameterBounds
@@ -145,6 +150,8 @@ class CompiledModel:
     miss_loss: npt.NDArray[np.float64]
     false_alarm_loss: float
     inhibited: frozenset[str]
+    complaints: frozenset[str]
+    history_findings: frozenset[str]
     advice_min_probability: float
     bounds: ParameterBounds
 
@@ -237,6 +244,9 @@ def compile_model(kb: KnowledgeBase) -> CompiledModel:
         miss_loss=miss,
         false_alarm_loss=kb.decision.false_alarm_loss,
         inhibited=frozenset(i.finding for i in kb.inhibitors),
+        complaints=frozenset(f.id for f in kb.findings if f.complaint or (
+            f.kind == "test" and f.id in {r for test in kb.tests for r in test.reveals})),
+        history_findings=frozenset(f.id for f in kb.findings if f.kind == "history"),
         advice_min_probability=kb.decision.advice_min_probability,
         bounds=parameter_bounds(kb),
     )

@@ -146,13 +146,11 @@ def _candidates(kb: KnowledgeBase, model: CompiledModel, present: frozenset[str]
     A finding no condition causes is unexplained without inference; a caused one needs the
     exact leak-only probability unless the bound keeps it below the threshold.
     """
-    revealed = {f for test in kb.tests for f in test.reveals}
-    complaints = tuple(sorted(f for f in present if kb.finding_index[f].complaint or (
-        kb.finding_index[f].kind == "test" and f in revealed)))
+    complaints = tuple(sorted(present & model.complaints))
     if not complaints:
         return complaints, [], []
     caused = kb.caused_findings
-    clinical = sorted(f for f in present if kb.finding_index[f].kind != "history")
+    clinical = sorted(present - model.history_findings)
     asked = [f for f in clinical
              if f not in caused
              or leak_only_bound(model, f, probabilities) >= UNEXPLAINED_THRESHOLD]
