@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from typing import Any
@@ -105,7 +106,8 @@ def test_probabilities_are_probabilities(mini_kb: KnowledgeBase, case: dict[str,
     result = assess(case, mini_kb)
     probs = [row.probability for row in result.differential]
     assert all(0.0 <= p <= 1.0 for p in probs)
-    assert probs == sorted(probs, reverse=True)
+    # ranked on the posterior to 12 decimals, ties by id (twitchcds.inference.rank_order)
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(probs))
     for test in result.all_tests:
         assert test.value >= 0.0
         if test.outcomes:
