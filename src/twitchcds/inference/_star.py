@@ -1,4 +1,4 @@
-"""Closed form for a component with one shared condition (a "star"), the commonest component.
+"""Closed form for "stars": findings that share one condition, the commonest component.
 
 With few present findings most components are two or three findings sharing one parent ``c``
 (the rest of their parents are private and already folded into ``rho``). Conditioning on ``c``
@@ -16,6 +16,12 @@ present) has::
 Every term is non-negative (no cancellation) and products are summed in log space, so this
 is exact like the frontier sum of :mod:`._exact` (tested equal to it), in a handful of numpy
 calls instead of a forward and a backward pass.
+
+:func:`solve_star` applies it to one component of a :class:`._structure.Structure`.
+:func:`solve_stars` applies it to every star of a present set at once, straight from the
+links, when no present finding has two shared parents (then every component is a star): the
+commonest case with few present findings, where building a structure would cost more than
+solving it.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from twitchcds.inference._exact import impossible
-from twitchcds.inference._structure import ComponentStructure
+from twitchcds.inference._exact import MAX_WIDTH, STEP_OVERHEAD, impossible
+from twitchcds.inference._network import NoisyOrNetwork
+from twitchcds.inference._structure import ComponentStructure, Links
 
-__all__ = ["solve_star"]
+__all__ = ["solve_star", "solve_stars"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 
 def solve_star(component: ComponentStructure, shared_pi: FloatArray, shared_pi_c: FloatArray,
@@ -77,3 +85,89 @@ def solve_star(component: ComponentStructure, shared_pi: FloatArray, shared_pi_c
         r1 = np.where(w1[:, None] > 0.0,
                       -np.expm1(priv_log_rho + log_q[g]) / on_present[:, g], 0.0)
     return log_z, w1[:, None], priv_pi * (w0[:, None] * r0 + w1[:, None] * r1)
+
+
+def solve_stars(network: NoisyOrNetwork, pi: FloatArray, pi_c: FloatArray, links: Links,
+                budget: float) -> tuple[FloatArray, float, float] | None:
+    """Posteriors, log evidence and cost of one row whose components are all stars, or ``None``.
+
+    :func:`solve_star` for every star at once, on 1-d arrays, with the findings that have no
+    shared parent (whose evidence is their own ``1 - rho``) in the same pass. ``pi`` and
+    ``pi_c`` are the folded priors, ``links`` those of the present findings. Returns ``None``
+    (the caller then builds the structure, which also reports impossible evidence) when some
+    present finding has two shared parents, when the stars' cost (the estimate their
+    components would have, see :func:`._structure.build_structure`) exceeds ``budget`` or a
+    star is wider than :data:`._exact.MAX_WIDTH`, or when the evidence has probability zero.
+    """
+    cond, row, k = links.cond, links.row, links.linked.size
+    log_ev = 0.0
+    if links.orphans.size:
+        orphan_leaks = network.leaks[links.orphans]
+        if not orphan_leaks.all():
+            return None
+        log_ev = float(np.log(orphan_leaks).sum())
+    degree = np.bincount(cond, minlength=network.n_conditions)
+    shared = degree[cond] >= 2
+    star_links = shared.nonzero()[0]
+    star_row = row[star_links]  # the finding of each star link, in order (links are by finding)
+    if (star_row[1:] == star_row[:-1]).any():
+        return None  # a finding with two shared parents: stars join into larger components
+    stars = (degree >= 2).nonzero()[0]
+    children = degree[stars].tolist()
+    cost = sum(STEP_OVERHEAD + 2.0 ** c * (c + 2) for c in children)
+    if cost > budget or max(children, default=0) > MAX_WIDTH:
+        return None
+    star_of = stars.searchsorted(cond[star_links])
+    priv = (~shared).nonzero()[0]
+    priv_cond, priv_row = cond[priv], row[priv]
+    p_l = pi[priv_cond]
+    log_rho, priv_log_rho = _fold_private(network, links, priv, p_l, pi_c[priv_cond])
+    # per finding: log q of its star link (0 without one), so "on with the star present"
+    log_q = np.zeros(k)
+    log_q[star_row] = links.log_q[star_links]
+    lone = np.full(k, True)  # findings of no star: their evidence is their own 1 - rho
+    lone[star_row] = False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        on_absent = -np.expm1(log_rho)
+        on_present = -np.expm1(log_rho + log_q)
+        log_absent = np.log(on_absent)
+        l0 = np.log(pi_c[stars]) + np.bincount(star_of, weights=log_absent[star_row],
+                                               minlength=stars.size)
+        l1 = np.log(pi[stars]) + np.bincount(star_of, weights=np.log(on_present[star_row]),
+                                             minlength=stars.size)
+        log_z = np.logaddexp(l0, l1)
+        log_ev += float(log_z.sum() + log_absent[lone].sum())
+        if not np.isfinite(log_ev):
+            return None
+        # P(its star absent | e) and P(present | e) per finding ((1, 0) for a lone finding)
+        w0, w1 = lone.astype(np.float64), np.zeros(k)
+        w0[star_row] = np.exp(l0 - log_z)[star_of]
+        w1[star_row] = post = np.exp(l1 - log_z)[star_of]
+        g = priv_row
+        # a zero-probability branch (w = 0) contributes nothing, whatever its 0/0 ratio
+        r0 = np.where(w0[g] > 0.0, -np.expm1(priv_log_rho) / on_absent[g], 0.0)
+        r1 = np.where(w1[g] > 0.0, -np.expm1(priv_log_rho + log_q[g]) / on_present[g], 0.0)
+    probs = pi.copy()
+    probs[cond[star_links]] = post
+    probs[priv_cond] = p_l * (w0[g] * r0 + w1[g] * r1)
+    np.minimum(probs, 1.0, out=probs)  # rounding can step just past the bounds
+    np.maximum(probs, 0.0, out=probs)
+    return probs, log_ev, cost
+
+
+def _fold_private(network: NoisyOrNetwork, links: Links, priv: IntArray, p_l: FloatArray,
+                  p_l_c: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``log rho`` of every linked finding and ``priv_log_rho`` of each private link ``priv``.
+
+    The private parents (folded priors ``p_l``, ``p_l_c = 1 - p_l``) are summed out into their
+    finding's "still off" probability, as :func:`._structure.row_values` does.
+    """
+    prob = links.prob[priv]
+    pip = p_l * prob
+    log_keep = np.log1p(-pip)
+    big = pip >= 0.5
+    if big.any():  # keep the digits of 1 - pi' p when pi' and p are both near 1
+        log_keep = np.where(big, np.log(p_l_c + p_l * (1.0 - prob)), log_keep)
+    log_rho = network.log_off_leak[links.linked] + np.bincount(
+        links.row[priv], weights=log_keep, minlength=links.linked.size)
+    return log_rho, log_rho[links.row[priv]] - log_keep + links.log_q[priv]
