@@ -26,6 +26,8 @@ solving it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -110,7 +112,7 @@ def solve_stars(network: NoisyOrNetwork, pi: FloatArray, pi_c: FloatArray, links
     shared = degree[cond] >= 2
     star_links = shared.nonzero()[0]
     star_row = row[star_links]  # the finding of each star link, in order (links are by finding)
-    if (star_row[1:] == star_row[:-1]).any():
+    if len(set(star_row.tolist())) < star_row.size:
         return None  # a finding with two shared parents: stars join into larger components
     stars = (degree >= 2).nonzero()[0]
     children = degree[stars].tolist()
@@ -125,8 +127,9 @@ def solve_stars(network: NoisyOrNetwork, pi: FloatArray, pi_c: FloatArray, links
     # per finding: log q of its star link (0 without one), so "on with the star present"
     log_q = np.zeros(k)
     log_q[star_row] = links.log_q[star_links]
-    lone = np.full(k, True)  # findings of no star: their evidence is their own 1 - rho
-    lone[star_row] = False
+    starred = np.zeros(k, dtype=bool)
+    starred[star_row] = True
+    lone = ~starred  # findings of no star: their evidence is their own 1 - rho
     with np.errstate(divide="ignore", invalid="ignore"):
         on_absent = -np.expm1(log_rho)
         on_present = -np.expm1(log_rho + log_q)
@@ -136,22 +139,24 @@ def solve_stars(network: NoisyOrNetwork, pi: FloatArray, pi_c: FloatArray, links
         l1 = np.log(pi[stars]) + np.bincount(star_of, weights=np.log(on_present[star_row]),
                                              minlength=stars.size)
         log_z = np.logaddexp(l0, l1)
-        log_ev += float(log_z.sum() + log_absent[lone].sum())
+        log_ev += math.fsum(log_z.tolist()) + math.fsum(log_absent[lone].tolist())
         if not np.isfinite(log_ev):
             return None
         # P(its star absent | e) and P(present | e) per finding ((1, 0) for a lone finding)
         w0, w1 = lone.astype(np.float64), np.zeros(k)
         w0[star_row] = np.exp(l0 - log_z)[star_of]
         w1[star_row] = post = np.exp(l1 - log_z)[star_of]
+        # weight over P(finding on) in each branch; a branch of probability zero (w = 0)
+        # contributes nothing, whatever its 0/0 ratio
+        r0 = np.divide(w0, on_absent, out=np.zeros(k), where=w0 > 0.0)
+        r1 = np.divide(w1, on_present, out=np.zeros(k), where=w1 > 0.0)
         g = priv_row
-        # a zero-probability branch (w = 0) contributes nothing, whatever its 0/0 ratio
-        r0 = np.where(w0[g] > 0.0, -np.expm1(priv_log_rho) / on_absent[g], 0.0)
-        r1 = np.where(w1[g] > 0.0, -np.expm1(priv_log_rho + log_q[g]) / on_present[g], 0.0)
+        on_r0, on_r1 = -np.expm1(priv_log_rho), -np.expm1(priv_log_rho + log_q[g])
     probs = pi.copy()
     probs[cond[star_links]] = post
-    probs[priv_cond] = p_l * (w0[g] * r0 + w1[g] * r1)
-    np.minimum(probs, 1.0, out=probs)  # rounding can step just past the bounds
-    np.maximum(probs, 0.0, out=probs)
+    # every term is non-negative and the star weights are at most 1, but rounding can step
+    # a private parent's posterior just past 1
+    probs[priv_cond] = np.minimum(p_l * (r0[g] * on_r0 + r1[g] * on_r1), 1.0)
     return probs, log_ev, cost
 
 
