@@ -363,11 +363,8 @@ def solve_table(component: _Tabled, shared_pi: FloatArray, shared_pi_c: FloatArr
     post = px / (px + py)
     pv = component.priv_finding
     if pv.size:
-        # beta is now the backward message at the start, where the entry vectors act
-        grad_on, grad_off = _entry_gradient(cell_entry, beta, plan.bits, pv)
-        num = grad_off * np.exp(priv_log_rho) + grad_on * -np.expm1(priv_log_rho)
-        den = grad_off * off[:, pv] + grad_on * on[:, pv]
-        post_priv = priv_pi * num / den
+        post_priv = priv_pi * _private_ratio(alpha * beta, plan.bits[:, pv], log_rho[:, pv],
+                                             priv_log_rho)
     else:
         post_priv = np.zeros((b, 0))
     return np.log(z), post, post_priv
@@ -527,13 +524,20 @@ def _exclusive_products(mats: FloatArray) -> FloatArray:
     return out
 
 
-def _entry_gradient(cell_entry: FloatArray, beta0: FloatArray, bits: FloatArray,
-                    findings: IntArray) -> tuple[FloatArray, FloatArray]:
-    """``dP(e)/d entry_f`` (on, off parts) for each of ``findings``, by leave-one-out products."""
-    ones = np.ones_like(cell_entry[:, :, :1])
-    before = np.cumprod(np.concatenate((ones, cell_entry[:, :, :-1]), axis=2), axis=2)
-    after = np.cumprod(np.concatenate((ones, cell_entry[:, :, :0:-1]), axis=2), axis=2)
-    loo = before * after[:, :, ::-1]  # product of the other findings' entries, per cell
-    weighted = beta0[:, :, None] * loo[:, :, findings]
-    on_bits = bits[None, :, findings]
-    return (weighted * on_bits).sum(axis=1), (weighted * (1.0 - on_bits)).sum(axis=1)
+def _private_ratio(mass: FloatArray, on_bits: FloatArray, log_rho: FloatArray,
+                   priv_log_rho: FloatArray) -> FloatArray:
+    """``P(r | e) / pi'_r`` of private parents ``r`` from each cell's share of ``P(e)``.
+
+    ``mass`` is the initial table times the backward message at the start, so it sums to
+    ``P(e)`` and its cells with ``r``'s finding on (``on_bits``, one column per ``r``) sum to
+    ``P(e, f on)``. Given the cells, ``r`` only changes its finding's entry: from ``rho`` to
+    ``rho^r`` (``exp(priv_log_rho)``) when off, from ``1 - rho`` to ``1 - rho^r`` when on, so
+    the ratio is ``(P(e, f off) rho^r / rho + P(e, f on) (1 - rho^r) / (1 - rho)) / P(e)``: a
+    mean of non-negative terms, no gradient by leave-one-out products needed.
+    """
+    s_on = mass @ on_bits
+    s_off = mass @ (1.0 - on_bits)
+    on_ratio = np.divide(np.expm1(priv_log_rho), np.expm1(log_rho), out=np.zeros_like(s_on),
+                         where=s_on > 0.0)  # f never on (rho = 1): no mass, no term
+    off_ratio = np.exp(priv_log_rho - log_rho)
+    return (s_off * off_ratio + s_on * on_ratio) / (s_off + s_on)
