@@ -74,9 +74,11 @@ def factor_steps(plan: _Steps) -> tuple[FloatArray, FloatArray]:
     k, m = plan.k, len(plan.children)
     switch = np.zeros((m, k, 2, 2))
     switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
-    for t, (ch, p) in enumerate(zip(plan.children, plan.child_p, strict=True)):
-        switch[t, ch, 0, 0] = 1.0 - p
-        switch[t, ch, 1, 0] = p
+    if m:  # every link at once: (step, child finding, probability)
+        step = np.repeat(np.arange(m), [ch.size for ch in plan.children])
+        child, p = np.concatenate(plan.children), np.concatenate(plan.child_p)
+        switch[step, child, 0, 0] = 1.0 - p
+        switch[step, child, 1, 0] = p
     low = k // 2
     factors = (_kron_stack(switch[:, low:]), _kron_stack(switch[:, :low]))
     for f in factors:
