@@ -43,12 +43,14 @@ TABLE_SETUP = 6144.0
 that components of one or two steps, common in large sparse networks, keep the frontier sum."""
 
 SPLIT_STEP_OVERHEAD = 1100.0
-"""Cost units per step of the split kernel, besides two units per cell (forward and backward).
-With ``SPLIT_CELL_SETUP`` units per cell for the factors and the entry gradient, fitted to
-from-scratch solves of the QMR-DT-like benchmark's components of 6-12 findings and 11-42 steps
-(0.5-13 ms), on the frontier sum's scale (about 40,000 units per ms on the same machine)."""
+"""Cost units per step of the split kernel, plus ``n**2 / 512`` for a table of ``n`` cells, and
+``SPLIT_CELL_SETUP`` units per cell once (the factors, the passes' set-up, the private parents),
+on the frontier sum's scale (about 40,000 units per ms). Fitted to CPU times of from-scratch
+solves of the QMR-DT-like and 600 x 4000 benchmarks' components of 6-12 findings and 5-41 steps:
+0.03-0.05 ms a step on 256-1,024 cells, but 0.15-1 ms on 4,096 cells, where the frontier sum
+was 2-6 times faster (hence the square)."""
 
-SPLIT_CELL_SETUP = 16.0
+SPLIT_CELL_SETUP = 8.0
 
 MAX_SCAN_CELLS = 16
 """One-row tables up to this many cells combine all steps by a parallel scan of matrix products
@@ -142,7 +144,8 @@ def table_cost(children: tuple[IntArray, ...], k: int) -> float:
     if n <= MAX_KRON_CELLS:
         return KRON_SETUP + float(sum(2.0 ** (k - ch.size) * 3.0 ** ch.size
                                       + TABLE_STEP_OVERHEAD for ch in children))
-    return TABLE_SETUP + SPLIT_CELL_SETUP * n + len(children) * (SPLIT_STEP_OVERHEAD + 2.0 * n)
+    return (TABLE_SETUP + SPLIT_CELL_SETUP * n
+            + len(children) * (SPLIT_STEP_OVERHEAD + n * n / 512.0))
 
 
 def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
