@@ -101,7 +101,7 @@ def solve_stars(network: NoisyOrNetwork, pi: FloatArray, pi_c: FloatArray, links
     components would have, see :func:`._structure.build_structure`) exceeds ``budget`` or a
     star is wider than :data:`._exact.MAX_WIDTH`, or when the evidence has probability zero.
     """
-    cond, row, k = links.cond, links.row, links.linked.size
+    cond, row = links.cond, links.row
     log_ev = 0.0
     if links.orphans.size:
         orphan_leaks = network.leaks[links.orphans]
@@ -119,45 +119,65 @@ def solve_stars(network: NoisyOrNetwork, pi: FloatArray, pi_c: FloatArray, links
     cost = sum(STEP_OVERHEAD + 2.0 ** c * (c + 2) for c in children)
     if cost > budget or max(children, default=0) > MAX_WIDTH:
         return None
-    star_of = stars.searchsorted(cond[star_links])
     priv = (~shared).nonzero()[0]
     priv_cond, priv_row = cond[priv], row[priv]
     p_l = pi[priv_cond]
     log_rho, priv_log_rho = _fold_private(network, links, priv, p_l, pi_c[priv_cond])
-    # per finding: log q of its star link (0 without one), so "on with the star present"
-    log_q = np.zeros(k)
-    log_q[star_row] = links.log_q[star_links]
-    starred = np.zeros(k, dtype=bool)
-    starred[star_row] = True
-    lone = ~starred  # findings of no star: their evidence is their own 1 - rho
-    with np.errstate(divide="ignore", invalid="ignore"):
-        on_absent = -np.expm1(log_rho)
-        on_present = -np.expm1(log_rho + log_q)
-        log_absent = np.log(on_absent)
-        l0 = np.log(pi_c[stars]) + np.bincount(star_of, weights=log_absent[star_row],
-                                               minlength=stars.size)
-        l1 = np.log(pi[stars]) + np.bincount(star_of, weights=np.log(on_present[star_row]),
-                                             minlength=stars.size)
-        log_z = np.logaddexp(l0, l1)
-        log_ev += math.fsum(log_z.tolist()) + math.fsum(log_absent[lone].tolist())
-        if not np.isfinite(log_ev):
-            return None
-        # P(its star absent | e) and P(present | e) per finding ((1, 0) for a lone finding)
-        w0, w1 = lone.astype(np.float64), np.zeros(k)
-        w0[star_row] = np.exp(l0 - log_z)[star_of]
-        w1[star_row] = post = np.exp(l1 - log_z)[star_of]
-        # weight over P(finding on) in each branch; a branch of probability zero (w = 0)
-        # contributes nothing, whatever its 0/0 ratio
-        r0 = np.divide(w0, on_absent, out=np.zeros(k), where=w0 > 0.0)
-        r1 = np.divide(w1, on_present, out=np.zeros(k), where=w1 > 0.0)
-        g = priv_row
-        on_r0, on_r1 = -np.expm1(priv_log_rho), -np.expm1(priv_log_rho + log_q[g])
     probs = pi.copy()
-    probs[cond[star_links]] = post
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if stars.size:
+            log_z, post, priv_post = _star_forms(
+                pi[stars], pi_c[stars], log_rho, star_of=stars.searchsorted(cond[star_links]),
+                star_row=star_row, star_log_q=links.log_q[star_links], priv_row=priv_row,
+                priv_log_rho=priv_log_rho)
+            probs[cond[star_links]] = post
+        else:  # no star: each finding's evidence is its own 1 - rho
+            log_z = math.fsum(np.log(-np.expm1(log_rho)).tolist())
+            priv_post = np.expm1(priv_log_rho) / np.expm1(log_rho[priv_row])
+    log_ev += log_z
+    if not np.isfinite(log_ev):
+        return None
     # every term is non-negative and the star weights are at most 1, but rounding can step
     # a private parent's posterior just past 1
-    probs[priv_cond] = np.minimum(p_l * (r0[g] * on_r0 + r1[g] * on_r1), 1.0)
+    probs[priv_cond] = np.minimum(p_l * priv_post, 1.0)
     return probs, log_ev, cost
+
+
+def _star_forms(pi: FloatArray, pi_c: FloatArray, log_rho: FloatArray, *, star_of: IntArray,
+                star_row: IntArray, star_log_q: FloatArray, priv_row: IntArray,
+                priv_log_rho: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+    """Log evidence, each star link's ``P(star | e)`` and ``P(r | e) / pi'_r`` per private link.
+
+    Star link ``i`` joins star ``star_of[i]`` (folded prior ``pi``, ``pi_c``) to finding
+    ``star_row[i]`` with ``log(1 - p) = star_log_q[i]``; every finding has at most one. Private
+    link ``j`` is of finding ``priv_row[j]``, whose ``log rho`` becomes ``priv_log_rho[j]`` with
+    the parent present. Run under ``np.errstate`` (zero probabilities give ``-inf`` logs).
+    """
+    k = log_rho.size
+    # per finding: log q of its star link (0 without one), so "on with the star present"
+    log_q = np.zeros(k)
+    log_q[star_row] = star_log_q
+    lone = np.ones(k, dtype=bool)  # findings of no star: their evidence is their own 1 - rho
+    lone[star_row] = False
+    on_absent = -np.expm1(log_rho)
+    on_present = -np.expm1(log_rho + log_q)
+    log_absent = np.log(on_absent)
+    l0 = np.log(pi_c) + np.bincount(star_of, weights=log_absent[star_row], minlength=pi.size)
+    l1 = np.log(pi) + np.bincount(star_of, weights=np.log(on_present[star_row]),
+                                  minlength=pi.size)
+    log_z = np.logaddexp(l0, l1)
+    # P(its star absent | e) and P(present | e) per finding ((1, 0) for a lone finding)
+    w0, w1 = lone.astype(np.float64), np.zeros(k)
+    w0[star_row] = np.exp(l0 - log_z)[star_of]
+    w1[star_row] = post = np.exp(l1 - log_z)[star_of]
+    # weight over P(finding on) in each branch; a branch of probability zero (w = 0)
+    # contributes nothing, whatever its 0/0 ratio
+    r0 = np.divide(w0, on_absent, out=np.zeros(k), where=w0 > 0.0)
+    r1 = np.divide(w1, on_present, out=np.zeros(k), where=w1 > 0.0)
+    g = priv_row
+    priv_post = r0[g] * -np.expm1(priv_log_rho) + r1[g] * -np.expm1(priv_log_rho + log_q[g])
+    return (math.fsum(log_z.tolist()) + math.fsum(log_absent[lone].tolist()), post,
+            priv_post)
 
 
 def _fold_private(network: NoisyOrNetwork, links: Links, priv: IntArray, p_l: FloatArray,
