@@ -39,7 +39,7 @@ TABLE_STEP_OVERHEAD = 600.0
 """Cost units per step (a step is a few numpy calls; compare ``_exact.STEP_OVERHEAD``)."""
 
 TABLE_SETUP = 6144.0
-"""Cost units for the fixed work of a larger table (split factors, passes, entry gradient), so
+"""Cost units for the fixed work of a larger table (split factors, passes, private parents), so
 that components of one or two steps, common in large sparse networks, keep the frontier sum."""
 
 SPLIT_STEP_OVERHEAD = 1100.0
