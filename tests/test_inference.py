@@ -20,7 +20,7 @@ from twitchcds.inference import (
     posterior,
 )
 from twitchcds.inference._brute import brute_force
-from twitchcds.inference._exact import STEP_OVERHEAD
+from twitchcds.inference._exact import STEP_OVERHEAD, Plan, make_plan
 
 TOL = 1e-9
 APPROX_TOL = 0.02  # documented in infer's Notes
@@ -301,3 +301,52 @@ def test_posterior_accepts_nearby_valid_ids(mini_kb: KnowledgeBase, present: obj
     """Empty lists, duplicates and one-shot iterators are accepted."""
     post = posterior(mini_kb, present, absent)  # type: ignore[arg-type]
     assert all(0.0 <= p <= 1.0 for p in post.values())
+
+
+# --- planning --------------------------------------------------------------------------------
+
+def _numpy_plan(children: tuple[np.ndarray, ...], k: int) -> Plan:
+    """The greedy frontier order as first written, with numpy incidence products (reference)."""
+    m = len(children)
+    incidence = np.zeros((m, k))
+    for j, ch in enumerate(children):
+        incidence[j, ch] = 1.0
+    remaining = incidence.sum(axis=0)
+    not_entered = np.ones(k)
+    done = np.zeros(m, dtype=bool)
+    order, entering, retiring = [], [], []
+    width, max_width, cost = 0, 0, 0.0
+    for _ in range(m):
+        peak = width + incidence @ not_entered
+        key = (peak - incidence @ (remaining == 1)) * (k + 1) + peak
+        key[done] = np.inf
+        j = int(np.argmin(key))
+        ch = children[j]
+        ent = ch[not_entered[ch] > 0]
+        not_entered[ch] = 0.0
+        remaining[ch] -= 1.0
+        ret = ch[remaining[ch] == 0]
+        done[j] = True
+        order.append(j)
+        entering.append(ent)
+        retiring.append(ret)
+        top = width + ent.size
+        max_width = max(max_width, top)
+        cost += STEP_OVERHEAD + 2.0 ** min(top, 1000) * (ch.size + 2)
+        width = top - ret.size
+    return Plan(tuple(order), tuple(entering), tuple(retiring), max_width, cost)
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 30).flatmap(lambda k: st.tuples(st.just(k), st.lists(
+    st.lists(st.integers(0, k - 1), min_size=1, max_size=k, unique=True), max_size=40))))
+def test_bitmask_plan_equals_numpy_plan(drawn: tuple[int, list[list[int]]]) -> None:
+    """The frontier order planned on bit masks is the one planned with numpy products."""
+    k, lists = drawn
+    children = tuple(np.array(sorted(ch), dtype=np.intp) for ch in lists)
+    got, want = make_plan(children, k), _numpy_plan(children, k)
+    assert got.order == want.order
+    assert got.max_width == want.max_width
+    assert got.cost == want.cost
+    for a, b in zip(got.entering + got.retiring, want.entering + want.retiring, strict=True):
+        assert a.tolist() == b.tolist()

@@ -19,7 +19,7 @@ from twitchcds.inference._exact import MAX_WIDTH, solve_batch
 from twitchcds.inference._network import NoisyOrNetwork
 from twitchcds.inference._reduce import Folded, fold_absent, fold_batch
 from twitchcds.inference._result import InferenceResult
-from twitchcds.inference._star import solve_star
+from twitchcds.inference._star import solve_star, solve_stars
 from twitchcds.inference._structure import (
     ComponentStructure,
     Structure,
@@ -27,6 +27,7 @@ from twitchcds.inference._structure import (
     build_structure,
     component_at,
     frontier_steps,
+    present_links,
     row_values,
     structure,
     structure_values,
@@ -59,13 +60,23 @@ def run(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArra
 
     ``split``, ``collapse`` and ``tables`` switch reductions and the full-table method off
     (uncached), to test that they are exact. The exclusion evidence of present inhibited
-    findings is folded with the absent findings (:func:`._reduce.fold_absent`).
+    findings is folded with the absent findings (:func:`._reduce.fold_absent`). When every
+    component is a star (no present finding has two shared parents), the stars are solved
+    together from the links (:func:`._star.solve_stars`) and no structure is built.
     """
+    folded = fold_absent(network, priors, neg, pos)
+    if split and collapse and tables and method != "approximate":
+        stars = solve_stars(network, folded.pi, folded.pi_c, present_links(network, pos),
+                            budget if method == "auto" else np.inf)
+        if stars is not None:  # every component a star: solved without building a structure
+            probs, log_z, cost = stars
+            return InferenceResult(probabilities=probs, method="exact",
+                                   log_evidence=folded.log_evidence + log_z,
+                                   positive_findings=int(pos.size), estimated_cost=cost)
     if split and collapse and tables:
         st = structure(network, tuple(pos.tolist()))
     else:
         st = build_structure(network, pos, split=split, collapse=collapse, tables=tables)
-    folded = fold_absent(network, priors, neg, pos)
     exact = choose(st, method, budget)
     if all(exact):
         row, log_evidence = _solve_row(network, st, folded, method=method)

@@ -54,38 +54,46 @@ def make_plan(children: tuple[IntArray, ...], k: int) -> Plan:
 
     ``children[j]`` are shared condition ``j``'s local findings (``0 <= f < k``). The cost is
     ``sum over steps of STEP_OVERHEAD + 2**peak * (children + 2)``, where ``peak`` is the
-    frontier width after the step's findings enter.
+    frontier width after the step's findings enter. Sets of findings are Python integers used
+    as bit masks (a component has tens of findings and conditions, where a numpy call per
+    candidate and step cost ten times as much).
     """
     m = len(children)
-    incidence = np.zeros((m, k))
-    for j, ch in enumerate(children):
-        incidence[j, ch] = 1.0
-    remaining = incidence.sum(axis=0)
-    not_entered = np.ones(k)
-    done = np.zeros(m, dtype=bool)
+    kids = [ch.tolist() for ch in children]
+    masks = [sum(1 << f for f in ch) for ch in kids]
+    remaining = [0] * k  # shared parents of each finding not processed yet
+    for ch in kids:
+        for f in ch:
+            remaining[f] += 1
+    not_entered = (1 << k) - 1
+    last = sum(1 << f for f in range(k) if remaining[f] == 1)  # would retire at their next step
+    todo = list(range(m))
     order: list[int] = []
     entering: list[IntArray] = []
     retiring: list[IntArray] = []
     width, max_width, cost = 0, 0, 0.0
+
+    def key(j: int) -> tuple[int, int]:
+        peak = width + (masks[j] & not_entered).bit_count()
+        return (peak - (masks[j] & last).bit_count()) * (k + 1) + peak, j
+
     for _ in range(m):
-        new = incidence @ not_entered
-        peak = width + new
-        key = (peak - incidence @ (remaining == 1)) * (k + 1) + peak
-        key[done] = np.inf
-        j = int(np.argmin(key))
-        ch = children[j]
-        ent = ch[not_entered[ch] > 0]
-        not_entered[ch] = 0.0
-        remaining[ch] -= 1.0
-        ret = ch[remaining[ch] == 0]
-        done[j] = True
+        j = min(todo, key=key)
+        todo.remove(j)
+        ch = kids[j]
+        ent = [f for f in ch if not_entered >> f & 1]
+        not_entered &= ~masks[j]
+        for f in ch:
+            remaining[f] -= 1
+            last = last | 1 << f if remaining[f] == 1 else last & ~(1 << f)
+        ret = [f for f in ch if remaining[f] == 0]
         order.append(j)
-        entering.append(ent)
-        retiring.append(ret)
-        top = width + ent.size
+        entering.append(np.array(ent, dtype=np.intp))
+        retiring.append(np.array(ret, dtype=np.intp))
+        top = width + len(ent)
         max_width = max(max_width, top)
-        cost += STEP_OVERHEAD + 2.0 ** min(top, 1000) * (ch.size + 2)
-        width = top - ret.size
+        cost += STEP_OVERHEAD + 2.0 ** min(top, 1000) * (len(ch) + 2)
+        width = top - len(ret)
     return Plan(tuple(order), tuple(entering), tuple(retiring), max_width, cost)
 
 

@@ -14,8 +14,6 @@ another order.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Protocol, cast
 
 import numpy as np
@@ -27,13 +25,20 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 
-class _Plan(Protocol):
+class _Steps(Protocol):
     @property
     def k(self) -> int: ...
     @property
     def children(self) -> tuple[IntArray, ...]: ...
     @property
     def child_p(self) -> tuple[FloatArray, ...]: ...
+
+
+class _Plan(_Steps, Protocol):
+    @property
+    def high(self) -> FloatArray | None: ...
+    @property
+    def low(self) -> FloatArray | None: ...
 
 
 def _kron_stack(switch: FloatArray) -> FloatArray:
@@ -51,11 +56,12 @@ def _kron_stack(switch: FloatArray) -> FloatArray:
     return dense
 
 
-def factor_steps(plan: _Plan) -> tuple[FloatArray, FloatArray]:
-    """Every step's high and low factors ``(H, L)``, built once per plan (read-only).
+def factor_steps(plan: _Steps) -> tuple[FloatArray, FloatArray]:
+    """Every step's high and low factors ``(H, L)`` (read-only).
 
     ``H`` is ``(m, 2**h, 2**h)`` and ``L`` is ``(m, 2**l, 2**l)`` with ``l = k // 2`` and
-    ``h = k - l``, indexed ``[t, dst, src]``.
+    ``h = k - l``, indexed ``[t, dst, src]``. :func:`._table.make_table_plan` builds them once
+    for a table over :data:`._table.MAX_KRON_CELLS` cells and keeps them in the plan.
 
     Examples
     --------
@@ -65,27 +71,19 @@ def factor_steps(plan: _Plan) -> tuple[FloatArray, FloatArray]:
     >>> bool(np.allclose(np.kron(high[0], low[0]), plan.dense[0]))
     True
     """
-    cached = _FACTORS.get(plan)
-    if cached is not None:
-        return cached
     k, m = plan.k, len(plan.children)
     switch = np.zeros((m, k, 2, 2))
     switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
-    for t, (ch, p) in enumerate(zip(plan.children, plan.child_p, strict=True)):
-        switch[t, ch, 0, 0] = 1.0 - p
-        switch[t, ch, 1, 0] = p
+    if m:  # every link at once: (step, child finding, probability)
+        step = np.repeat(np.arange(m), [ch.size for ch in plan.children])
+        child, p = np.concatenate(plan.children), np.concatenate(plan.child_p)
+        switch[step, child, 0, 0] = 1.0 - p
+        switch[step, child, 1, 0] = p
     low = k // 2
     factors = (_kron_stack(switch[:, low:]), _kron_stack(switch[:, :low]))
     for f in factors:
         f.flags.writeable = False
-    with _LOCK:
-        _FACTORS[plan] = factors
     return factors
-
-
-_FACTORS: weakref.WeakKeyDictionary[_Plan, tuple[FloatArray, FloatArray]] = (
-    weakref.WeakKeyDictionary())
-_LOCK = threading.Lock()
 
 
 def _apply(x: FloatArray, high: FloatArray, low: FloatArray) -> FloatArray:
@@ -100,7 +98,10 @@ def passes_split(plan: _Plan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArra
     Returns ``P(e)`` ``(b,)``, ``x`` and ``y`` ``(b, m)`` (``P(e, c_t = 1) / pi_t`` and
     ``P(e, c_t = 0) / (1 - pi_t)``) and the backward message at the start ``(b, n)``.
     """
-    high, low = factor_steps(plan)
+    if plan.high is not None and plan.low is not None:
+        high, low = plan.high, plan.low
+    else:  # a table planned whole, forced onto this kernel (tests)
+        high, low = factor_steps(plan)
     b, n = alpha.shape
     m = pi.shape[1]
     shape = (b, high.shape[1], low.shape[1])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +29,9 @@ from twitchcds.inference._table import (
     table_cost,
 )
 
-__all__ = ["ComponentStructure", "Structure", "Values", "build_structure", "component_at",
-           "frontier_steps", "row_values", "structure", "structure_values"]
+__all__ = ["ComponentStructure", "Links", "Structure", "Values", "build_structure",
+           "component_at", "frontier_steps", "present_links", "row_values", "structure",
+           "structure_values"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -112,6 +113,43 @@ class Structure:
     """``cond[lone]``."""
 
 
+class Links(NamedTuple):
+    """The links of the present findings that have parents (``linked``), in finding order.
+
+    Link ``i`` joins condition ``cond[i]`` to ``linked[row[i]]`` with probability ``prob[i]``
+    (``log_q[i] = log(1 - prob[i])``); ``orphans`` are the present findings with no parent.
+    """
+
+    linked: IntArray
+    orphans: IntArray
+    cond: IntArray
+    prob: FloatArray
+    log_q: FloatArray
+    row: IntArray
+
+
+def present_links(network: NoisyOrNetwork, present: IntArray) -> Links:
+    """Gather the :class:`Links` of sorted, distinct ``present`` finding indices."""
+    pad = network.padded
+    n_parents = (pad.counts[present] if pad is not None
+                 else network.parent_ptr[present + 1] - network.parent_ptr[present])
+    has = n_parents > 0
+    everyone = bool(has.all())
+    linked = present if everyone else present[has]
+    if pad is not None:  # one fancy index per array; pad entries name condition n
+        sub = pad.index[linked]
+        real = sub < network.n_conditions
+        row = real.nonzero()[0]
+        cond, prob, log_q = sub[real], pad.prob[linked][real], pad.log_q[linked][real]
+    else:
+        at = gather_rows(network.parent_ptr, linked)
+        cond, prob, log_q = (network.parent_index[at], network.parent_prob[at],
+                             network.parent_log_q[at])
+        row = np.repeat(np.arange(linked.size), n_parents[has])
+    orphans = present[:0] if everyone else present[~has]
+    return Links(linked, orphans, cond, prob, log_q, row)
+
+
 def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool = True,
                     collapse: bool = True, tables: bool = True,
                     known: Lru[tuple[int, ...], ComponentStructure] | None = None,
@@ -124,23 +162,9 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
     ``known`` maps component findings to components built earlier on ``network`` (reused, and
     filled with new ones); only for the default reductions.
     """
-    pad = network.padded
-    n_parents = (pad.counts[present] if pad is not None
-                 else network.parent_ptr[present + 1] - network.parent_ptr[present])
-    has = n_parents > 0
-    everyone = bool(has.all())
-    linked = present if everyone else present[has]
+    links = present_links(network, present)
+    linked, cond, prob, log_q, row = links.linked, links.cond, links.prob, links.log_q, links.row
     k = linked.size
-    if pad is not None:  # one fancy index per array; pad entries name condition n
-        sub = pad.index[linked]
-        real = sub < network.n_conditions
-        row = real.nonzero()[0]
-        cond, prob, log_q = sub[real], pad.prob[linked][real], pad.log_q[linked][real]
-    else:
-        at = gather_rows(network.parent_ptr, linked)
-        cond, prob, log_q = (network.parent_index[at], network.parent_prob[at],
-                             network.parent_log_q[at])
-        row = np.repeat(np.arange(k), n_parents[has])
     degree = np.bincount(cond, minlength=network.n_conditions)
     is_shared = degree[cond] >= (2 if collapse else 1)
     priv = ~is_shared
@@ -159,7 +183,7 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
         priv_links = lone = np.arange(cond.size)
         open_rows = np.arange(k)
         priv_row, lone_row, lone_cond = row, row, cond
-    orphans = present[:0] if everyone else present[~has]
+    orphans = links.orphans
     orphan_log_leak = 0.0
     if orphans.size:
         with np.errstate(divide="ignore"):

@@ -4,29 +4,27 @@ When a component has few findings (``k`` up to :data:`MAX_TABLE_FINDINGS`) every
 stay on the table for the whole sum: ``alpha`` has ``2**k`` cells (which findings are already
 switched on), starts as the product of the entry vectors ``(rho, 1 - rho)`` and each shared
 condition ``c`` applies ``M_c = pi'_c K_c + (1 - pi'_c) I``, where ``K_c`` switches each child
-on with its link probability. ``K_c`` depends on the network only, so its non-zero entries
-(source cell, target cell, value) are built once per present set; a step is then one gather, one
-product and one ``bincount``, and the weights of every step come from the priors in one
-vectorised expression. All entries are non-negative and the table keeps total mass 1 (nothing
-retires), so there is no cancellation and no rescaling; one backward pass with the transposed
-steps gives every posterior, exactly as in :mod:`._exact`, whose scaled, narrower tables take
-over for wide components (and whenever the evidence is so improbable that cells could
-underflow).
+on with its link probability. ``K_c`` depends on the network only, so it is planned once per
+present set: for a small table (up to :data:`MAX_KRON_CELLS` cells) as dense matrices and their
+non-zero entries (a step is then one matrix product, or one gather, one product and one
+``bincount``), for a larger one as two small Kronecker factors (:mod:`._split`). All entries
+are non-negative and the table keeps total mass 1 (nothing retires), so there is no
+cancellation and no rescaling; one backward pass with the transposed steps gives every
+posterior, exactly as in :mod:`._exact`, whose scaled, narrower tables take over for wide
+components (and whenever the evidence is so improbable that cells could underflow).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import threading
-import weakref
 from typing import Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
-from attrs import frozen
+from attrs import evolve, frozen
 
-from twitchcds.inference._split import passes_split
+from twitchcds.inference._split import factor_steps, passes_split
 
 __all__ = ["MAX_TABLE_FINDINGS", "TABLE_STEP_OVERHEAD", "TablePlan", "make_table_plan",
            "solve_table", "table_cost"]
@@ -40,30 +38,43 @@ MAX_TABLE_FINDINGS = 12
 TABLE_STEP_OVERHEAD = 600.0
 """Cost units per step (a step is a few numpy calls; compare ``_exact.STEP_OVERHEAD``)."""
 
-TABLE_SETUP = 12_288.0
-"""Cost units for building the entries and the fixed work around the passes (so that components
-of one or two steps, common in large sparse networks, keep the frontier sum)."""
+TABLE_SETUP = 6144.0
+"""Cost units for the fixed work of a larger table (split factors, passes, private parents), so
+that components of one or two steps, common in large sparse networks, keep the frontier sum."""
+
+SPLIT_STEP_OVERHEAD = 1100.0
+"""Cost units per step of the split kernel, plus ``n**2 / 512`` for a table of ``n`` cells, and
+``SPLIT_CELL_SETUP`` units per cell once (the factors, the passes' set-up, the private parents),
+on the frontier sum's scale (about 40,000 units per ms). Fitted to CPU times of from-scratch
+solves of the QMR-DT-like and 600 x 4000 benchmarks' components of 6-12 findings and 5-41 steps:
+0.03-0.05 ms a step on 256-1,024 cells, but 0.15-1 ms on 4,096 cells, where the frontier sum
+was 2-6 times faster (hence the square)."""
+
+SPLIT_CELL_SETUP = 8.0
 
 MAX_SCAN_CELLS = 16
 """One-row tables up to this many cells combine all steps by a parallel scan of matrix products
 (for batches the scan's ``b * m`` small products cost more than stepping: 0.8 vs 0.45 ms for 4
 rows of 16 cells and 23 steps, 18 vs 0.6 ms for 40 rows)."""
 
-MAX_DENSE_CELLS = 64
+MAX_DENSE_CELLS = 32
 """Batches on tables up to this many cells apply each step as a dense matrix product (at 128
 cells the split kernel was measured faster: 8.2 vs 13.9 ms for 90 rows and 27 steps; at 64 cells
-they are within 25% of each other either way)."""
+they are within 25% of each other either way). Only tables planned whole have the dense steps."""
 
-MAX_ONE_CELLS = 512
-"""One-row tables up to this many cells use the per-entry kernel :func:`_passes_one`; larger
-ones the split kernel (one row of 4,096 cells and 30 steps: 49 ms vs 3.1 ms; of 256 cells: 0.47
-vs 0.63 ms)."""
+MAX_ONE_CELLS = 32
+"""One-row tables up to this many cells use the per-entry kernel :func:`_passes_one`. Only
+tables planned whole have entries; larger tables take the split kernel, whose plan (two small
+factors per step) costs far less to build than the entries: from scratch on the QMR-DT-like
+benchmark's tables of 64-512 cells, building the entries took 60% as long as the per-entry solve
+itself, which the split kernel then also beat."""
 
 MAX_SPLIT_CELLS = 4096
-"""Larger batch tables (and large one-row tables) apply each step as two Kronecker factors
-(:func:`._split.passes_split`), up to this size; measured 2-5x faster on 128-1,024 cells than
-the child-by-child kernel it replaced (98 rows of 128 cells and 27 steps: 8.5 vs 16 ms) and
-than the per-entry kernel :func:`_passes` (which is kept for tests)."""
+"""Tables planned whole that no other kernel takes (only when tests lower the limits above) use
+the split kernel up to this size, else the per-entry batch kernel :func:`_passes`. Every larger
+table is planned as split factors and always takes :func:`._split.passes_split` (measured 2-5x
+faster on 128-1,024 cells than the child-by-child kernel it replaced: 98 rows of 128 cells and
+27 steps, 8.5 vs 16 ms)."""
 
 MAX_KRON_CELLS = 32
 """Tables up to this many cells are planned whole, as Kronecker products (:func:`_kron_plan`)."""
@@ -80,9 +91,19 @@ _BLAS_SINGLE_THREAD = 262_143
 _SAFE = 1e-250  # below this P(e) some cells may have underflowed: use the scaled method
 
 
+_NO_INDEX = np.zeros(0, dtype=np.intp)
+_NO_VALUE = np.zeros(0)
+_NO_INDEX.flags.writeable = _NO_VALUE.flags.writeable = False
+
+
 @frozen(eq=False)
 class TablePlan:
-    """Non-zero entries of every step's ``K_c`` (steps in shared-condition order).
+    """What the kernels need of every step's ``K_c`` (steps in shared-condition order).
+
+    A table of up to :data:`MAX_KRON_CELLS` cells is planned whole: ``dense`` holds every
+    ``K_t`` and the entries below list their non-zeros, for the scan, per-entry and dense
+    kernels. A larger table keeps each ``K_t`` as two Kronecker factors ``high`` and ``low``
+    for the split kernel (:mod:`._split`), and no entries.
 
     Entry ``e`` of step ``t`` (``bounds[t] <= e < bounds[t + 1]``) moves mass from cell
     ``src[e]`` to ``dst[e]`` with factor ``val[e]``; ``same[e]`` is 1 where ``src == dst``
@@ -92,31 +113,39 @@ class TablePlan:
 
     k: int
     bits: FloatArray
-    src: IntArray
-    dst: IntArray
-    val: FloatArray
-    same: FloatArray
-    step: IntArray
-    bounds: tuple[int, ...]
     cost: float
-    children: tuple[IntArray, ...] = ()
-    """Each step's children (local findings), for :func:`._split.passes_split`."""
-    child_p: tuple[FloatArray, ...] = ()
+    children: tuple[IntArray, ...]
+    """Each step's children (local findings)."""
+    child_p: tuple[FloatArray, ...]
     """Their link probabilities."""
+    src: IntArray = _NO_INDEX
+    dst: IntArray = _NO_INDEX
+    val: FloatArray = _NO_VALUE
+    same: FloatArray = _NO_VALUE
+    step: IntArray = _NO_INDEX
+    bounds: tuple[int, ...] = ()
     dense: FloatArray | None = None
-    """Every ``K_t`` as a read-only ``(m, n, n)`` stack indexed ``[t, dst, src]`` (small
-    tables only, see :data:`MAX_KRON_CELLS`)."""
+    """Every ``K_t`` as a read-only ``(m, n, n)`` stack indexed ``[t, dst, src]`` (tables
+    planned whole only, see :data:`MAX_KRON_CELLS`)."""
+    high: FloatArray | None = None
+    """Every step's high factor (larger tables only, see :func:`._split.factor_steps`)."""
+    low: FloatArray | None = None
+    """Every step's low factor."""
 
 
 def table_cost(children: tuple[IntArray, ...], k: int) -> float:
-    """Cost of :func:`make_table_plan` (setup, entries, per-step overhead) without building it.
+    """Cost of :func:`make_table_plan` and a solve on its plan, without building it.
 
-    A condition with ``c`` children on ``2**k`` cells has ``2**(k - c) * 3**c`` entries (each
-    child is already on, stays off, or is switched on).
+    A table planned whole pays for its entries: a condition with ``c`` children on ``2**k``
+    cells has ``2**(k - c) * 3**c`` entries (each child is already on, stays off, or is switched
+    on). A larger table pays per cell and per step of the split kernel.
     """
-    setup = KRON_SETUP if (1 << k) <= MAX_KRON_CELLS else TABLE_SETUP
-    return setup + float(sum(2.0 ** (k - ch.size) * 3.0 ** ch.size
-                             + TABLE_STEP_OVERHEAD for ch in children))
+    n = 1 << k
+    if n <= MAX_KRON_CELLS:
+        return KRON_SETUP + float(sum(2.0 ** (k - ch.size) * 3.0 ** ch.size
+                                      + TABLE_STEP_OVERHEAD for ch in children))
+    return (TABLE_SETUP + SPLIT_CELL_SETUP * n
+            + len(children) * (SPLIT_STEP_OVERHEAD + n * n / 512.0))
 
 
 def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
@@ -125,8 +154,8 @@ def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, .
 
     Small tables (up to :data:`MAX_KRON_CELLS` cells) are built whole, every step at once, as
     Kronecker products of one ``2 x 2`` switch per finding (identity for non-children), and
-    keep that dense stack for the dense kernels; larger ones grow every step's entries
-    finding by finding (:func:`_grown_plan`).
+    keep that dense stack and its entries for the dense and per-entry kernels; larger ones keep
+    each step as two Kronecker factors for the split kernel (:func:`._split.factor_steps`).
 
     Examples
     --------
@@ -141,7 +170,10 @@ def make_table_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, .
     bits = _cell_bits(k)
     if (1 << k) <= MAX_KRON_CELLS:
         return _kron_plan(children, child_p, k, bits)
-    return _grown_plan(children, child_p, k, bits)
+    plan = TablePlan(k=k, bits=bits, cost=table_cost(children, k), children=children,
+                     child_p=child_p)
+    high, low = factor_steps(plan)
+    return evolve(plan, high=high, low=low)
 
 
 def _cell_bits(k: int) -> FloatArray:
@@ -160,7 +192,10 @@ def _step_links(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
 
 def _grown_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], k: int,
                 bits: FloatArray) -> TablePlan:
-    """:func:`make_table_plan` of a larger table: every step's entries, grown finding by finding.
+    """Every step's entries of a larger table, grown finding by finding (per-entry kernels).
+
+    :func:`make_table_plan` no longer builds these (larger tables are planned as split factors);
+    kept while ``tests/test_speed_paths.py`` checks it, a candidate for removal with that test.
 
     ``K_t`` is the Kronecker product of one factor per finding, with entries ``(dst, src)``
     ``(0, 0)``: ``1 - p`` (1 for a non-child), ``(1, 1)``: 1, and for a child ``(1, 0)``: ``p``.
@@ -311,7 +346,9 @@ def solve_table(component: _Tabled, shared_pi: FloatArray, shared_pi_c: FloatArr
     cell_entry = np.where(plan.bits[None, :, :] > 0, on[:, None, :], off[:, None, :])
     alpha = cell_entry.prod(axis=2)  # (b, n)
     m = len(plan.bounds) - 1
-    if n <= MAX_SCAN_CELLS and b == 1:
+    if plan.high is not None:  # a larger table, planned as split factors
+        z, x, y, beta = passes_split(plan, alpha, shared_pi, shared_pi_c)
+    elif n <= MAX_SCAN_CELLS and b == 1:
         z, x, y, beta = _passes_scan(plan, alpha, shared_pi, shared_pi_c)
     elif n <= MAX_ONE_CELLS and b == 1:
         weights = shared_pi[0, plan.step] * plan.val + shared_pi_c[0, plan.step] * plan.same
@@ -329,11 +366,8 @@ def solve_table(component: _Tabled, shared_pi: FloatArray, shared_pi_c: FloatArr
     post = px / (px + py)
     pv = component.priv_finding
     if pv.size:
-        # beta is now the backward message at the start, where the entry vectors act
-        grad_on, grad_off = _entry_gradient(cell_entry, beta, plan.bits, pv)
-        num = grad_off * np.exp(priv_log_rho) + grad_on * -np.expm1(priv_log_rho)
-        den = grad_off * off[:, pv] + grad_on * on[:, pv]
-        post_priv = priv_pi * num / den
+        post_priv = priv_pi * _private_ratio(alpha * beta, plan.bits[:, pv], log_rho[:, pv],
+                                             priv_log_rho)
     else:
         post_priv = np.zeros((b, 0))
     return np.log(z), post, post_priv
@@ -445,23 +479,10 @@ def _passes_dense(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: Floa
     return z[:b], x[:b], y[:b], beta[:b]
 
 
-_DENSE: weakref.WeakKeyDictionary[TablePlan, FloatArray] = weakref.WeakKeyDictionary()
-_DENSE_LOCK = threading.Lock()
-
-
 def _dense_steps(plan: TablePlan) -> FloatArray:
-    """Every ``K_t`` as a dense ``(m, n, n)`` array (built once per plan; read-only)."""
-    if plan.dense is not None:
-        return plan.dense.transpose(0, 2, 1)
-    k_t = _DENSE.get(plan)
-    if k_t is None:
-        n = 1 << plan.k
-        k_t = np.zeros((len(plan.bounds) - 1, n, n))
-        k_t[plan.step, plan.src, plan.dst] = plan.val
-        k_t.flags.writeable = False
-        with _DENSE_LOCK:
-            _DENSE[plan] = k_t
-    return k_t
+    """Every ``K_t`` as a dense ``(m, n, n)`` array indexed ``[t, src, dst]`` (read-only)."""
+    assert plan.dense is not None  # noqa: S101  (only tables planned whole come here)
+    return plan.dense.transpose(0, 2, 1)
 
 
 def _passes_scan(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
@@ -506,13 +527,20 @@ def _exclusive_products(mats: FloatArray) -> FloatArray:
     return out
 
 
-def _entry_gradient(cell_entry: FloatArray, beta0: FloatArray, bits: FloatArray,
-                    findings: IntArray) -> tuple[FloatArray, FloatArray]:
-    """``dP(e)/d entry_f`` (on, off parts) for each of ``findings``, by leave-one-out products."""
-    ones = np.ones_like(cell_entry[:, :, :1])
-    before = np.cumprod(np.concatenate((ones, cell_entry[:, :, :-1]), axis=2), axis=2)
-    after = np.cumprod(np.concatenate((ones, cell_entry[:, :, :0:-1]), axis=2), axis=2)
-    loo = before * after[:, :, ::-1]  # product of the other findings' entries, per cell
-    weighted = beta0[:, :, None] * loo[:, :, findings]
-    on_bits = bits[None, :, findings]
-    return (weighted * on_bits).sum(axis=1), (weighted * (1.0 - on_bits)).sum(axis=1)
+def _private_ratio(mass: FloatArray, on_bits: FloatArray, log_rho: FloatArray,
+                   priv_log_rho: FloatArray) -> FloatArray:
+    """``P(r | e) / pi'_r`` of private parents ``r`` from each cell's share of ``P(e)``.
+
+    ``mass`` is the initial table times the backward message at the start, so it sums to
+    ``P(e)`` and its cells with ``r``'s finding on (``on_bits``, one column per ``r``) sum to
+    ``P(e, f on)``. Given the cells, ``r`` only changes its finding's entry: from ``rho`` to
+    ``rho^r`` (``exp(priv_log_rho)``) when off, from ``1 - rho`` to ``1 - rho^r`` when on, so
+    the ratio is ``(P(e, f off) rho^r / rho + P(e, f on) (1 - rho^r) / (1 - rho)) / P(e)``: a
+    mean of non-negative terms, no gradient by leave-one-out products needed.
+    """
+    s_on = mass @ on_bits
+    s_off = mass @ (1.0 - on_bits)
+    on_ratio = np.divide(np.expm1(priv_log_rho), np.expm1(log_rho), out=np.zeros_like(s_on),
+                         where=s_on > 0.0)  # f never on (rho = 1): no mass, no term
+    off_ratio = np.exp(priv_log_rho - log_rho)
+    return (s_off * off_ratio + s_on * on_ratio) / (s_off + s_on)
