@@ -258,20 +258,23 @@ _Solved = tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.fl
 """Possible results as absent bits (in listing order), their probabilities and posteriors."""
 
 
-def _joint_batch(scorer: Scorer, evidence: Evidence, groups: Sequence[Sequence[str]],
-                 ) -> list[_Batch] | None:
-    """Solve the subset rows (:func:`_subset_rows`) of every group of findings in one batch.
+def _joint_batch(scorer: Scorer, evidence: Evidence,
+                 groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[_Batch] | None:
+    """Solve the rows of every group ``(findings, also)`` in one batch.
 
-    All rows share the present findings, so they share one structure; a row needed by several
-    groups (the current evidence alone, or the same findings absent) is solved once. Returns
-    each group's ``(posteriors, log evidences)`` in subset order, or ``None`` when the batch
-    cannot run exactly.
+    A group's rows are the subset rows of ``findings`` (:func:`_subset_rows`), each with every
+    finding of ``also`` absent too. All rows share the present findings, so they share one
+    structure; a row needed by several groups (the current evidence alone, or the same findings
+    absent) is solved once. Returns each group's ``(posteriors, log evidences)`` in subset
+    order, or ``None`` when the batch cannot run exactly.
     """
-    columns = {f: i for i, f in enumerate(dict.fromkeys(f for g in groups for f in g))}
+    columns = {f: i for i, f in enumerate(dict.fromkeys(
+        f for findings, also in groups for f in (*findings, *also)))}
     blocks = []
-    for findings in groups:
+    for findings, also in groups:
         block = np.zeros((1 << len(findings), len(columns)))
         block[:, [columns[f] for f in findings]] = _subset_rows(len(findings))
+        block[:, [columns[f] for f in also]] = 1.0
         blocks.append(block)
     rows, pick = np.unique(np.concatenate(blocks), axis=0, return_inverse=True)
     batch = scorer.run_absent_batch(evidence.present, evidence.absent, list(columns), rows)
@@ -303,13 +306,13 @@ def _solved(scorer: Scorer, evidence: Evidence, findings: Sequence[str],
             base_log_evidence: float, batch: _Batch | None) -> _Solved | None:
     """Return the possible results of ``findings``, normalised, from batched inference.
 
-    ``batch`` is the batched inference of the subset rows of ``findings`` when already solved
-    (see :func:`_joint_batch`). Returns ``None`` when the batch cannot run exactly (the caller
-    falls back to :func:`_outcomes`). Findings with inhibitor links are handled by
-    :func:`_grouped` (``batch`` is then not used).
+    ``batch``, when already solved, is the batched inference of the subset rows of the findings
+    without inhibitor links, with those with links absent (see :func:`_joint_batch`). Returns
+    ``None`` when the batch cannot run exactly (the caller falls back to :func:`_outcomes`).
+    Findings with inhibitor links are handled by :func:`_grouped`.
     """
     held = [f for f in findings if f in scorer.model.inhibited]
-    out = (_grouped(scorer, evidence, findings, held, base_log_evidence) if held
+    out = (_grouped(scorer, evidence, findings, held, base_log_evidence, batch=batch) if held
            else _raw_batched(scorer, evidence, findings, base_log_evidence, batch))
     if out is None:
         return None
@@ -343,7 +346,7 @@ def _gather(bits: npt.NDArray[np.intp], positions: Sequence[int]) -> npt.NDArray
 
 
 def _grouped(scorer: Scorer, evidence: Evidence, findings: Sequence[str], held: Sequence[str],
-             base_log_evidence: float) -> _Solved | None:
+             base_log_evidence: float, *, batch: _Batch | None) -> _Solved | None:
     """Unnormalised outcomes of ``findings`` when ``held`` of them have inhibitor links.
 
     Showing an inhibited finding present also observes its exclusion evidence, which
@@ -351,7 +354,8 @@ def _grouped(scorer: Scorer, evidence: Evidence, findings: Sequence[str], held: 
     the status of each ``held`` finding; a group is one batch with its held findings shown
     present added to the present findings and the others to the absent ones, and only the
     remaining findings are handled by inclusion-exclusion (``2**k`` batches for ``k`` held
-    findings, ``2**r`` rows in all as before).
+    findings, ``2**r`` rows in all as before). ``batch``, when given, is the group with every
+    held finding absent (see :func:`_solved`).
     """
     at_held = [i for i, f in enumerate(findings) if f in held]
     at_rest = [i for i, f in enumerate(findings) if f not in held]
@@ -359,15 +363,16 @@ def _grouped(scorer: Scorer, evidence: Evidence, findings: Sequence[str], held: 
     parts = []
     for g in np.flatnonzero(_possible(scorer.kb, evidence, held)).tolist():
         sub = _observed(evidence, held, _STATUSES[len(held)][g])
+        given = batch if g == (1 << len(held)) - 1 else None  # every held finding absent
         if rest:
-            raw = _raw_batched(scorer, sub, rest, base_log_evidence, None)
+            raw = _raw_batched(scorer, sub, rest, base_log_evidence, given)
             if raw is None:
                 return None
         else:  # nothing left to batch: the group is one outcome
-            result = scorer.run(sub.present, sub.absent)
-            raw = (np.zeros(1, dtype=np.intp),
-                   np.array([math.exp(result.log_evidence - base_log_evidence)]),
-                   result.probabilities[None, :])
+            if given is None:
+                result = scorer.run(sub.present, sub.absent)
+                given = (result.probabilities[None, :], np.array([result.log_evidence]))
+            raw = (np.zeros(1, dtype=np.intp), np.exp(given[1] - base_log_evidence), given[0])
         absent, probability, posterior = raw
         parts.append((_spread(absent, at_rest) | _spread(np.array(g), at_held), probability,
                       posterior))
@@ -563,13 +568,13 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     values = []
     revealed = [[f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
                 for test in kb.tests]
-    # every test's rows in one batch (they share the present findings, hence the structure)
-    # (tests revealing inhibited findings batch by groups instead: see _grouped)
+    # every test's rows in one batch (they share the present findings, hence the structure);
+    # of a test revealing inhibited findings, the rows with all of those absent (see _grouped)
     inhibited = scorer.model.inhibited
-    plain = [bool(unknown) and inhibited.isdisjoint(unknown) for unknown in revealed]
-    groups = [unknown for unknown, ok in zip(revealed, plain, strict=True) if ok]
+    groups = [([f for f in unknown if f not in inhibited], [f for f in unknown if f in inhibited])
+              for unknown in revealed if unknown]
     joint = iter(_joint_batch(scorer, evidence, groups) or ()) if valued and groups else None
-    for test, unknown, batched in zip(kb.tests, revealed, plain, strict=True):
+    for test, unknown in zip(kb.tests, revealed, strict=True):
         if not unknown:
             values.append(TestValue(test.id, test.name, 0.0, test.cost, 0.0, recommended=False,
                                     rationale="Its results are already known.", outcomes=()))
@@ -577,9 +582,9 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
         flags = indications.get(test.id, [])
         confirms = confirmations.get(test.id, [])
         if valued:
-            batch = next(joint, None) if joint is not None and batched else None
+            batch = next(joint, None) if joint is not None else None
             solved = (_solved(scorer, evidence, unknown, log_evidence, batch)
-                      if batch is not None or not batched else None)
+                      if batch is not None else None)
             if solved is None:
                 raw = _outcomes(scorer, evidence, unknown, log_evidence)
                 pairs = [pair for pair, _, _ in raw]
@@ -624,7 +629,9 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
 
     All candidates are valued from one batched inference (each row: the current evidence plus
     one candidate absent); "present" follows as the current joint probability minus the
-    "absent" one, so no division by a small probability occurs.
+    "absent" one, so no division by a small probability occurs. For a finding with inhibitor
+    links, showing it present also observes exclusion evidence: its "present" outcome gets one
+    inference of its own.
     """
     kb = scorer.kb
     base_loss = expected_loss(scorer.model, current)
@@ -641,29 +648,49 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
     return tuple(questions[:limit])
 
 
+def _held_value(scorer: Scorer, evidence: Evidence, finding: str, log_evidence: float, *,
+                absent: tuple[npt.NDArray[np.float64], float], base_loss: float) -> float:
+    """Value of observing an inhibited ``finding``, whose "absent" outcome is in a batch.
+
+    ``absent`` is that outcome's posterior and log evidence; "present" gets one inference (it
+    observes the exclusion evidence too). As :func:`_outcomes` for ``[finding]``.
+    """
+    shown = scorer.run({*evidence.present, finding}, evidence.absent)
+    p_pos = math.exp(shown.log_evidence - log_evidence)
+    p_neg = math.exp(absent[1] - log_evidence)
+    total = p_pos + p_neg
+    return _value(scorer.model, base_loss, [("present", p_pos / total, shown.probabilities),
+                                            ("absent", p_neg / total, absent[0])])
+
+
 def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
                      log_evidence: float, *, ids: Sequence[str], base_loss: float,
                      ) -> list[float]:
     """Return the expected loss reduction of observing each of ``ids`` (one batch)."""
     # an inhibited finding shown present also observes exclusion evidence, which the
-    # "also absent" batch cannot express: it is valued by its two outcomes directly (and so is
-    # a finding with a status the lab constraints rule out)
-    skip = scorer.model.inhibited | _blocked(scorer.kb, evidence)
-    simple = [f not in skip for f in ids]
-    batch_ids = [f for f, ok in zip(ids, simple, strict=True) if ok]
+    # "also absent" batch cannot express: its "present" outcome gets one inference of its own
+    # (and a finding with a status the lab constraints rule out is valued by _outcomes)
+    blocked = _blocked(scorer.kb, evidence)
+    batch_ids = [f for f in ids if f not in blocked]
     batch = (scorer.run_absent_batch(evidence.present, evidence.absent, batch_ids,
                                      np.eye(len(batch_ids))) if batch_ids else None)
     values = {}
     if batch is not None:
         miss, false_alarm = scorer.model.miss_loss, scorer.model.false_alarm_loss
-        probs, log_ev = batch
+        held = np.array([f in scorer.model.inhibited for f in batch_ids], dtype=np.bool_)
+        for at in np.flatnonzero(held).tolist():
+            values[batch_ids[at]] = _held_value(scorer, evidence, batch_ids[at], log_evidence,
+                                                absent=(batch[0][at], float(batch[1][at])),
+                                                base_loss=base_loss)
+        batch_ids = [f for f, h in zip(batch_ids, held, strict=True) if not h]
+        probs, log_ev = batch[0][~held], batch[1][~held]
         p_neg = np.minimum(np.exp(log_ev - log_evidence), 1.0)
         joint_neg = p_neg[:, None] * probs
         p_pos = 1.0 - p_neg
         joint_pos = np.clip(current[None, :] - joint_neg, 0.0, p_pos[:, None])
         after = (np.minimum(miss * joint_neg, false_alarm * (p_neg[:, None] - joint_neg))
                  + np.minimum(miss * joint_pos, false_alarm * (p_pos[:, None] - joint_pos)))
-        values = dict(zip(batch_ids, np.maximum(0.0, base_loss - after.sum(axis=1)).tolist(),
+        values.update(zip(batch_ids, np.maximum(0.0, base_loss - after.sum(axis=1)).tolist(),
                           strict=True))
     for f in ids:
         if f not in values:
