@@ -19,9 +19,15 @@ in one batched exact inference (:meth:`~twitchcds.scoring.Scorer.run_absent_batc
 finding only re-folds priors.
 Outcomes with findings present follow by inclusion-exclusion over the findings shown present,
 ``P(e, S+, T-) = sum over U in S of (-1)^|U| P(e, (T + U)-)``, and the same for each
-condition's joint probability. Expected losses are computed from these joint probabilities, so
-a value's error is at most a few units of rounding of the batched inference (about 1e-14)
-whatever the outcome probabilities; an outcome's own posterior divides by its probability, so
+condition's joint probability: for ``r`` revealed findings these signs form a fixed
+``2**r x 2**r`` matrix (computed once, at import, for ``r`` up to ``MAX_REVEALED``), so all the
+outcomes of a test are one matrix product with its rows, and their losses, top conditions and
+lab-constraint checks are array operations too. A finding with inhibitor links is grouped by
+its status instead (:func:`_grouped`; the group with all of them absent joins the shared
+batch), and an inhibited question's "present" outcome gets one inference of its own.
+Expected losses are computed from these joint probabilities, so a value's error is at most a
+few units of rounding of the batched inference (about 1e-14) whatever the outcome
+probabilities; an outcome's own posterior divides by its probability, so
 when the cancellation factor ``sum |terms| / P(outcome)`` times ``BATCH_ROUNDING`` exceeds
 ``OUTCOME_TOLERANCE`` that outcome is not taken from the batch. Such outcomes are improbable
 because some finding shown present is: while one finding is shown present in two or more of
