@@ -507,10 +507,9 @@ def _value(model: CompiledModel, base_loss: float, outcomes: Sequence[
 def _tops(kb: KnowledgeBase, posteriors: npt.NDArray[np.float64], n: int = 3) -> list[tuple[
         tuple[str, float], ...]]:
     """Return the ``n`` most probable conditions of each row (ties: knowledge-base order)."""
-    order = np.argsort(-posteriors, axis=1, kind="stable")[:, :n]
-    top = np.take_along_axis(posteriors, order, axis=1)
-    return [tuple((kb.conditions[i].id, p) for i, p in zip(idx, ps, strict=True))
-            for idx, ps in zip(order.tolist(), top.tolist(), strict=True)]
+    order = np.argsort(-posteriors, axis=1, kind="stable")[:, :n].tolist()
+    return [tuple((kb.conditions[i].id, row[i]) for i in idx)
+            for idx, row in zip(order, posteriors.tolist(), strict=True)]
 
 
 def _rationale(kb: KnowledgeBase, test: Test, current: npt.NDArray[np.float64],
