@@ -447,7 +447,10 @@ def _resolve(scorer: Scorer, evidence: Evidence, findings: Sequence[str],
     """
     r = len(findings)
     tried: set[int] = set()
+    unresolved = np.zeros(absent.size, dtype=np.bool_)
+    unresolved[pending] = True
     while True:
+        pending = np.flatnonzero(unresolved)
         shown = ((1 << r) - 1) & ~absent[pending]
         counts = [0 if j in tried else int(((shown >> j) & 1).sum()) for j in range(r)]
         j = max(range(r), key=lambda i: (counts[i], -i))
@@ -471,8 +474,8 @@ def _resolve(scorer: Scorer, evidence: Evidence, findings: Sequence[str],
         joint[needed] = weight[needed, None] * probs
         p, post, ok = _combine(weight, joint, sub, r - 1)
         probability[group[ok]], posterior[group[ok]] = p[ok], post[ok]
-        pending = np.setdiff1d(pending, group[ok])
-    for at in pending.tolist():  # one direct inference
+        unresolved[group[ok]] = False
+    for at in np.flatnonzero(unresolved).tolist():  # one direct inference
         seen = _observed(evidence, findings, _STATUSES[r][int(absent[at])])
         result = scorer.run(seen.present, seen.absent)
         probability[at] = math.exp(result.log_evidence - base_log_evidence)
