@@ -298,7 +298,11 @@ def _outcomes_batched(
     scorer: Scorer, evidence: Evidence, findings: Sequence[str], base_log_evidence: float,
     batch: _Batch | None = None,
 ) -> _Raw | None:
-    """:func:`_outcomes` from one batched inference by inclusion-exclusion (module Notes)."""
+    """:func:`_outcomes` from one batched inference by inclusion-exclusion (module Notes).
+
+    The same list, from :func:`_solved` (``batch`` as there); ``None`` when the batch cannot
+    run exactly.
+    """
     solved = _solved(scorer, evidence, findings, base_log_evidence, batch)
     if solved is None:
         return None
