@@ -69,6 +69,7 @@ from attrs import evolve, frozen
 
 from twitchcds.compiled import CompiledModel
 from twitchcds.evidence import Evidence
+from twitchcds.inference import rank_order
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.model import RedFlag, Test
 from twitchcds.scoring import Scorer
@@ -539,11 +540,15 @@ def _indications(fired: Sequence[RedFlag]) -> dict[str, list[RedFlag]]:
     return out
 
 
-def _confirmations(kb: KnowledgeBase, current: npt.NDArray[np.float64]) -> dict[str, list[str]]:
-    """Test id -> likely conditions it confirms, most probable condition first."""
+def _confirmations(kb: KnowledgeBase, model: CompiledModel,
+                   current: npt.NDArray[np.float64]) -> dict[str, list[str]]:
+    """Test id -> likely conditions it confirms, most probable condition first.
+
+    Ranked as the differential is (:func:`~twitchcds.inference.rank_order`), so the order is
+    the same whichever exact method solved ``current``.
+    """
     out: dict[str, list[str]] = {}
-    order = sorted(range(len(kb.conditions)), key=lambda i: (-current[i], i))
-    for i in order:
+    for i in rank_order(current, model.id_rank).tolist():
         condition = kb.conditions[i]
         if current[i] < kb.decision.confirm_min_probability:
             break
@@ -576,7 +581,7 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     kb = scorer.kb
     base_loss = expected_loss(scorer.model, current)
     indications = _indications(fired)
-    confirmations = _confirmations(kb, current)
+    confirmations = _confirmations(kb, scorer.model, current)
     values = []
     revealed = [[f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
                 for test in kb.tests]
