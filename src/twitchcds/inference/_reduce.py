@@ -148,9 +148,11 @@ def fold_batch(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
         log_leak = np.concatenate((log_leak, [0.0]))
     touched = (weights @ linked) > 0
     cols = np.flatnonzero(touched.any(axis=0))
-    with np.errstate(invalid="ignore"):
-        # 0 * -inf (an absent finding with a p = 1 link, not absent in this row) counts as 0
-        shift = np.where(weights[:, :, None] > 0, dense[None, :, cols], 0.0).sum(axis=1)
+    log_q = dense[:, cols]
+    if np.isfinite(log_q).all():
+        shift = weights @ log_q
+    else:  # a p = 1 link: 0 * -inf (its finding not absent in a row) must count as 0
+        shift = np.where(weights[:, :, None] > 0, log_q[None, :, :], 0.0).sum(axis=1)
     prior = priors[cols]
     log_pi_c = np.log1p(-prior)
     log_odds = np.log(prior) - log_pi_c + shift
