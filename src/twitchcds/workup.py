@@ -23,7 +23,7 @@ condition's joint probability: for ``r`` revealed findings these signs form a fi
 ``2**r x 2**r`` matrix (computed once, at import, for ``r`` up to ``MAX_REVEALED``), so all the
 outcomes of a test are one matrix product with its rows, and their losses, top conditions and
 lab-constraint checks are array operations too. A finding with inhibitor links is grouped by
-its status instead (:func:`_grouped`; the group with all of them absent joins the shared
+its status instead (``_grouped``; the group with all of them absent joins the shared
 batch), and an inhibited question's "present" outcome gets one inference of its own.
 Expected losses are computed from these joint probabilities, so a value's error is at most a
 few units of rounding of the batched inference (about 1e-14) whatever the outcome
