@@ -88,3 +88,16 @@ def test_dask_worker_processes_equal_local_run(mini_kb: KnowledgeBase) -> None:
                                       errors="return", workup=False)
             assert comparable(remote) == comparable(
                 assess_many(cases, kb, errors="return", workup=False))
+
+
+def test_dask_scores_equal_local_scores(cluster: Any) -> None:
+    """JSON lines scored on the cluster (``batch --dask --scores``) equal the local rows."""
+    from twitchcds.batch import assess_jsonl
+
+    lines = [json.dumps(case) for case in CASES]
+    remote = list(assess_jsonl(lines, dask=cluster.scheduler_address, scores=True,
+                               chunksize=4))
+    local = list(assess_jsonl(lines, scores=True, chunksize=4))
+    assert [(n, r if isinstance(r, str) else r.index) for n, r in remote] == [
+        (n, r if isinstance(r, str) else r.index) for n, r in local]
+    assert sum(isinstance(r, CaseFailure) for _, r in remote) == 1
