@@ -87,3 +87,11 @@ def test_cli_writes_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert json.loads(line)["case_id"] == "a"
     assert "line 2" in err
     assert main(["batch", str(cases), "--scores", "--workup"]) == 2
+
+
+@pytest.mark.parametrize(("options", "path"), [({"setting": "ward"}, "options.setting"),
+                                               ({"method": "fast"}, "options.method")])
+def test_bad_options_are_refused_before_any_case(options: dict[str, Any], path: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        score_many([Case.from_dict({"age": 30})], KB, MODEL, **options)
+    assert info.value.path == path

@@ -141,7 +141,14 @@ def score_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel, *
     """Score every case: a :class:`CaseScores` or the case's error, in order.
 
     ``model`` is ``kb`` compiled; ``setting`` overrides each case's. See the module notes.
+
+    Raises
+    ------
+    InvalidInputError
+        At once, for a bad ``setting`` or ``method`` (naming ``options.<name>``).
     """
+    options = check_options(method=method, workup=False, explain=False, setting=setting,
+                            intervals=False)
     out: dict[int, CaseScores | TwitchCDSError] = {}
     ready: list[tuple[int, Evidence, Priors]] = []
     for i, case in enumerate(cases):
@@ -150,8 +157,6 @@ def score_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel, *
         except TwitchCDSError as exc:
             out[i] = exc
     solved = solve_many(kb, model, [e for _, e, _ in ready], [p for _, _, p in ready], method)
-    options = check_options(method=method, workup=False, explain=False, setting=setting,
-                            intervals=False)
     for (i, evidence, priors), (result, scope) in zip(ready, solved, strict=True):
         try:
             if result is None or scope is None:  # impossible or approximate: alone, in full
