@@ -242,7 +242,7 @@ def test_slot_draws_equal_one_inference_per_draw(data: st.DataObject, k: int,
                                 min_size=k + n_absent, max_size=k + n_absent))
     entries, ptr = _gather(net.parent_ptr, chosen)
     inh_entries, inh_ptr = _gather(net.inhibit_ptr, chosen)
-    observed = _Observed(k, entries, np.repeat(np.arange(len(chosen)), np.diff(ptr)),
+    observed = _Observed(k, entries, ptr, np.repeat(np.arange(len(chosen)), np.diff(ptr)),
                          inh_entries, inh_ptr)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     draws = 5

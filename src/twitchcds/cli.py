@@ -223,13 +223,11 @@ def _batch(args: argparse.Namespace, out: TextIO) -> int:
         target = Path(args.output).open("w", encoding="utf-8") if args.output else out  # noqa: SIM115
         try:
             bar = _progress(args)
-            options = ({"scores": True} if args.scores else {})
-            if args.workup or args.explain or not args.scores:
-                options |= {"workup": args.workup, "explain": args.explain}
             chunksize = (args.chunksize if args.chunksize is not None
                          else 1024 if args.scores else 64)
             results = assess_jsonl(source, kb, workers=args.workers, dask=args.dask,
-                                   chunksize=chunksize, **options)
+                                   chunksize=chunksize, scores=args.scores,
+                                   workup=args.workup, explain=args.explain)
             failed = _write_results(results, target, bar)
         finally:
             if target is not out:

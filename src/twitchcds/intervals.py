@@ -147,6 +147,8 @@ class _Observed:
     k: int
     entries: npt.NDArray[np.intp]
     """CSR positions of their parent links."""
+    ptr: npt.NDArray[np.intp]
+    """Where each observed finding's entries start (CSR pointer over ``entries``)."""
     finding_of_entry: npt.NDArray[np.intp]
     """Which observed finding (0, 1, ...) each entry belongs to."""
     inh_entries: npt.NDArray[np.intp]
@@ -191,7 +193,7 @@ def _engine_draws(net: NoisyOrNetwork, obs: _Observed, *, links: FloatArray,
     k, entries, finding_of_entry = obs.k, obs.entries, obs.finding_of_entry
     inh_entries, inh_ptr = obs.inh_entries, obs.inh_ptr
     n_obs = leaks.shape[1]
-    ptr = np.concatenate(([0], np.cumsum(np.bincount(finding_of_entry, minlength=n_obs))))
+    ptr = obs.ptr
     cond = net.parent_index[entries]
     by_c = np.lexsort((finding_of_entry, cond))
     child_ptr = np.concatenate(([0], np.cumsum(np.bincount(cond, minlength=net.n_conditions))))
@@ -304,7 +306,7 @@ def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatA
                            _expit(pri_logit + shift_lo + u * (shift_hi - shift_lo)), pri)
     prior_draws = np.clip(prior_draws, EPS, 1.0 - EPS)
     finding_of_entry = np.repeat(np.arange(len(obs)), np.diff(ptr))
-    observed = _Observed(len(pos), entries, finding_of_entry, inh_entries, inh_ptr)
+    observed = _Observed(len(pos), entries, ptr, finding_of_entry, inh_entries, inh_ptr)
     solve = _slot_draws if len(pos) <= MAX_SLOTS else _engine_draws
     samples = solve(net, observed, links=links, leaks=leaks, priors=prior_draws)
     same = sum(_top3(row, rank) == top3 for row in samples)

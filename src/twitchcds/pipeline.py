@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from attrs import frozen
 
 from twitchcds._state import builtin_knowledge_base, compiled_model
 from twitchcds.advice import advise
@@ -43,7 +44,8 @@ from twitchcds.triage import fired_red_flags, triage
 from twitchcds.typing import SETTINGS, Method, Setting
 from twitchcds.workup import next_questions, rank_tests
 
-__all__ = ["assess", "check_options", "prepare", "run", "run_many", "solve_many"]
+__all__ = ["SolvedCase", "assess", "check_options", "prepare", "run", "run_many", "solve_cases",
+           "solve_many"]
 
 _METHODS = ("auto", "exact", "approximate")
 _APPROXIMATE_NOTE = (
@@ -208,24 +210,56 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
     ['no-complaint', 'in-scope']
     """
     opts = dict(options)
-    out: dict[int, Assessment | TwitchCDSError] = {}
+    out: list[Assessment | TwitchCDSError] = []
+    for case, solved in zip(cases, solve_cases(cases, kb, model, opts["setting"],
+                                               opts["method"]), strict=True):
+        if isinstance(solved, TwitchCDSError):
+            out.append(solved)
+            continue
+        try:
+            scorer = Scorer.for_priors(kb, model, solved.priors.adjusted, opts["method"])
+            # None: the batch could not answer this row, so it is asked alone
+            result = solved.result or scorer.run(solved.evidence.present,
+                                                 solved.evidence.absent)
+            out.append(_complete(case, kb, model, options, evidence=solved.evidence,
+                                 priors=solved.priors, scorer=scorer, result=result,
+                                 scope=solved.scope))
+        except TwitchCDSError as exc:
+            out.append(exc)
+    return out
+
+
+@frozen(eq=False)
+class SolvedCase:
+    """A case prepared and solved with its chunk: evidence, priors, differential and scope.
+
+    ``result`` and ``scope`` are ``None`` where the chunk could not answer (see
+    :func:`solve_many`).
+    """
+
+    evidence: Evidence
+    priors: Priors
+    result: InferenceResult | None
+    scope: Scope | None
+
+
+def solve_cases(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
+                setting: Setting | None, method: Method) -> list[SolvedCase | TwitchCDSError]:
+    """Prepare every case and solve them together; a bad case's error in its place.
+
+    :func:`prepare` each case, then :func:`solve_many` all of them: what :func:`run_many` and
+    :func:`twitchcds.scores.score_many` share before their later stages.
+    """
+    out: dict[int, SolvedCase | TwitchCDSError] = {}
     ready: list[tuple[int, Evidence, Priors]] = []
     for i, case in enumerate(cases):
         try:
-            ready.append((i, *prepare(case, kb, model, opts["setting"])))
+            ready.append((i, *prepare(case, kb, model, setting)))
         except TwitchCDSError as exc:
             out[i] = exc
-    solved = solve_many(kb, model, [e for _, e, _ in ready], [p for _, _, p in ready],
-                        opts["method"])
-    for (i, evidence, priors), (answer, scope) in zip(ready, solved, strict=True):
-        try:
-            scorer = Scorer.for_priors(kb, model, priors.adjusted, opts["method"])
-            # None: the batch could not answer this row, so it is asked alone
-            result = answer or scorer.run(evidence.present, evidence.absent)
-            out[i] = _complete(cases[i], kb, model, options, evidence=evidence, priors=priors,
-                               scorer=scorer, result=result, scope=scope)
-        except TwitchCDSError as exc:
-            out[i] = exc
+    solved = solve_many(kb, model, [e for _, e, _ in ready], [p for _, _, p in ready], method)
+    for (i, evidence, priors), (result, scope) in zip(ready, solved, strict=True):
+        out[i] = SolvedCase(evidence, priors, result, scope)
     return [out[i] for i in range(len(cases))]
 
 

@@ -40,7 +40,7 @@ from twitchcds.errors import TwitchCDSError
 from twitchcds.evidence import Evidence
 from twitchcds.inference import InferenceResult, rank_order
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.pipeline import check_options, prepare, run, solve_many
+from twitchcds.pipeline import check_options, run, solve_cases
 from twitchcds.priors import Priors
 from twitchcds.scope import Scope, ScopeStatus
 from twitchcds.triage import fired_red_flags, triage
@@ -124,7 +124,7 @@ class CaseScores:
 def _scores(case: Case, kb: KnowledgeBase, model: CompiledModel, *, evidence: Evidence,
             priors: Priors, result: InferenceResult, scope: Scope) -> CaseScores:
     probs = result.probabilities.tolist()
-    ids = [row.id for row in model.rows]
+    ids = model.network.condition_ids
     by_id = dict(zip(ids, probs, strict=True))
     context = evidence.present | frozenset(evidence.risk_factors)
     level = triage(model, context, by_id, fired_red_flags(model, context), scope=scope)
@@ -149,21 +149,18 @@ def score_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel, *
     """
     options = check_options(method=method, workup=False, explain=False, setting=setting,
                             intervals=False)
-    out: dict[int, CaseScores | TwitchCDSError] = {}
-    ready: list[tuple[int, Evidence, Priors]] = []
-    for i, case in enumerate(cases):
+    out: list[CaseScores | TwitchCDSError] = []
+    for case, solved in zip(cases, solve_cases(cases, kb, model, setting, method), strict=True):
+        if isinstance(solved, TwitchCDSError):
+            out.append(solved)
+            continue
         try:
-            ready.append((i, *prepare(case, kb, model, setting)))
-        except TwitchCDSError as exc:
-            out[i] = exc
-    solved = solve_many(kb, model, [e for _, e, _ in ready], [p for _, _, p in ready], method)
-    for (i, evidence, priors), (result, scope) in zip(ready, solved, strict=True):
-        try:
-            if result is None or scope is None:  # impossible or approximate: alone, in full
-                out[i] = CaseScores.from_assessment(run(cases[i], kb, model, options))
+            if solved.result is None or solved.scope is None:  # impossible or approximate:
+                out.append(CaseScores.from_assessment(run(case, kb, model, options)))  # alone
             else:
-                out[i] = _scores(cases[i], kb, model, evidence=evidence, priors=priors,
-                                 result=result, scope=scope)
+                out.append(_scores(case, kb, model, evidence=solved.evidence,
+                                   priors=solved.priors, result=solved.result,
+                                   scope=solved.scope))
         except TwitchCDSError as exc:
-            out[i] = exc
-    return [out[i] for i in range(len(cases))]
+            out.append(exc)
+    return out

@@ -90,19 +90,19 @@ def fold_rows(network: NoisyOrNetwork, priors: FloatArray, present: BoolArray,
     ([[0.333333, 0.5], [0.5, 0.333333]], [0.75, 0.75])
     """
     n_rows, n = priors.shape
-    shift = np.zeros(n_rows * n)
-    touched = np.zeros(n_rows * n, dtype=bool)
     rows, findings = np.nonzero(absent)
     at, owner = _flat_links(network.parent_ptr, findings)
-    cells = rows[owner] * n + network.parent_index[at]
-    np.add.at(shift, cells, network.parent_log_q[at])
-    touched[cells] = True
+    cells, values = [rows[owner] * n + network.parent_index[at]], [network.parent_log_q[at]]
     if network.n_inhibitors:  # exclusion nodes fold like absent findings of leak 0
-        prow, pfind = np.nonzero(present)
-        at, owner = _flat_links(network.inhibit_ptr, pfind)
-        cells = prow[owner] * n + network.inhibit_index[at]
-        np.add.at(shift, cells, network.inhibit_log_keep[at])
-        touched[cells] = True
+        rows, findings = np.nonzero(present)
+        at, owner = _flat_links(network.inhibit_ptr, findings)
+        cells.append(rows[owner] * n + network.inhibit_index[at])
+        values.append(network.inhibit_log_keep[at])
+    cell = np.concatenate(cells)
+    with np.errstate(invalid="ignore"):  # -inf + -inf stays -inf (a link or strength of 1)
+        shift = np.asarray(np.bincount(cell, weights=np.concatenate(values),
+                                       minlength=n_rows * n), dtype=np.float64)
+    touched = np.bincount(cell, minlength=n_rows * n) > 0
     pi, pi_c, normaliser = fold_shift(priors, shift.reshape(n_rows, n),
                                       touched.reshape(n_rows, n))
     log_leak = np.where(absent, network.log_off_leak[None, :], 0.0)
