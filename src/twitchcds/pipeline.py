@@ -248,15 +248,23 @@ def solve_cases(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
     """Prepare every case and solve them together; a bad case's error in its place.
 
     :func:`prepare` each case, then :func:`solve_many` all of them: what :func:`run_many` and
-    :func:`twitchcds.scores.score_many` share before their later stages.
+    :func:`twitchcds.scores.score_many` share before their later stages. Cases with the same
+    setting and active risk factors share one :class:`~twitchcds.priors.Priors` (it depends on
+    nothing else).
     """
     out: dict[int, SolvedCase | TwitchCDSError] = {}
     ready: list[tuple[int, Evidence, Priors]] = []
+    shared: dict[tuple[str | None, tuple[str, ...]], Priors] = {}  # cases with equal inputs
     for i, case in enumerate(cases):
         try:
-            ready.append((i, *prepare(case, kb, model, setting)))
+            evidence = derive_evidence(case, kb)
+            key = (setting or case.setting, evidence.risk_factors)
+            if key not in shared:
+                shared[key] = case_priors(model, *key)
         except TwitchCDSError as exc:
             out[i] = exc
+            continue
+        ready.append((i, evidence, shared[key]))
     solved = solve_many(kb, model, [e for _, e, _ in ready], [p for _, _, p in ready], method)
     for (i, evidence, priors), (result, scope) in zip(ready, solved, strict=True):
         out[i] = SolvedCase(evidence, priors, result, scope)

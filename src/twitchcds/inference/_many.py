@@ -167,6 +167,15 @@ def slot_table(pi: FloatArray, pi_c: FloatArray, q: FloatArray, leak: FloatArray
     posterior : ndarray, shape (rows, n_conditions)
         Unclipped; rows of evidence 0 are 0/0 (the caller reports them).
 
+    Notes
+    -----
+    Step ``l`` takes each row's ``l``-th linked condition (in condition order). Rows are
+    visited by decreasing number of linked conditions, so the rows still taking a step are a
+    leading slice of the table: the work is the sum over rows of their linked conditions, not
+    rows times every condition linked in the group. A condition with no link to a row is never
+    applied to it and keeps its folded prior exactly, and a row's arithmetic does not depend on
+    which other rows share its group.
+
     Examples
     --------
     One condition (prior 0.1, link 0.8) and a leak of 0.01: ``P(e) = 0.1 * 0.802 + 0.9 * 0.01``.
@@ -177,32 +186,38 @@ def slot_table(pi: FloatArray, pi_c: FloatArray, q: FloatArray, leak: FloatArray
     (0.0892, 0.899103)
     """
     rows, _, k = q.shape
-    linked = np.flatnonzero(q.any(axis=(0, 2)))
+    uses: BoolArray = np.asarray(q.any(axis=2))
+    count = uses.sum(axis=1)
+    order = np.argsort(-count, kind="stable")  # most linked conditions first
+    count = count[order]
+    # cond[i, l]: the l-th linked condition of row order[i] (ascending), -1 past its count
+    cond = np.full((rows, int(count.max(initial=0))), -1, dtype=np.intp)
+    at, c_at = np.nonzero(uses[order])
+    cond[at, np.arange(at.size) - np.repeat(np.cumsum(count) - count, count)] = c_at
     table = np.ones((rows, 1))
     for j in range(k):  # the leaks' product distribution; slot j is bit j
-        table = np.stack((table * (1.0 - leak[:, j, None]), table * leak[:, j, None]),
-                         axis=1).reshape(rows, -1)
-    # Rows a condition has no link in skip it exactly, so that a row's result does not depend
-    # on the other rows of its group (pi_c + pi need not be exactly 1 in floating point).
-    uses: BoolArray = np.asarray(q[:, linked].any(axis=2))
-    turned = []
-    for step, c in enumerate(linked):  # forward: keep A_c T for the backward pass
-        on = _turn_on(table, q[:, c])
-        turned.append(on)
-        table = np.where(uses[:, step, None], pi_c[:, c, None] * table + pi[:, c, None] * on,
-                         table)
+        leak_j = leak[order, j, None]
+        table = np.stack((table * (1.0 - leak_j), table * leak_j), axis=1).reshape(rows, -1)
+    ends = [int(np.count_nonzero(count > step)) for step in range(cond.shape[1])]
+    steps = []  # per step: its rows' conditions, pi, pi_c, q and A_c T (for the backward pass)
+    for step, end in enumerate(ends):
+        r, c = order[:end], cond[:end, step]
+        p, p_c, q_c = pi[r, c, None], pi_c[r, c, None], q[r, c]
+        on = _turn_on(table[:end], q_c)
+        table[:end] = p_c * table[:end] + p * on
+        steps.append((c, p, p_c, q_c, on))
     evidence = table[:, -1].copy()
     back = np.zeros_like(table)
     back[:, -1] = 1.0  # the all-on state
+    posterior = pi.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        posterior = pi.copy()
-        for step in range(linked.size - 1, -1, -1):
-            c, row = linked[step], uses[:, step]
-            joint = pi[:, c] * np.einsum("rs,rs->r", back, turned[step])
-            posterior[:, c] = np.where(row, joint / evidence, pi[:, c])
-            back = np.where(row[:, None], pi_c[:, c, None] * back
-                            + pi[:, c, None] * _turn_on(back, q[:, c], True), back)
-    return evidence, posterior
+        for end, (c, p, p_c, q_c, on) in zip(ends[::-1], steps[::-1], strict=True):
+            joint = p[:, 0] * np.einsum("rs,rs->r", back[:end], on)
+            posterior[order[:end], c] = joint / evidence[:end]
+            back[:end] = p_c * back[:end] + p * _turn_on(back[:end], q_c, True)
+    out = np.empty_like(evidence)
+    out[order] = evidence
+    return out, posterior
 
 
 def _solve_group(network: NoisyOrNetwork, pi: FloatArray, pi_c: FloatArray,
