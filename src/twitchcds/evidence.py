@@ -237,6 +237,10 @@ def _medication_classes(kb: KnowledgeBase, med: Medication) -> Iterator[str]:
             yield cls.id
 
 
+_FROM_FINDINGS = frozenset({"comorbidity", "exposure"})
+"""Risk factor kinds only a finding entry activates (:func:`_finding_input`), never a case field."""
+
+
 def _risk_factor_active(rf: RiskFactor, case: Case, classes: set[str]) -> bool:
     if rf.kind == "age":
         return case.age is not None and (rf.age_min is None or case.age >= rf.age_min) and (
@@ -270,14 +274,15 @@ def _merge(out: _Collector) -> tuple[dict[str, Status], list[DerivedFinding]]:
 
 def _check_lab_logic(kb: KnowledgeBase, status: dict[str, Status], out: _Collector) -> None:
     """Refuse statuses that no single lab value could produce (e.g. severe low K, but not low)."""
-    where = {f.finding: f.path for f in out.facts}
+    where: dict[str, str] = {}
     for a, b, implies in kb.lab_constraints:
-        if status.get(a) != "present":
+        if status.get(a) != "present" or status.get(b) != ("absent" if implies else "present"):
             continue
-        if implies and status.get(b) == "absent":
+        where = where or {f.finding: f.path for f in out.facts}  # only for a problem
+        if implies:
             out.problem(ContradictionError, where[b],
                         f"{b!r} cannot be absent while {a!r} is present ({where[a]})", b)
-        elif not implies and status.get(b) == "present":
+        else:
             out.problem(ContradictionError, where[b],
                         f"{b!r} and {a!r} ({where[a]}) cannot both be present", b)
 
@@ -322,7 +327,7 @@ def derive_evidence(case: Case, kb: KnowledgeBase) -> Evidence:
                                           "not in any medication class of the knowledge base"))
         classes |= found
     for rf in kb.risk_factors:
-        if _risk_factor_active(rf, case, classes):
+        if rf.kind not in _FROM_FINDINGS and _risk_factor_active(rf, case, classes):
             out.risk_factors[rf.id] = None
     status, derived = _merge(out)
     _check_lab_logic(kb, status, out)

@@ -132,7 +132,7 @@ def _scores(case: Case, kb: KnowledgeBase, model: CompiledModel, *, evidence: Ev
     return CaseScores(case.id, kb.version, kb.sha256, priors.setting, result.method,
                       len(evidence.present), scope.status, level.level,
                       tuple((r.id, r.level) for r in level.reasons),
-                      tuple((ids[j], probs[j]) for j in order))
+                      tuple([(ids[j], probs[j]) for j in order]))
 
 
 def score_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel, *,
