@@ -38,24 +38,22 @@ from twitchcds.workup import (
 TOL = 1e-9
 
 # (largest one-row table solved by the scan, largest one-row table solved entry by entry,
-# largest table solved by dense products, largest solved by two Kronecker factors; larger ones
-# use the per-entry batch kernel)
-KERNELS = [(16, 512, 64, 4096), (0, 512, 64, 4096), (0, 0, 64, 4096), (0, 0, 0, 4096),
-           (0, 0, 0, 0)]
+# largest table planned whole: a batch on it, or a row no one-row kernel takes, uses dense
+# products; larger tables use two Kronecker factors)
+KERNELS = [(16, 32, 32), (0, 32, 32), (0, 0, 32), (0, 0, 0)]
 
 
-@pytest.mark.parametrize(("scan", "one", "dense", "split"), KERNELS)
+@pytest.mark.parametrize(("scan", "one", "whole"), KERNELS)
 @settings(max_examples=60)
 @given(case=problems(positive_leaks=True))
-def test_table_kernels_match_brute_force(case: Problem, scan: int, one: int, dense: int,
-                                         split: int) -> None:
-    """Every full-table kernel (scan, one-row, dense, split, per-entry) equals brute force."""
+def test_table_kernels_match_brute_force(case: Problem, scan: int, one: int,
+                                         whole: int) -> None:
+    """Every full-table kernel (scan, one-row, dense, split) equals brute force."""
     post, log_ev = brute_force(case.network, case.priors, case.present, case.absent)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_SCAN_CELLS", scan)
         mp.setattr(table, "MAX_ONE_CELLS", one)
-        mp.setattr(table, "MAX_DENSE_CELLS", dense)
-        mp.setattr(table, "MAX_SPLIT_CELLS", split)
+        mp.setattr(table, "MAX_KRON_CELLS", whole)
         result = infer(case.network, case.priors, case.present, case.absent, method="exact")
     assert np.abs(result.probabilities - post).max() <= TOL
     assert result.log_evidence == pytest.approx(log_ev, rel=1e-9, abs=1e-9)
@@ -121,29 +119,6 @@ def test_split_factors_multiply_to_step_operators(steps: tuple[tuple[Any, ...],
         assert (low[t] >= 0.0).all()
 
 
-@given(steps=_steps(max_k=8))
-def test_grown_plans_equal_listed_plans(steps: tuple[tuple[Any, ...], tuple[Any, ...],
-                                                    int]) -> None:
-    """Entries grown finding by finding (larger tables) are those enumerated step by step over
-    (cell, subset of children): same steps, bounds, cells and values."""
-    children, probs, k = steps
-    n = 1 << k
-    bits = ((np.arange(n)[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
-    grown = table._grown_plan(children, probs, k, bits)
-    listed = table._listed_plan(children, probs, k)
-    assert grown.bounds == listed.bounds
-    assert np.array_equal(grown.bits, listed.bits)
-
-    def entries(plan: table.TablePlan) -> dict[tuple[int, int, int], float]:
-        return {(int(t), int(d), int(s)): float(v)
-                for t, d, s, v in zip(plan.step, plan.dst, plan.src, plan.val, strict=True)}
-
-    got, want = entries(grown), entries(listed)
-    assert got.keys() == want.keys()
-    assert max((abs(got[e] - want[e]) for e in got), default=0.0) <= 1e-15
-    assert np.array_equal(grown.same, (grown.src == grown.dst).astype(float))
-
-
 @settings(max_examples=60)
 @given(case=problems(positive_leaks=True))
 def test_frontier_and_table_methods_agree(case: Problem) -> None:
@@ -190,19 +165,18 @@ def test_star_closed_form_equals_the_frontier_sum(case: Problem, extremes: bool)
         assert np.abs(got[2] - want[2]).max(initial=0.0) <= TOL
 
 
-@pytest.mark.parametrize(("scan", "one", "dense", "split"), KERNELS)
+@pytest.mark.parametrize(("scan", "one", "whole"), KERNELS)
 @settings(max_examples=40)
 @given(case=problems(positive_leaks=True, max_absent=6), data=st.data())
-def test_batch_rows_equal_single_runs(case: Problem, scan: int, one: int, dense: int,
-                                      split: int, data: st.DataObject) -> None:
+def test_batch_rows_equal_single_runs(case: Problem, scan: int, one: int, whole: int,
+                                      data: st.DataObject) -> None:
     """Each row of a batched solve equals solving that row alone (both kernels, any size)."""
     priors, pos, neg = arrays(case)
     extra, rows = extra_batch(case, data)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_SCAN_CELLS", scan)
         mp.setattr(table, "MAX_ONE_CELLS", one)
-        mp.setattr(table, "MAX_DENSE_CELLS", dense)
-        mp.setattr(table, "MAX_SPLIT_CELLS", split)
+        mp.setattr(table, "MAX_KRON_CELLS", whole)
         batch = run_batch(case.network, priors, pos, neg, extra=rows, extra_findings=extra,
                           method="exact", budget=DEFAULT_BUDGET)
     assert batch is not None

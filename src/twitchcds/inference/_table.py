@@ -57,11 +57,6 @@ MAX_SCAN_CELLS = 16
 (for batches the scan's ``b * m`` small products cost more than stepping: 0.8 vs 0.45 ms for 4
 rows of 16 cells and 23 steps, 18 vs 0.6 ms for 40 rows)."""
 
-MAX_DENSE_CELLS = 32
-"""Batches on tables up to this many cells apply each step as a dense matrix product (at 128
-cells the split kernel was measured faster: 8.2 vs 13.9 ms for 90 rows and 27 steps; at 64 cells
-they are within 25% of each other either way). Only tables planned whole have the dense steps."""
-
 MAX_ONE_CELLS = 32
 """One-row tables up to this many cells use the per-entry kernel :func:`_passes_one`. Only
 tables planned whole have entries; larger tables take the split kernel, whose plan (two small
@@ -69,15 +64,13 @@ factors per step) costs far less to build than the entries: from scratch on the 
 benchmark's tables of 64-512 cells, building the entries took 60% as long as the per-entry solve
 itself, which the split kernel then also beat."""
 
-MAX_SPLIT_CELLS = 4096
-"""Tables planned whole that no other kernel takes (only when tests lower the limits above) use
-the split kernel up to this size, else the per-entry batch kernel :func:`_passes`. Every larger
-table is planned as split factors and always takes :func:`._split.passes_split` (measured 2-5x
-faster on 128-1,024 cells than the child-by-child kernel it replaced: 98 rows of 128 cells and
-27 steps, 8.5 vs 16 ms)."""
-
 MAX_KRON_CELLS = 32
-"""Tables up to this many cells are planned whole, as Kronecker products (:func:`_kron_plan`)."""
+"""Tables up to this many cells are planned whole, as Kronecker products (:func:`_kron_plan`).
+
+One row on such a table takes the scan or the per-entry kernel (above); a batch applies each
+step as a dense matrix product (:func:`_passes_dense`). Larger tables take the split kernel: at
+128 cells it was measured faster than dense products (8.2 vs 13.9 ms for 90 rows and 27 steps;
+at 64 cells they are within 25% of each other either way)."""
 
 KRON_SETUP = 2048.0
 """Cost units for planning and the fixed work of a table planned whole: about half a frontier
@@ -188,46 +181,6 @@ def _step_links(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0)
     return (np.repeat(np.arange(len(children)), [ch.size for ch in children]),
             np.concatenate(children), np.concatenate(child_p))
-
-
-def _grown_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], k: int,
-                bits: FloatArray) -> TablePlan:
-    """Every step's entries of a larger table, grown finding by finding (per-entry kernels).
-
-    :func:`make_table_plan` no longer builds these (larger tables are planned as split factors);
-    kept while ``tests/test_speed_paths.py`` checks it, a candidate for removal with that test.
-
-    ``K_t`` is the Kronecker product of one factor per finding, with entries ``(dst, src)``
-    ``(0, 0)``: ``1 - p`` (1 for a non-child), ``(1, 1)``: 1, and for a child ``(1, 0)``: ``p``.
-    All steps grow together, one finding at a time (the finding is the new high bit), so the
-    work is a few numpy calls per finding plus time proportional to the entries; the entries
-    are then grouped by step. Same entries as :func:`_listed_plan` (tested).
-    """
-    m = len(children)
-    step_of, child, p = _step_links(children, child_p)
-    prob = np.zeros((m, k))
-    is_child = np.zeros((m, k), dtype=bool)
-    prob[step_of, child] = p
-    is_child[step_of, child] = True
-    step = np.arange(m)
-    dst = np.zeros(m, dtype=np.intp)
-    src = np.zeros(m, dtype=np.intp)
-    val = np.ones(m)
-    for i in range(k):
-        bit = 1 << i
-        p_i = prob[:, i][step]
-        switched = is_child[:, i][step].nonzero()[0]
-        dst = np.concatenate((dst, dst | bit, dst[switched] | bit))
-        src = np.concatenate((src, src | bit, src[switched]))
-        val = np.concatenate((val * (1.0 - p_i), val, val[switched] * p_i[switched]))
-        step = np.concatenate((step, step, step[switched]))
-    # group by step; a stable sort of 16-bit keys is a radix sort (4x faster than of int64)
-    order = np.argsort(step.astype(np.int16) if m < 1 << 15 else step, kind="stable")
-    step, dst, src, val = step[order], dst[order], src[order], val[order]
-    return TablePlan(
-        k=k, bits=bits, src=src, dst=dst, val=val, same=(src == dst).astype(float),
-        step=step, bounds=(0, *np.cumsum(np.bincount(step, minlength=m)).tolist()),
-        cost=table_cost(children, k), children=children, child_p=child_p)
 
 
 def _listed_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
@@ -353,13 +306,8 @@ def solve_table(component: _Tabled, shared_pi: FloatArray, shared_pi_c: FloatArr
     elif n <= MAX_ONE_CELLS and b == 1:
         weights = shared_pi[0, plan.step] * plan.val + shared_pi_c[0, plan.step] * plan.same
         z, x, y, beta = _passes_one(plan, alpha[0], weights, m, n)
-    elif n <= MAX_DENSE_CELLS:
+    else:  # a batch (or, when tests lower the limits above, any table planned whole)
         z, x, y, beta = _passes_dense(plan, alpha, shared_pi, shared_pi_c)
-    elif n <= MAX_SPLIT_CELLS:
-        z, x, y, beta = passes_split(plan, alpha, shared_pi, shared_pi_c)
-    else:
-        weights = shared_pi[:, plan.step] * plan.val + shared_pi_c[:, plan.step] * plan.same
-        z, x, y, beta = _passes(plan, alpha, weights, m, n)
     if not np.all(z > _SAFE):
         return None
     px, py = shared_pi * x, shared_pi_c * y
@@ -408,39 +356,9 @@ def _passes_one(plan: TablePlan, alpha: FloatArray, weights: FloatArray, m: int,
     return z, x[None, :], y[None, :], beta[None, :]
 
 
-def _passes(plan: TablePlan, alpha: FloatArray, weights: FloatArray, m: int, n: int,
-            ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """:func:`_passes_one` for ``b`` rows side by side (one flat ``bincount`` per step)."""
-    b = alpha.shape[0]
-    shift = (np.arange(b) * n)[:, None]
-    bounds, src, dst, val = plan.bounds, plan.src, plan.dst, plan.val
-    tables = []
-    gathered = []
-    for t in range(m):
-        lo, hi = bounds[t], bounds[t + 1]
-        tables.append(alpha)
-        g = alpha[:, src[lo:hi]]
-        gathered.append(g)
-        alpha = _scatter((dst[lo:hi] + shift).ravel(), (g * weights[:, lo:hi]).ravel(),
-                            b * n).reshape(b, n)
-    z = alpha[:, n - 1]
-    beta = np.zeros((b, n))
-    beta[:, n - 1] = 1.0
-    x = np.empty((b, m))
-    y = np.empty((b, m))
-    for t in range(m - 1, -1, -1):
-        lo, hi = bounds[t], bounds[t + 1]
-        bd = beta[:, dst[lo:hi]]
-        x[:, t] = (gathered[t] * val[lo:hi] * bd).sum(axis=1)
-        y[:, t] = (tables[t] * beta).sum(axis=1)
-        beta = _scatter((src[lo:hi] + shift).ravel(), (bd * weights[:, lo:hi]).ravel(),
-                           b * n).reshape(b, n)
-    return z, x, y, beta
-
-
 def _passes_dense(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
                   ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """:func:`_passes` with each ``K_t`` as a dense ``n x n`` matrix (batches, small tables).
+    """:func:`_passes_one` for ``b`` rows, each ``K_t`` as a dense ``n x n`` matrix (batches).
 
     Rows share ``K_t``; only the mixing weights ``pi_t`` differ, so a step is one matrix
     product for the whole batch and no per-entry weights are formed. Rows go in blocks small
@@ -487,7 +405,7 @@ def _dense_steps(plan: TablePlan) -> FloatArray:
 
 def _passes_scan(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
                  ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """:func:`_passes` for tiny tables, in a few batched matrix products whatever ``m`` is.
+    """:func:`_passes_dense` for tiny tables, in a few batched matrix products whatever ``m`` is.
 
     The step matrices ``M_t = pi_t K_t + (1 - pi_t) I`` all commute (each acts per finding as
     ``[[q, 0], [1 - q, 1]]``, and these multiply to ``q q'``), so the product of all steps but
