@@ -4,6 +4,9 @@ The explanation, work-up and question stages all ask "what would the posterior b
 evidence?"; :class:`Scorer` answers by id and mutates nothing. It calls the inference engine
 directly (ids and priors are checked once, not per call), and :meth:`Scorer.run_absent_batch`
 answers many "the same evidence plus these findings absent" questions in one batched solve.
+A scorer remembers the answers of :meth:`Scorer.run` (up to ``MEMO_SIZE`` evidence sets), so
+stages asking the same question share one inference (in :func:`twitchcds.assess`, the
+differential and the explanation's last step).
 
 Examples
 --------
@@ -32,7 +35,10 @@ from twitchcds.inference._engine import run, run_batch
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.typing import Method
 
-__all__ = ["Method", "Scorer"]
+__all__ = ["MEMO_SIZE", "Method", "Scorer"]
+
+MEMO_SIZE = 64
+"""Answers of :meth:`Scorer.run` a scorer keeps (the first ones asked; a case asks about 20)."""
 
 
 def _float_array(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -60,6 +66,8 @@ class Scorer:
     model: CompiledModel
     priors: npt.NDArray[np.float64] = field(converter=_float_array)
     method: Method = "auto"
+    _answers: dict[tuple[frozenset[str], frozenset[str]], InferenceResult] = field(
+        factory=dict, init=False, repr=False)
 
     @classmethod
     def for_priors(cls, kb: KnowledgeBase, model: CompiledModel, priors: Sequence[float],
@@ -75,14 +83,24 @@ class Scorer:
         return np.array(sorted({position[f] for f in ids}), dtype=np.intp)
 
     def run(self, present: Iterable[str], absent: Iterable[str]) -> InferenceResult:
-        """Posterior of every condition given finding ids present and absent."""
-        present, absent = set(present), set(absent)
-        pos, neg = self._indices(present), self._indices(absent)
-        if not present.isdisjoint(absent):
+        """Posterior of every condition given finding ids present and absent.
+
+        The same question asked again gets the same (read-only) answer without inference.
+        """
+        key = (frozenset(present), frozenset(absent))
+        known = self._answers.get(key)
+        if known is not None:
+            return known
+        pos, neg = self._indices(key[0]), self._indices(key[1])
+        if not key[0].isdisjoint(key[1]):
             return infer(self.model.network, self.priors, pos.tolist(), neg.tolist(),
                          method=self.method)  # raises the ContradictionError
-        return run(self.model.network, self.priors, pos, neg, method=self.method,
-                   budget=DEFAULT_BUDGET)
+        result = run(self.model.network, self.priors, pos, neg, method=self.method,
+                     budget=DEFAULT_BUDGET)
+        if len(self._answers) < MEMO_SIZE:
+            result.probabilities.flags.writeable = False
+            self._answers[key] = result
+        return result
 
     def run_absent_batch(self, present: Iterable[str], absent: Iterable[str],
                          extra: Sequence[str], rows: npt.NDArray[np.float64],
