@@ -241,7 +241,9 @@ def test_batch_cli_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch: pytes
 @settings(max_examples=60)
 @given(st.lists(kb_cases(max_findings=12), min_size=1, max_size=12))
 def test_many_case_path_equals_one_case_path(cases: list[dict[str, Any]]) -> None:
-    """assess_many's shared inference gives every posterior of assess to 1e-12, same order.
+    """assess_many's shared inference gives every posterior of assess to 1e-12, same order,
+    and the same explanations (weights to 1e-6 relative: a log-odds difference amplifies the
+    posterior's).
 
     Up to 12 findings per case, so rows on both sides of the slot table's limit are covered.
     """
@@ -258,6 +260,14 @@ def test_many_case_path_equals_one_case_path(cases: list[dict[str, Any]]) -> Non
         assert [r.id for r in result.differential] == [r.id for r in one.differential]
         assert result.triage == one.triage
         assert result.scope == one.scope
+        # the explanation chains, solved for all cases at once, give the same contributions
+        ours_ev = {r.id: r.evidence for r in result.differential}
+        for row in one.differential:
+            mine = ours_ev[row.id]
+            assert [(e.finding, e.status, e.linked) for e in mine] == [
+                (e.finding, e.status, e.linked) for e in row.evidence]
+            assert all(a.weight == pytest.approx(b.weight, rel=1e-6, abs=1e-9)
+                       for a, b in zip(mine, row.evidence, strict=True))
 
 
 def test_a_row_the_shared_inference_refuses_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +36,7 @@ from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.scoring import Scorer
 from twitchcds.typing import Status
 
-__all__ = ["Contribution", "explain", "logit"]
+__all__ = ["Contribution", "chain_evidence", "explain", "logit"]
 
 _CLIP = 1e-15
 
@@ -88,11 +89,38 @@ def _cited(kb: KnowledgeBase, condition: str, finding: str) -> tuple[str, ...] |
     return None if link is None else link.references
 
 
-def explain(scorer: Scorer, evidence: Evidence, *,
-            chain: bool = True) -> tuple[tuple[Contribution, ...], ...]:
+def chain_evidence(kb: KnowledgeBase, evidence: Evidence,
+                   ) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Return the evidence sets :func:`explain` solves: ``(present, absent)`` ids per step.
+
+    Step 0 has every absent finding and no present one; step ``j`` adds the first ``j`` present
+    findings in knowledge-base order.
+
+    Examples
+    --------
+    >>> from twitchcds import Case, load_knowledge_base
+    >>> from twitchcds.evidence import derive_evidence
+    >>> kb = load_knowledge_base()
+    >>> evidence = derive_evidence(Case.from_dict({"findings": [
+    ...     {"id": "fasciculations", "status": "present"},
+    ...     {"id": "muscle_cramps", "status": "absent"}]}), kb)
+    >>> chain_evidence(kb, evidence)
+    [((), ('muscle_cramps',)), (('fasciculations',), ('muscle_cramps',))]
+    """
+    order = kb.finding_position
+    absent = tuple(sorted(evidence.absent, key=order.__getitem__))
+    present = tuple(sorted(evidence.present, key=order.__getitem__))
+    return [(present[:j], absent) for j in range(len(present) + 1)]
+
+
+def explain(scorer: Scorer, evidence: Evidence, *, chain: bool = True,
+            steps: Sequence[npt.NDArray[np.float64]] | None = None,
+            ) -> tuple[tuple[Contribution, ...], ...]:
     """Return, per condition (in knowledge-base order), its contributions by decreasing ``|w|``.
 
-    Costs one inference per present finding. With ``chain=False`` (used when inference had to
+    Costs one inference per present finding, unless ``steps`` holds the posteriors of the
+    :func:`chain_evidence` sets already (solved for many cases at once by
+    :func:`twitchcds.pipeline.run_many`). With ``chain=False`` (used when inference had to
     be approximate, where each extra run is a sampling run) present findings get their
     *isolated* link weight instead, ``log(P(f | c alone) / P(f | nothing))`` for linked findings
     only (``log(1 - s)`` for a condition that ``f`` is evidence against); such weights do not sum
@@ -126,9 +154,11 @@ def explain(scorer: Scorer, evidence: Evidence, *,
                     rows[i].append(Contribution(f, "present", isolated[0], isolated[1],
                                                 linked=True))
         return tuple(tuple(sorted(r, key=lambda e: (-abs(e.weight), e.finding))) for r in rows)
-    previous = logit(scorer.run((), absent).probabilities)
+    if steps is None:
+        steps = [scorer.run(pos, neg).probabilities for pos, neg in chain_evidence(kb, evidence)]
+    previous = logit(steps[0])
     for j, f in enumerate(present):
-        current = logit(scorer.run(present[: j + 1], absent).probabilities)
+        current = logit(steps[j + 1])
         delta = current - previous
         previous = current
         for i, c in enumerate(kb.conditions):

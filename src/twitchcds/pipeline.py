@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds._state import builtin_knowledge_base, compiled_model
@@ -33,7 +34,7 @@ from twitchcds.case import Case
 from twitchcds.compiled import CompiledModel
 from twitchcds.errors import InvalidInputError, TwitchCDSError
 from twitchcds.evidence import Evidence, derive_evidence
-from twitchcds.explanation import Contribution, explain
+from twitchcds.explanation import Contribution, chain_evidence, explain
 from twitchcds.inference import InferenceResult, infer_many, rank_order
 from twitchcds.intervals import probability_intervals
 from twitchcds.knowledge.base import KnowledgeBase
@@ -210,9 +211,11 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
     ['no-complaint', 'in-scope']
     """
     opts = dict(options)
+    prepared = solve_cases(cases, kb, model, opts["setting"], opts["method"])
+    chains = (_explain_chains(kb, model, prepared, opts["method"]) if opts["explain"]
+              else [None] * len(cases))
     out: list[Assessment | TwitchCDSError] = []
-    for case, solved in zip(cases, solve_cases(cases, kb, model, opts["setting"],
-                                               opts["method"]), strict=True):
+    for case, solved, steps in zip(cases, prepared, chains, strict=True):
         if isinstance(solved, TwitchCDSError):
             out.append(solved)
             continue
@@ -223,10 +226,52 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
                                                  solved.evidence.absent)
             out.append(_complete(case, kb, model, options, evidence=solved.evidence,
                                  priors=solved.priors, scorer=scorer, result=result,
-                                 scope=solved.scope))
+                                 scope=solved.scope, steps=steps))
         except TwitchCDSError as exc:
             out.append(exc)
     return out
+
+
+def _explain_chains(kb: KnowledgeBase, model: CompiledModel,
+                    prepared: Sequence[SolvedCase | TwitchCDSError], method: Method,
+                    ) -> list[list[npt.NDArray[np.float64]] | None]:
+    """Return the explanation chains' posteriors of every exactly solved case, one inference.
+
+    Every step of every case (:func:`~twitchcds.explanation.chain_evidence`) is one row of
+    :func:`~twitchcds.inference.infer_many`; ``None`` where a case was not solved exactly or a
+    step was not (its explanation then runs its own inferences, as :func:`run` does).
+    """
+    position = model.finding_position
+    owners: list[int] = []
+    sets: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    priors = []
+    for i, solved in enumerate(prepared):
+        if isinstance(solved, SolvedCase) and solved.result is not None \
+                and solved.result.method == "exact":
+            for step in chain_evidence(kb, solved.evidence):
+                owners.append(i)
+                sets.append(step)
+                priors.append(solved.priors.adjusted)
+    chains: list[list[npt.NDArray[np.float64]] | None] = [None] * len(prepared)
+    if not sets:
+        return chains
+    present = np.zeros((len(sets), len(position)), dtype=bool)
+    absent = np.zeros_like(present)
+    for r, (pos, neg) in enumerate(sets):
+        present[r, [position[f] for f in pos]] = True
+        absent[r, [position[f] for f in neg]] = True
+    try:
+        many = infer_many(model.network, np.array(priors, dtype=float), present, absent,
+                          method=method)
+    except TwitchCDSError:  # not expected (each step is part of a possible evidence)
+        return chains
+    rows: dict[int, list[int]] = {}
+    for r, i in enumerate(owners):
+        rows.setdefault(i, []).append(r)
+    for i, at in rows.items():
+        if many.exact[at].all():
+            chains[i] = list(many.probabilities[at])
+    return chains
 
 
 @frozen(eq=False)
@@ -322,13 +367,17 @@ def solve_many(kb: KnowledgeBase, model: CompiledModel, evidences: Sequence[Evid
 
 def _complete(case: Case, kb: KnowledgeBase, model: CompiledModel,
               options: tuple[tuple[str, Any], ...], *, evidence: Evidence, priors: Priors,
-              scorer: Scorer, result: InferenceResult, scope: Scope | None) -> Assessment:
-    """Run the stages after the differential's inference (and scope, when given) for one case."""
+              scorer: Scorer, result: InferenceResult, scope: Scope | None,
+              steps: Sequence[npt.NDArray[np.float64]] | None = None) -> Assessment:
+    """Run the stages after the differential's inference (and scope, when given) for one case.
+
+    ``steps``, when given, are the explanation chain's posteriors (see :func:`run_many`).
+    """
     opts = dict(options)
     probs = result.probabilities
     # Past the exact budget every extra inference is a sampling run: keep the cost bounded.
     exact = result.method == "exact"
-    contributions = (explain(scorer, evidence, chain=exact) if opts["explain"]
+    contributions = (explain(scorer, evidence, chain=exact, steps=steps) if opts["explain"]
                      else tuple(() for _ in kb.conditions))
     prob_array = np.asarray(probs, dtype=float)
     posterior, adjusted, base = (prob_array.tolist(),
