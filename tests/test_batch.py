@@ -238,6 +238,28 @@ def test_batch_cli_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch: pytes
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
+@settings(max_examples=20)
+@given(st.lists(kb_cases(max_findings=8), min_size=1, max_size=6))
+def test_many_case_work_up_equals_one_case_work_up(cases: list[dict[str, Any]]) -> None:
+    """With the work-up on (its inferences partly solved for the whole chunk), assess_many
+    ranks the same tests and questions as assess, values to 1e-9."""
+    for case, result in zip(cases, assess_many(cases, errors="return"), strict=True):
+        try:
+            one = assess(case, intervals=False)
+        except TwitchCDSError:
+            assert isinstance(result, CaseFailure)
+            continue
+        assert isinstance(result, Assessment)
+        assert [t.id for t in result.all_tests] == [t.id for t in one.all_tests]
+        assert [t.recommended for t in result.all_tests] == [t.recommended
+                                                           for t in one.all_tests]
+        assert [q.finding for q in result.questions] == [q.finding for q in one.questions]
+        assert all(abs(a.value - b.value) <= 1e-9
+                   for a, b in zip(result.all_tests, one.all_tests, strict=True))
+        assert all(abs(a.value - b.value) <= 1e-9
+                   for a, b in zip(result.questions, one.questions, strict=True))
+
+
 @settings(max_examples=60)
 @given(st.lists(kb_cases(max_findings=12), min_size=1, max_size=12))
 def test_many_case_path_equals_one_case_path(cases: list[dict[str, Any]]) -> None:

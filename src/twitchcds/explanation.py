@@ -25,7 +25,6 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -113,14 +112,13 @@ def chain_evidence(kb: KnowledgeBase, evidence: Evidence,
     return [(present[:j], absent) for j in range(len(present) + 1)]
 
 
-def explain(scorer: Scorer, evidence: Evidence, *, chain: bool = True,
-            steps: Sequence[npt.NDArray[np.float64]] | None = None,
-            ) -> tuple[tuple[Contribution, ...], ...]:
+def explain(scorer: Scorer, evidence: Evidence, *,
+            chain: bool = True) -> tuple[tuple[Contribution, ...], ...]:
     """Return, per condition (in knowledge-base order), its contributions by decreasing ``|w|``.
 
-    Costs one inference per present finding, unless ``steps`` holds the posteriors of the
-    :func:`chain_evidence` sets already (solved for many cases at once by
-    :func:`twitchcds.pipeline.run_many`). With ``chain=False`` (used when inference had to
+    Costs one inference per present finding (``scorer.run`` of each :func:`chain_evidence`
+    set; :func:`twitchcds.pipeline.run_many` solves them for many cases at once and hands them
+    to the scorer beforehand). With ``chain=False`` (used when inference had to
     be approximate, where each extra run is a sampling run) present findings get their
     *isolated* link weight instead, ``log(P(f | c alone) / P(f | nothing))`` for linked findings
     only (``log(1 - s)`` for a condition that ``f`` is evidence against); such weights do not sum
@@ -154,8 +152,7 @@ def explain(scorer: Scorer, evidence: Evidence, *, chain: bool = True,
                     rows[i].append(Contribution(f, "present", isolated[0], isolated[1],
                                                 linked=True))
         return tuple(tuple(sorted(r, key=lambda e: (-abs(e.weight), e.finding))) for r in rows)
-    if steps is None:
-        steps = [scorer.run(pos, neg).probabilities for pos, neg in chain_evidence(kb, evidence)]
+    steps = [scorer.run(pos, neg).probabilities for pos, neg in chain_evidence(kb, evidence)]
     previous = logit(steps[0])
     for j, f in enumerate(present):
         current = logit(steps[j + 1])

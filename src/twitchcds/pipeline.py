@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds._state import builtin_knowledge_base, compiled_model
@@ -43,7 +42,7 @@ from twitchcds.scope import Scope, assess_scope, scope_many
 from twitchcds.scoring import Scorer
 from twitchcds.triage import fired_red_flags, triage
 from twitchcds.typing import SETTINGS, Method, Setting
-from twitchcds.workup import next_questions, rank_tests
+from twitchcds.workup import held_questions, next_questions, rank_tests
 
 __all__ = ["SolvedCase", "assess", "check_options", "prepare", "run", "run_many", "solve_cases",
            "solve_many"]
@@ -212,10 +211,9 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
     """
     opts = dict(options)
     prepared = solve_cases(cases, kb, model, opts["setting"], opts["method"])
-    chains = (_explain_chains(kb, model, prepared, opts["method"]) if opts["explain"]
-              else [None] * len(cases))
+    ahead = _ahead(kb, model, prepared, opts)
     out: list[Assessment | TwitchCDSError] = []
-    for case, solved, steps in zip(cases, prepared, chains, strict=True):
+    for case, solved, answers in zip(cases, prepared, ahead, strict=True):
         if isinstance(solved, TwitchCDSError):
             out.append(solved)
             continue
@@ -224,37 +222,52 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
             # None: the batch could not answer this row, so it is asked alone
             result = solved.result or scorer.run(solved.evidence.present,
                                                  solved.evidence.absent)
+            scorer.remember(solved.evidence.present, solved.evidence.absent, result)
+            for present, absent, answer in answers:
+                scorer.remember(present, absent, answer)
             out.append(_complete(case, kb, model, options, evidence=solved.evidence,
                                  priors=solved.priors, scorer=scorer, result=result,
-                                 scope=solved.scope, steps=steps))
+                                 scope=solved.scope))
         except TwitchCDSError as exc:
             out.append(exc)
     return out
 
 
-def _explain_chains(kb: KnowledgeBase, model: CompiledModel,
-                    prepared: Sequence[SolvedCase | TwitchCDSError], method: Method,
-                    ) -> list[list[npt.NDArray[np.float64]] | None]:
-    """Return the explanation chains' posteriors of every exactly solved case, one inference.
+_Answer = tuple[frozenset[str], frozenset[str], InferenceResult]
 
-    Every step of every case (:func:`~twitchcds.explanation.chain_evidence`) is one row of
-    :func:`~twitchcds.inference.infer_many`; ``None`` where a case was not solved exactly or a
-    step was not (its explanation then runs its own inferences, as :func:`run` does).
+
+def _ahead(kb: KnowledgeBase, model: CompiledModel,
+           prepared: Sequence[SolvedCase | TwitchCDSError], opts: Mapping[str, Any],
+           ) -> list[list[_Answer]]:
+    """Solve, for every exactly solved case at once, inferences its later stages will ask for.
+
+    The explanation chain's steps (:func:`~twitchcds.explanation.chain_evidence`) and the
+    "present" outcomes of the questions about inhibited findings
+    (:func:`~twitchcds.workup.held_questions`) are rows of one
+    :func:`~twitchcds.inference.infer_many`; each case's scorer is handed its answers, so those
+    stages run no inference of their own. Rows that were not solved exactly are left out (the
+    stage then asks the scorer as :func:`run` does).
     """
-    position = model.finding_position
     owners: list[int] = []
-    sets: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    sets: list[tuple[frozenset[str], frozenset[str]]] = []
     priors = []
     for i, solved in enumerate(prepared):
-        if isinstance(solved, SolvedCase) and solved.result is not None \
-                and solved.result.method == "exact":
-            for step in chain_evidence(kb, solved.evidence):
-                owners.append(i)
-                sets.append(step)
-                priors.append(solved.priors.adjusted)
-    chains: list[list[npt.NDArray[np.float64]] | None] = [None] * len(prepared)
+        if not isinstance(solved, SolvedCase) or solved.result is None \
+                or solved.result.method != "exact":
+            continue
+        evidence = solved.evidence
+        wanted = [(frozenset(pos), frozenset(neg)) for pos, neg in (
+            chain_evidence(kb, evidence) if opts["explain"] else ())]
+        if opts["workup"]:
+            wanted += [(evidence.present | {f}, evidence.absent)
+                       for f in held_questions(kb, model, evidence)]
+        owners += [i] * len(wanted)
+        sets += wanted
+        priors += [solved.priors.adjusted] * len(wanted)
+    answers: list[list[_Answer]] = [[] for _ in prepared]
     if not sets:
-        return chains
+        return answers
+    position = model.finding_position
     present = np.zeros((len(sets), len(position)), dtype=bool)
     absent = np.zeros_like(present)
     for r, (pos, neg) in enumerate(sets):
@@ -262,16 +275,16 @@ def _explain_chains(kb: KnowledgeBase, model: CompiledModel,
         absent[r, [position[f] for f in neg]] = True
     try:
         many = infer_many(model.network, np.array(priors, dtype=float), present, absent,
-                          method=method)
-    except TwitchCDSError:  # not expected (each step is part of a possible evidence)
-        return chains
-    rows: dict[int, list[int]] = {}
-    for r, i in enumerate(owners):
-        rows.setdefault(i, []).append(r)
-    for i, at in rows.items():
-        if many.exact[at].all():
-            chains[i] = list(many.probabilities[at])
-    return chains
+                          method=opts["method"])
+    except TwitchCDSError:  # not expected: every row is a possible evidence's part or outcome
+        return answers
+    for r, (i, (pos, neg)) in enumerate(zip(owners, sets, strict=True)):
+        if many.exact[r]:
+            answers[i].append((pos, neg, InferenceResult(
+                probabilities=many.probabilities[r], method="exact",
+                log_evidence=float(many.log_evidence[r]), positive_findings=len(pos),
+                estimated_cost=0.0)))
+    return answers
 
 
 @frozen(eq=False)
@@ -367,17 +380,13 @@ def solve_many(kb: KnowledgeBase, model: CompiledModel, evidences: Sequence[Evid
 
 def _complete(case: Case, kb: KnowledgeBase, model: CompiledModel,
               options: tuple[tuple[str, Any], ...], *, evidence: Evidence, priors: Priors,
-              scorer: Scorer, result: InferenceResult, scope: Scope | None,
-              steps: Sequence[npt.NDArray[np.float64]] | None = None) -> Assessment:
-    """Run the stages after the differential's inference (and scope, when given) for one case.
-
-    ``steps``, when given, are the explanation chain's posteriors (see :func:`run_many`).
-    """
+              scorer: Scorer, result: InferenceResult, scope: Scope | None) -> Assessment:
+    """Run the stages after the differential's inference (and scope, when given) for one case."""
     opts = dict(options)
     probs = result.probabilities
     # Past the exact budget every extra inference is a sampling run: keep the cost bounded.
     exact = result.method == "exact"
-    contributions = (explain(scorer, evidence, chain=exact, steps=steps) if opts["explain"]
+    contributions = (explain(scorer, evidence, chain=exact) if opts["explain"]
                      else tuple(() for _ in kb.conditions))
     prob_array = np.asarray(probs, dtype=float)
     posterior, adjusted, base = (prob_array.tolist(),

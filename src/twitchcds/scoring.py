@@ -102,6 +102,20 @@ class Scorer:
             self._answers[key] = result
         return result
 
+    def remember(self, present: Iterable[str], absent: Iterable[str],
+                 result: InferenceResult) -> None:
+        """Keep ``result``, solved elsewhere, as :meth:`run`'s answer for these findings.
+
+        An answer already kept for them stays.
+
+        For answers computed with other cases' (see :func:`twitchcds.pipeline.run_many`); like
+        :meth:`run`'s own, at most ``MEMO_SIZE`` are kept and the probabilities become read-only.
+        """
+        key = (frozenset(present), frozenset(absent))
+        if key not in self._answers and len(self._answers) < MEMO_SIZE:
+            result.probabilities.flags.writeable = False
+            self._answers[key] = result
+
     def run_absent_batch(self, present: Iterable[str], absent: Iterable[str],
                          extra: Sequence[str], rows: npt.NDArray[np.float64],
                          ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:

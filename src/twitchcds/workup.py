@@ -69,7 +69,7 @@ from attrs import evolve, frozen
 
 from twitchcds.compiled import CompiledModel
 from twitchcds.evidence import Evidence
-from twitchcds.inference import rank_order
+from twitchcds.inference import RANK_DIGITS, rank_order
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.knowledge.model import RedFlag, Test
 from twitchcds.scoring import Scorer
@@ -81,6 +81,7 @@ __all__ = [
     "Question",
     "TestValue",
     "expected_loss",
+    "held_questions",
     "lab_constraints",
     "next_questions",
     "rank_tests",
@@ -563,7 +564,9 @@ def _order(test: TestValue, indicate_rank: dict[str, int],
         return (0, indicate_rank[test.id], 0.0, test.cost, test.id)
     if test.confirms:
         return (1, confirm_rank[test.id], 0.0, test.cost, test.id)
-    return (2, 0, -test.value_per_cost, test.cost, test.id)
+    # values are exact to about 1e-14: rounded, rounding noise cannot reorder tests whose value
+    # is nil (an order that then does not depend on which exact method solved the outcomes)
+    return (2, 0, -round(test.value_per_cost, RANK_DIGITS), test.cost, test.id)
 
 
 def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
@@ -640,6 +643,22 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     return tuple(sorted(values, key=lambda t: _order(t, indicate_rank, confirm_rank)))
 
 
+def _askable(kb: KnowledgeBase, evidence: Evidence) -> list[str]:
+    """Unobserved findings with a question, in knowledge-base order."""
+    return [f.id for f in kb.findings if f.question is not None and evidence.status(f.id) is None]
+
+
+def held_questions(kb: KnowledgeBase, model: CompiledModel, evidence: Evidence) -> list[str]:
+    """Askable findings whose "present" outcome :func:`next_questions` solves one by one.
+
+    Those with inhibitor links (see :func:`_question_values`): each needs the inference of the
+    current evidence with it present, which :func:`twitchcds.pipeline.run_many` solves for a
+    whole chunk of cases at once.
+    """
+    blocked = _blocked(kb, evidence)
+    return [f for f in _askable(kb, evidence) if f not in blocked and f in model.inhibited]
+
+
 def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
                    log_evidence: float, limit: int = 10) -> tuple[Question, ...]:
     """Unobserved askable findings (those with a ``question``), by expected value; top ``limit``.
@@ -652,16 +671,16 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
     """
     kb = scorer.kb
     base_loss = expected_loss(scorer.model, current)
-    candidates = [f for f in kb.findings
-                  if f.question is not None and evidence.status(f.id) is None]
-    values = _question_values(scorer, evidence, current, log_evidence,
-                              ids=[f.id for f in candidates], base_loss=base_loss)
+    candidates = _askable(kb, evidence)
+    values = _question_values(scorer, evidence, current, log_evidence, ids=candidates,
+                              base_loss=base_loss)
     questions = []
-    for finding, value in zip(candidates, values, strict=True):
+    for finding_id, value in zip(candidates, values, strict=True):
+        question = kb.finding_index[finding_id].question
         if value > 1e-9:
-            assert finding.question is not None  # noqa: S101  (candidates have one)
-            questions.append(Question(finding.id, finding.question, value))
-    questions.sort(key=lambda q: (-q.value, q.finding))
+            assert question is not None  # noqa: S101  (candidates have one)
+            questions.append(Question(finding_id, question, value))
+    questions.sort(key=lambda q: (-round(q.value, RANK_DIGITS), q.finding))  # as _order
     return tuple(questions[:limit])
 
 

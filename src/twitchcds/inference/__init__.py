@@ -43,6 +43,7 @@ from twitchcds.inference._result import InferenceResult
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "RANK_DIGITS",
     "InferenceResult",
     "ManyResult",
     "NoisyOrNetwork",
