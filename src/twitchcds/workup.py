@@ -651,9 +651,21 @@ def _askable(kb: KnowledgeBase, evidence: Evidence) -> list[str]:
 def held_questions(kb: KnowledgeBase, model: CompiledModel, evidence: Evidence) -> list[str]:
     """Askable findings whose "present" outcome :func:`next_questions` solves one by one.
 
-    Those with inhibitor links (see :func:`_question_values`): each needs the inference of the
-    current evidence with it present, which :func:`twitchcds.pipeline.run_many` solves for a
-    whole chunk of cases at once.
+    Those with inhibitor links (showing one present also observes exclusion evidence, which the
+    questions' shared batch cannot express): each needs the inference of the current evidence
+    with it present, which :func:`twitchcds.pipeline.run_many` solves for a whole chunk of cases
+    at once.
+
+    Examples
+    --------
+    >>> from twitchcds import Case, load_knowledge_base
+    >>> from twitchcds.compiled import compile_model
+    >>> from twitchcds.evidence import derive_evidence
+    >>> kb = load_knowledge_base()
+    >>> model = compile_model(kb)
+    >>> held = held_questions(kb, model, derive_evidence(Case.from_dict({"age": 40}), kb))
+    >>> 0 < len(held) and set(held) <= model.inhibited
+    True
     """
     blocked = _blocked(kb, evidence)
     return [f for f in _askable(kb, evidence) if f not in blocked and f in model.inhibited]
