@@ -305,10 +305,10 @@ def solve_cases(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
                 setting: Setting | None, method: Method) -> list[SolvedCase | TwitchCDSError]:
     """Prepare every case and solve them together; a bad case's error in its place.
 
-    :func:`prepare` each case, then :func:`solve_many` all of them: what :func:`run_many` and
-    :func:`twitchcds.scores.score_many` share before their later stages. Cases with the same
-    setting and active risk factors share one :class:`~twitchcds.priors.Priors` (it depends on
-    nothing else).
+    Derive each case's evidence and priors (as :func:`prepare` does), then :func:`solve_many`
+    all of them: what :func:`run_many` and :func:`twitchcds.scores.score_many` share before their
+    later stages. Cases with the same setting and active risk factors share one
+    :class:`~twitchcds.priors.Priors` (it depends on nothing else).
     """
     out: dict[int, SolvedCase | TwitchCDSError] = {}
     ready: list[tuple[int, Evidence, Priors]] = []

@@ -1,7 +1,8 @@
 """Run inference by finding id for one knowledge base and one set of priors.
 
 The explanation, work-up and question stages all ask "what would the posterior be with this
-evidence?"; :class:`Scorer` answers by id and mutates nothing. It calls the inference engine
+evidence?"; :class:`Scorer` answers by id and changes nothing but its memo of answers. It
+calls the inference engine
 directly (ids and priors are checked once, not per call), and :meth:`Scorer.run_absent_batch`
 answers many "the same evidence plus these findings absent" questions in one batched solve.
 A scorer remembers the answers of :meth:`Scorer.run` (up to ``MEMO_SIZE`` evidence sets), so
@@ -97,19 +98,16 @@ class Scorer:
                          method=self.method)  # raises the ContradictionError
         result = run(self.model.network, self.priors, pos, neg, method=self.method,
                      budget=DEFAULT_BUDGET)
-        if len(self._answers) < MEMO_SIZE:
-            result.probabilities.flags.writeable = False
-            self._answers[key] = result
+        self.remember(*key, result)
         return result
 
     def remember(self, present: Iterable[str], absent: Iterable[str],
                  result: InferenceResult) -> None:
         """Keep ``result``, solved elsewhere, as :meth:`run`'s answer for these findings.
 
-        An answer already kept for them stays.
-
-        For answers computed with other cases' (see :func:`twitchcds.pipeline.run_many`); like
-        :meth:`run`'s own, at most ``MEMO_SIZE`` are kept and the probabilities become read-only.
+        An answer already kept for them stays; at most ``MEMO_SIZE`` are kept, and a kept
+        answer's probabilities become read-only. :meth:`run` keeps its own answers this way;
+        :func:`twitchcds.pipeline.run_many` hands over answers solved with other cases'.
         """
         key = (frozenset(present), frozenset(absent))
         if key not in self._answers and len(self._answers) < MEMO_SIZE:

@@ -688,8 +688,8 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
                               base_loss=base_loss)
     questions = []
     for finding_id, value in zip(candidates, values, strict=True):
-        question = kb.finding_index[finding_id].question
         if value > 1e-9:
+            question = kb.finding_index[finding_id].question
             assert question is not None  # noqa: S101  (candidates have one)
             questions.append(Question(finding_id, question, value))
     questions.sort(key=lambda q: (-round(q.value, RANK_DIGITS), q.finding))  # as _order
@@ -725,6 +725,7 @@ def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np
     values = {}
     if batch is not None:
         miss, false_alarm = scorer.model.miss_loss, scorer.model.false_alarm_loss
+        # the same findings as held_questions (which run_many solves ahead for a chunk)
         held = np.array([f in scorer.model.inhibited for f in batch_ids], dtype=np.bool_)
         for at in np.flatnonzero(held).tolist():
             values[batch_ids[at]] = _held_value(scorer, evidence, batch_ids[at], log_evidence,
