@@ -27,7 +27,7 @@ from twitchcds.compiled import compile_model
 from twitchcds.evidence import derive_evidence
 from twitchcds.priors import case_priors
 from twitchcds.scoring import Scorer
-from twitchcds.workup import _outcomes, _outcomes_batched, _submasks, _subset_rows
+from twitchcds.workup import _joint_batch, _listed, _outcomes, _outcomes_batched
 
 CASES = sorted((Path(__file__).parent.parent / "examples" / "cases").glob("*.json"))
 
@@ -82,14 +82,11 @@ def check(kb: twitchcds.KnowledgeBase, cases: list[Any]) -> None:
                 continue
             fast = _outcomes_batched(scorer, evidence, unknown, base.log_evidence) or []
             slow = _outcomes(scorer, evidence, unknown, base.log_evidence)
-            batch = scorer.run_absent_batch(evidence.present, evidence.absent, unknown,
-                                            _subset_rows(len(unknown)))
-            assert batch is not None
-            weight = np.exp(batch[1] - base.log_evidence)
-            for (pairs, p1, post1), (_, p2, post2) in zip(fast, slow, strict=True):
-                shown = sum(1 << i for i, (_, st) in enumerate(pairs) if st == "present")
-                absent = ((1 << len(pairs)) - 1) & ~shown
-                kappa = weight[[absent | u for u in _submasks(shown)]].sum() / max(p2, 1e-300)
+            joint = _joint_batch(scorer, evidence, [(unknown, _listed(kb, evidence, unknown))],
+                                 base.log_evidence)
+            assert joint is not None
+            factors = joint.scale / np.maximum(joint.probability, 1e-300)
+            for (_, p1, post1), (_, p2, post2), kappa in zip(fast, slow, factors, strict=True):
                 err = float(np.abs(post1 - post2).max())
                 worst_ratio = max(worst_ratio, err / kappa)
                 worst_post = max(worst_post, err)

@@ -91,6 +91,43 @@ def test_inhibited_batch_rows_match_brute_force(case: Problem, data: st.DataObje
         assert np.abs(batch[0][b] - one.probabilities).max() <= TOL
 
 
+@settings(max_examples=60)
+@given(case=problems(positive_leaks=True, inhibitors=True, max_absent=4), data=st.data())
+def test_shown_exclusion_columns_give_present_outcomes(case: Problem,
+                                                       data: st.DataObject) -> None:
+    """A ``shown`` column observes a finding's exclusion evidence: the row with it, minus the
+    same row with the finding also absent, is the joint probability (and joint posterior) of
+    the finding present, which enumeration gives directly."""
+    assume(oracle(case) is not None)
+    priors, pos, neg = arrays(case)
+    extra, rows = extra_batch(case, data)
+    assume(extra.size > 0)
+    h = int(extra[0])
+    shown = np.array([h], dtype=np.intp)
+    rest = rows[rows[:, 0] == 0]  # rows where h is not absent
+    with_h = rest.copy()
+    with_h[:, 0] = 1.0
+    batch = run_batch(case.network, priors, pos, neg, method="exact", budget=DEFAULT_BUDGET,
+                      extra=np.vstack((np.hstack((rest, np.ones((len(rest), 1)))),
+                                       np.hstack((with_h, np.ones((len(rest), 1)))))),
+                      extra_findings=extra, shown=shown)
+    assert batch is not None
+    probs, log_ev = batch
+    n = len(rest)
+    for b, row in enumerate(rest):
+        absent = np.union1d(neg, extra[row > 0]).astype(np.intp).tolist()
+        p = math.exp(log_ev[b]) - math.exp(log_ev[n + b])
+        try:
+            truth = brute_force(case.network, case.priors, sorted({*case.present, h}), absent)
+        except ValueError:  # h cannot be present with this row
+            assert p == pytest.approx(0.0, abs=1e-12)
+            continue
+        assert p == pytest.approx(math.exp(truth[1]), rel=1e-6, abs=1e-12)
+        if math.exp(truth[1]) > 1e-6 * math.exp(log_ev[b]):  # not lost to cancellation
+            joint = math.exp(log_ev[b]) * probs[b] - math.exp(log_ev[n + b]) * probs[n + b]
+            assert np.abs(joint / p - truth[0]).max() <= 1e-6
+
+
 def _without_inhibitors(network: NoisyOrNetwork) -> NoisyOrNetwork:
     links = [(int(c), f, float(p)) for f in range(network.n_findings)
              for c, p in zip(*network.parents(f), strict=True)]

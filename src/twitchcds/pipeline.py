@@ -42,7 +42,7 @@ from twitchcds.scope import Scope, assess_scope, scope_many
 from twitchcds.scoring import Scorer
 from twitchcds.triage import fired_red_flags, triage
 from twitchcds.typing import SETTINGS, Method, Setting
-from twitchcds.workup import held_questions, next_questions, rank_tests
+from twitchcds.workup import next_questions, rank_tests
 
 __all__ = ["SolvedCase", "assess", "check_options", "prepare", "run", "run_many", "solve_cases",
            "solve_many"]
@@ -241,12 +241,10 @@ def _ahead(kb: KnowledgeBase, model: CompiledModel,
            ) -> list[list[_Answer]]:
     """Solve, for every exactly solved case at once, inferences its later stages will ask for.
 
-    The explanation chain's steps (:func:`~twitchcds.explanation.chain_evidence`) and the
-    "present" outcomes of the questions about inhibited findings
-    (:func:`~twitchcds.workup.held_questions`) are rows of one
-    :func:`~twitchcds.inference.infer_many`; each case's scorer is handed its answers, so those
-    stages run no inference of their own. Rows that were not solved exactly are left out (the
-    stage then asks the scorer as :func:`run` does).
+    The explanation chain's steps (:func:`~twitchcds.explanation.chain_evidence`) are rows of
+    one :func:`~twitchcds.inference.infer_many`; each case's scorer is handed its answers, so
+    the explanation runs no inference of its own. Rows that were not solved exactly are left
+    out (the stage then asks the scorer as :func:`run` does).
     """
     owners: list[int] = []
     sets: list[tuple[frozenset[str], frozenset[str]]] = []
@@ -258,9 +256,6 @@ def _ahead(kb: KnowledgeBase, model: CompiledModel,
         evidence = solved.evidence
         wanted = [(frozenset(pos), frozenset(neg)) for pos, neg in (
             chain_evidence(kb, evidence) if opts["explain"] else ())]
-        if opts["workup"]:
-            wanted += [(evidence.present | {f}, evidence.absent)
-                       for f in held_questions(kb, model, evidence)]
         owners += [i] * len(wanted)
         sets += wanted
         priors += [solved.priors.adjusted] * len(wanted)

@@ -115,17 +115,24 @@ class Scorer:
             self._answers[key] = result
 
     def run_absent_batch(self, present: Iterable[str], absent: Iterable[str],
-                         extra: Sequence[str], rows: npt.NDArray[np.float64],
+                         extra: Sequence[str], rows: npt.NDArray[np.float64], *,
+                         shown: Sequence[str] = (),
                          ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
         """Posteriors ``(B, n_conditions)`` and log evidences ``(B,)`` of a batch.
 
         Row ``b`` has the findings ``present`` and ``absent``, plus ``extra[i]`` absent where
-        ``rows[b, i] == 1`` (``extra`` must be unobserved). All rows share one structure and are
-        solved together. Returns ``None`` when this scorer would not run them exactly (method
-        ``"approximate"``, or a component over budget); ask :meth:`run` row by row then.
+        ``rows[b, i] == 1`` (``extra`` must be unobserved). ``shown`` names findings with
+        inhibitor links (unobserved too) whose exclusion evidence row ``b`` observes where
+        ``rows[b, len(extra) + j] == 1``: ``P(row) - P(row with shown[j] also absent)`` is
+        then the probability of the row's evidence with ``shown[j]`` present. All rows share one
+        structure and are solved together. Returns ``None`` when this scorer would not run them
+        exactly (method ``"approximate"``, or a component over budget); ask :meth:`run` row by
+        row then.
         """
         pos, neg = self._indices(present), self._indices(absent)
         position = self.model.finding_position
         found = np.array([position[f] for f in extra], dtype=np.intp)
+        held = np.array([position[f] for f in shown], dtype=np.intp)
         return run_batch(self.model.network, self.priors, pos, neg, extra=rows,
-                         extra_findings=found, method=self.method, budget=DEFAULT_BUDGET)
+                         extra_findings=found, method=self.method, budget=DEFAULT_BUDGET,
+                         shown=held)

@@ -22,19 +22,21 @@ Outcomes with findings present follow by inclusion-exclusion over the findings s
 condition's joint probability: for ``r`` revealed findings these signs form a fixed
 ``2**r x 2**r`` matrix (computed once, at import, for ``r`` up to ``MAX_REVEALED``), so all the
 outcomes of a test are one matrix product with its rows, and their losses, top conditions and
-lab-constraint checks are array operations too. A finding with inhibitor links is grouped by
-its status instead (``_grouped``; the group with all of them absent joins the shared
-batch), and an inhibited question's "present" outcome gets one inference of its own.
+lab-constraint checks are array operations too. Showing a finding with inhibitor links present
+also observes its exclusion evidence, so every term of such an outcome carries that evidence
+as one more batch column (``shown`` in :meth:`~twitchcds.scoring.Scorer.run_absent_batch`):
+``P(e, h+) = P(e, X_h) - P(e, X_h, h-)`` for the exclusion evidence ``X_h`` of ``h``, and these
+rows join the same batch.
 Expected losses are computed from these joint probabilities, so a value's error is at most a
 few units of rounding of the batched inference (about 1e-14) whatever the outcome
 probabilities; an outcome's own posterior divides by its probability, so
 when the cancellation factor ``sum |terms| / P(outcome)`` times ``BATCH_ROUNDING`` exceeds
 ``OUTCOME_TOLERANCE`` that outcome is not taken from the batch. Such outcomes are improbable
 because some finding shown present is: while one finding is shown present in two or more of
-them, they are solved again by inclusion-exclusion from a batch with that finding present (which
-removes its small probability from the cancellation factor); any still ill-conditioned get one
-direct inference each. Values and posteriors therefore agree with one inference per outcome to
-within 1e-10.
+them (over all tests), they are solved again by inclusion-exclusion from one batch with that
+finding present (which removes its small probability from the cancellation factor); any still
+ill-conditioned get one direct inference each. Values and posteriors therefore agree with one
+inference per outcome to within 1e-10.
 
 Guideline indications come first: a test named by a red flag that fired (e.g. needle EMG for
 twitching with weakness or wasting) is recommended whatever its value and listed ahead of the
@@ -59,9 +61,11 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -81,7 +85,6 @@ __all__ = [
     "Question",
     "TestValue",
     "expected_loss",
-    "held_questions",
     "lab_constraints",
     "next_questions",
     "rank_tests",
@@ -93,9 +96,10 @@ MAX_REVEALED = 6
 BATCH_ROUNDING = 1e-14
 """Bound used for the relative rounding error of one batched inference.
 
-Measured on the built-in knowledge base: an outcome posterior's error is below 1.3e-15 times
-its cancellation factor (``benchmarks/bench_assess.py --check``, with the shared batch and the
-re-batched improbable outcomes), so this leaves a margin of about 8.
+Measured on the built-in knowledge base: an outcome posterior's error is below 1.9e-15 times
+its cancellation factor (``benchmarks/bench_assess.py --check``, 1,799 outcomes, with the shared
+batch, exclusion-evidence columns and the re-batched improbable outcomes), so this leaves a
+margin of about 5.
 """
 
 OUTCOME_TOLERANCE = 1e-10
@@ -261,75 +265,165 @@ _STATUSES: tuple[tuple[tuple[Status, ...], ...], ...] = tuple(
           for v in range(1 << r))
     for r in range(MAX_REVEALED + 1))
 
-_Batch = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
 _Solved = tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64]]
 """Possible results as absent bits (in listing order), their probabilities and posteriors."""
 
 
-def _joint_batch(scorer: Scorer, evidence: Evidence,
-                 groups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[_Batch] | None:
-    """Solve the rows of every group ``(findings, also)`` in one batch.
+class _Joint(NamedTuple):
+    """Results of several items from one batch, relative to the current evidence.
 
-    A group's rows are the subset rows of ``findings`` (:func:`_subset_rows`), each with every
-    finding of ``also`` absent too. All rows share the present findings, so they share one
-    structure; a row needed by several groups (the current evidence alone, or the same findings
-    absent) is solved once. Returns each group's ``(posteriors, log evidences)`` in subset
-    order, or ``None`` when the batch cannot run exactly.
+    Item ``i``'s results are rows ``starts[i]:starts[i + 1]``: ``probability`` is ``P(result |
+    evidence)`` (not normalised), ``joint[:, c]`` is ``P(result, condition c | evidence)`` and
+    ``scale`` the same sum as ``probability`` with every sign positive (its cancellation).
     """
+
+    probability: npt.NDArray[np.float64]
+    joint: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]
+    starts: list[int]
+
+    def ok(self) -> npt.NDArray[np.bool_]:
+        """Which results' posteriors are accurate to ``OUTCOME_TOLERANCE`` (module Notes)."""
+        ok: npt.NDArray[np.bool_] = (self.probability > 0.0) & (
+            self.scale * BATCH_ROUNDING <= OUTCOME_TOLERANCE * self.probability)
+        return ok
+
+    def posterior(self, ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        """Each result's posterior (meaningless where not ``ok``)."""
+        divisor = np.where(ok, self.probability, 1.0)[:, None]
+        return np.clip(self.joint / divisor, 0.0, 1.0)
+
+
+@functools.cache
+def _full_plan(r: int, held: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Batch rows and signs of every result of ``r`` findings (see :func:`_plan`)."""
+    results = np.arange(1 << r)
+    signs = _SIGNS[r]
+    used = signs != 0.0
+    keys = ((held & ~results)[:, None] << r) | results[None, :]
+    rows, inverse = np.unique(keys[used], return_inverse=True)
+    matrix = np.zeros((results.size, rows.size))
+    matrix[np.nonzero(used)[0], inverse.reshape(-1)] = signs[used]
+    return rows, matrix
+
+
+def _plan(r: int, held: int, absent: npt.NDArray[np.intp],
+          ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Return the batch rows the results ``absent`` of ``r`` findings need, and their signs.
+
+    A row is a key ``t | x << r``: the findings of ``t`` absent, and the exclusion evidence of
+    those of ``x`` observed (``x`` within ``held``, the findings with inhibitor links). The
+    result with the findings of ``a`` absent and the others present is ``sum over t ⊇ a of
+    (-1)**|t - a| P(row t | held - a)`` (module Notes): a held finding shown present observes
+    its exclusion evidence in every term. Returns the keys and the ``(len(absent), len(keys))``
+    signs. (Cached: it depends on ``r`` and ``held`` alone, like the fixed tables above.)
+    """
+    rows, matrix = _full_plan(r, held)
+    signs = matrix[absent]
+    used = signs.any(axis=0)
+    return rows[used], signs[:, used]
+
+
+def _joint_batch(scorer: Scorer, evidence: Evidence,
+                 items: Sequence[tuple[Sequence[str], npt.NDArray[np.intp]]],
+                 base_log_evidence: float) -> _Joint | None:
+    """Solve the results ``absent`` of every item ``(findings, absent)`` from one batch.
+
+    All rows (:func:`_plan`) share the present findings, so they share one structure; a row
+    several items need (the current evidence alone, or the same findings absent) is solved
+    once. Probabilities are relative to ``base_log_evidence``. Returns ``None`` when the batch
+    cannot run exactly.
+    """
+    inhibited = scorer.model.inhibited
     columns = {f: i for i, f in enumerate(dict.fromkeys(
-        f for findings, also in groups for f in (*findings, *also)))}
-    blocks = []
-    for findings, also in groups:
-        block = np.zeros((1 << len(findings), len(columns)))
-        block[:, [columns[f] for f in findings]] = _subset_rows(len(findings))
-        block[:, [columns[f] for f in also]] = 1.0
+        f for findings, _ in items for f in findings))}
+    shown = {f: len(columns) + i for i, f in enumerate(f for f in columns if f in inhibited)}
+    blocks, signs = [], []
+    for findings, absent in items:
+        r = len(findings)
+        held = [i for i, f in enumerate(findings) if f in inhibited]
+        keys, matrix = _plan(r, sum(1 << i for i in held), absent)
+        block = np.zeros((keys.size, len(columns) + len(shown)))
+        block[:, [columns[f] for f in findings]] = (keys[:, None] >> np.arange(r)) & 1
+        block[:, [shown[findings[i]] for i in held]] = (keys[:, None] >> (r + np.array(
+            held, dtype=np.intp))) & 1
         blocks.append(block)
+        signs.append(matrix)
     rows, pick = np.unique(np.concatenate(blocks), axis=0, return_inverse=True)
-    batch = scorer.run_absent_batch(evidence.present, evidence.absent, list(columns), rows)
+    batch = scorer.run_absent_batch(evidence.present, evidence.absent, list(columns), rows,
+                                    shown=list(shown))
     if batch is None:
         return None
     probs, log_ev = batch
-    ends = np.cumsum([len(block) for block in blocks])[:-1]
-    return [(probs[p], log_ev[p]) for p in np.split(pick.reshape(-1), ends)]
+    starts = np.cumsum([0, *(len(m) for m in signs)]).tolist()
+    offsets = np.cumsum([0, *(len(block) for block in blocks)]).tolist()
+    pick = pick.reshape(-1)
+    table = np.zeros((starts[-1], len(rows)))  # results x rows: the signs of every item
+    for i, matrix in enumerate(signs):
+        table[starts[i]:starts[i + 1], pick[offsets[i]:offsets[i + 1]]] = matrix
+    weight = np.exp(log_ev - base_log_evidence)  # P(row | evidence)
+    return _Joint(table @ weight, table @ (weight[:, None] * probs), np.abs(table) @ weight,
+                  starts)
 
 
 _Raw = list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]]
 
 
-def _outcomes_batched(
-    scorer: Scorer, evidence: Evidence, findings: Sequence[str], base_log_evidence: float,
-    batch: _Batch | None = None,
-) -> _Raw | None:
+def _listed(kb: KnowledgeBase, evidence: Evidence, findings: Sequence[str],
+            ) -> npt.NDArray[np.intp]:
+    """Absent bits of the possible joint results of ``findings``, in listing order."""
+    listed = _ENUMERATION[len(findings)]
+    possible: npt.NDArray[np.intp] = listed[_possible(kb, evidence, findings)[listed]]
+    return possible
+
+
+def _outcomes_batched(scorer: Scorer, evidence: Evidence, findings: Sequence[str],
+                      base_log_evidence: float) -> _Raw | None:
     """:func:`_outcomes` from one batched inference by inclusion-exclusion (module Notes).
 
-    The same list, from :func:`_solved` (``batch`` as there); ``None`` when the batch cannot
-    run exactly.
+    The same list; ``None`` when the batch cannot run exactly.
     """
-    solved = _solved(scorer, evidence, findings, base_log_evidence, batch)
+    absent = _listed(scorer.kb, evidence, findings)
+    solved = _solved(scorer, evidence, [(findings, absent)], base_log_evidence)
     if solved is None:
         return None
-    absent, probability, posterior = solved
+    [(probability, posterior)] = solved
     r = len(findings)
     return [(tuple(zip(findings, _STATUSES[r][v], strict=True)), p, post)
             for v, p, post in zip(absent.tolist(), probability.tolist(), posterior, strict=True)]
 
 
-def _solved(scorer: Scorer, evidence: Evidence, findings: Sequence[str],
-            base_log_evidence: float, batch: _Batch | None) -> _Solved | None:
-    """Return the possible results of ``findings``, normalised, from batched inference.
+class _Open(NamedTuple):
+    """One item's results while some are still to be solved again (see :func:`_resolve`)."""
 
-    ``batch``, when already solved, is the batched inference of the subset rows of the findings
-    without inhibitor links, with those with links absent (see :func:`_joint_batch`). Returns
-    ``None`` when the batch cannot run exactly (the caller falls back to :func:`_outcomes`).
-    Findings with inhibitor links are handled by :func:`_grouped`.
+    findings: Sequence[str]
+    absent: npt.NDArray[np.intp]
+    probability: npt.NDArray[np.float64]
+    posterior: npt.NDArray[np.float64]
+    unresolved: npt.NDArray[np.bool_]
+
+
+def _solved(scorer: Scorer, evidence: Evidence,
+            items: Sequence[tuple[Sequence[str], npt.NDArray[np.intp]]],
+            base_log_evidence: float,
+            ) -> list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] | None:
+    """Normalised probabilities and posteriors of every item ``(findings, absent)``'s results.
+
+    All from one batch (:func:`_joint_batch`); the ill-conditioned results of all items are
+    then solved again together (:func:`_resolve`). ``None`` when the batch cannot run exactly.
     """
-    held = [f for f in findings if f in scorer.model.inhibited]
-    out = (_grouped(scorer, evidence, findings, held, base_log_evidence, batch=batch) if held
-           else _raw_batched(scorer, evidence, findings, base_log_evidence, batch))
-    if out is None:
+    joint = _joint_batch(scorer, evidence, items, base_log_evidence)
+    if joint is None:
         return None
-    absent, probability, posterior = out
-    return absent, probability / probability.sum(), posterior
+    ok = joint.ok()
+    posterior = joint.posterior(ok)
+    parts = [_Open(findings, absent, joint.probability[start:stop].copy(),
+                   posterior[start:stop], ~ok[start:stop])
+             for (findings, absent), start, stop in zip(items, joint.starts[:-1], joint.starts[1:],
+                                                        strict=True)]
+    if any(part.unresolved.any() for part in parts):  # ill-conditioned: improbable results
+        _resolve(scorer, evidence, base_log_evidence, parts)
+    return [(part.probability / part.probability.sum(), part.posterior) for part in parts]
 
 
 def _observed(evidence: Evidence, findings: Sequence[str],
@@ -341,162 +435,66 @@ def _observed(evidence: Evidence, findings: Sequence[str],
                   absent=evidence.absent | {f for f, st in shown.items() if st == "absent"})
 
 
-def _spread(bits: npt.NDArray[np.intp], positions: Sequence[int]) -> npt.NDArray[np.intp]:
-    """Bit ``k`` of ``bits`` moved to bit ``positions[k]``."""
-    out = np.zeros_like(bits)
-    for k, i in enumerate(positions):
-        out |= ((bits >> k) & 1) << i
-    return out
-
-
 def _gather(bits: npt.NDArray[np.intp], positions: Sequence[int]) -> npt.NDArray[np.intp]:
-    """Bit ``positions[k]`` of ``bits`` moved to bit ``k`` (the inverse of :func:`_spread`)."""
+    """Bit ``positions[k]`` of ``bits`` moved to bit ``k``."""
     out = np.zeros_like(bits)
     for k, i in enumerate(positions):
         out |= ((bits >> i) & 1) << k
     return out
 
 
-def _grouped(scorer: Scorer, evidence: Evidence, findings: Sequence[str], held: Sequence[str],
-             base_log_evidence: float, *, batch: _Batch | None) -> _Solved | None:
-    """Unnormalised outcomes of ``findings`` when ``held`` of them have inhibitor links.
-
-    Showing an inhibited finding present also observes its exclusion evidence, which
-    inclusion-exclusion over "also absent" rows cannot express. So the outcomes are grouped by
-    the status of each ``held`` finding; a group is one batch with its held findings shown
-    present added to the present findings and the others to the absent ones, and only the
-    remaining findings are handled by inclusion-exclusion (``2**k`` batches for ``k`` held
-    findings, ``2**r`` rows in all as before). ``batch``, when given, is the group with every
-    held finding absent (see :func:`_solved`).
-    """
-    at_held = [i for i, f in enumerate(findings) if f in held]
-    at_rest = [i for i, f in enumerate(findings) if f not in held]
-    rest = [findings[i] for i in at_rest]
-    parts = []
-    for g in np.flatnonzero(_possible(scorer.kb, evidence, held)).tolist():
-        sub = _observed(evidence, held, _STATUSES[len(held)][g])
-        given = batch if g == (1 << len(held)) - 1 else None  # every held finding absent
-        if rest:
-            raw = _raw_batched(scorer, sub, rest, base_log_evidence, given)
-            if raw is None:
-                return None
-        else:  # nothing left to batch: the group is one outcome
-            if given is None:
-                result = scorer.run(sub.present, sub.absent)
-                given = (result.probabilities[None, :], np.array([result.log_evidence]))
-            raw = (np.zeros(1, dtype=np.intp), np.exp(given[1] - base_log_evidence), given[0])
-        absent, probability, posterior = raw
-        parts.append((_spread(absent, at_rest) | _spread(np.array(g), at_held), probability,
-                      posterior))
-    absent = np.concatenate([a for a, _, _ in parts])
-    order = np.argsort(_ENUMERATION[len(findings)][absent])
-    return (absent[order], np.concatenate([p for _, p, _ in parts])[order],
-            np.concatenate([post for _, _, post in parts])[order])
-
-
-def _raw_batched(
-    scorer: Scorer, evidence: Evidence, findings: Sequence[str], base_log_evidence: float,
-    batch: _Batch | None,
-) -> _Solved | None:
-    """Unnormalised outcomes of ``findings`` (none inhibited) for :func:`_solved`.
-
-    Probabilities are relative to ``base_log_evidence``. All results come from one product
-    with the inclusion-exclusion signs; the ill-conditioned ones are then re-solved
-    (:func:`_resolve`).
-    """
-    r = len(findings)
-    if batch is None:
-        batch = scorer.run_absent_batch(evidence.present, evidence.absent, findings,
-                                        _subset_rows(r))
-    if batch is None:
-        return None
-    probs, log_ev = batch
-    weight = np.exp(log_ev - base_log_evidence)  # P(subset absent | evidence)
-    listed = _ENUMERATION[r]
-    absent = listed[_possible(scorer.kb, evidence, findings)[listed]]
-    probability, posterior, ok = _combine(weight, weight[:, None] * probs, absent, r)
-    if not ok.all():  # ill-conditioned (very improbable outcomes)
-        _resolve(scorer, evidence, findings, base_log_evidence, absent=absent,
-                 probability=probability, posterior=posterior, pending=np.flatnonzero(~ok))
-    return absent, probability, posterior
-
-
-def _combine(weight: npt.NDArray[np.float64], joint: npt.NDArray[np.float64],
-             absent: npt.NDArray[np.intp], r: int,
-             ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """Probabilities and posteriors of the results ``absent`` of ``r`` findings (module Notes).
-
-    ``weight[v]`` and ``joint[v]`` are the probability of subset ``v`` absent (relative to the
-    current evidence) and that times the posterior. The third array is false where the
-    cancellation factor makes the result less accurate than ``OUTCOME_TOLERANCE`` (those
-    posteriors are not usable).
-    """
-    signs = _SIGNS[r][absent]
-    probability = signs @ weight
-    scale = np.abs(signs) @ weight
-    ok = (probability > 0.0) & (scale * BATCH_ROUNDING <= OUTCOME_TOLERANCE * probability)
-    posterior = np.clip((signs @ joint) / np.where(ok, probability, 1.0)[:, None], 0.0, 1.0)
-    return probability, posterior, ok
-
-
-def _resolve(scorer: Scorer, evidence: Evidence, findings: Sequence[str],
-             base_log_evidence: float, *, absent: npt.NDArray[np.intp],
-             probability: npt.NDArray[np.float64], posterior: npt.NDArray[np.float64],
-             pending: npt.NDArray[np.intp]) -> None:
-    """Fill in the ill-conditioned outcomes ``pending`` (positions in ``absent``) in place.
+def _resolve(scorer: Scorer, evidence: Evidence, base_log_evidence: float,
+             parts: Sequence[_Open]) -> None:
+    """Solve the ill-conditioned results of ``parts`` again, in place.
 
     They are improbable because some finding shown present is; while one finding ``f`` is shown
-    present in two or more of them, those are solved by inclusion-exclusion again from a batch
-    with ``f`` also present (the same exact batched inference, now with probabilities relative
-    to ``P(e, f present)``, so the cancellation factor loses the factor ``1 / P(f | e)``). Those
-    still ill-conditioned, and the rest, get one direct inference each, as before.
+    present in two or more of them (over all parts), those are solved by inclusion-exclusion
+    again from one batch with ``f`` also present (the same exact batched inference, now with
+    probabilities relative to ``P(e, f present)``, so the cancellation factor loses the factor
+    ``1 / P(f | e)``). Those still ill-conditioned, and the rest, get one direct inference each.
     """
-    r = len(findings)
-    tried: set[int] = set()
-    unresolved = np.zeros(absent.size, dtype=np.bool_)
-    unresolved[pending] = True
+    tried: set[str] = set()
     while True:
-        pending = np.flatnonzero(unresolved)
-        shown = ((1 << r) - 1) & ~absent[pending]
-        counts = [0 if j in tried else int(((shown >> j) & 1).sum()) for j in range(r)]
-        j = max(range(r), key=lambda i: (counts[i], -i))
-        if counts[j] < 2:
+        counts: dict[str, int] = {}
+        for part in parts:
+            shown = ~part.absent[part.unresolved]
+            for j, finding in enumerate(part.findings):
+                if finding not in tried:
+                    counts[finding] = counts.get(finding, 0) + int(((shown >> j) & 1).sum())
+        f = max(counts, key=lambda g: counts[g], default=None)  # ties: the first listed
+        if f is None or counts[f] < 2:
             break
-        tried.add(j)
-        rest = [i for i in range(r) if i != j]
-        group = pending[(shown >> j) & 1 == 1]
-        sub = _gather(absent[group], rest)
-        needed = np.flatnonzero(_SIGNS[r - 1][sub].any(axis=0))
-        batch = scorer.run_absent_batch({*evidence.present, findings[j]}, evidence.absent,
-                                        [findings[i] for i in rest],
-                                        _subset_rows(r - 1)[needed])
-        if batch is None:
+        tried.add(f)
+        groups, items = [], []
+        for part in parts:
+            if f not in part.findings:
+                continue
+            j = list(part.findings).index(f)
+            rest = [i for i in range(len(part.findings)) if i != j]
+            group = np.flatnonzero(part.unresolved & ((part.absent >> j) & 1 == 0))
+            if group.size:
+                groups.append((part, group))
+                items.append(([part.findings[i] for i in rest], _gather(part.absent[group],
+                                                                         rest)))
+        given = evolve(evidence, present=evidence.present | {f})
+        joint = _joint_batch(scorer, given, items, base_log_evidence)
+        if joint is None:
             break
-        probs, log_ev = batch
-        # P(f present, subset absent | evidence) at the subsets needed (the others unused)
-        weight = np.zeros(1 << (r - 1))
-        weight[needed] = np.exp(log_ev - base_log_evidence)
-        joint = np.zeros((1 << (r - 1), probs.shape[1]))
-        joint[needed] = weight[needed, None] * probs
-        p, post, ok = _combine(weight, joint, sub, r - 1)
-        probability[group[ok]], posterior[group[ok]] = p[ok], post[ok]
-        unresolved[group[ok]] = False
-    for at in np.flatnonzero(unresolved).tolist():  # one direct inference
-        seen = _observed(evidence, findings, _STATUSES[r][int(absent[at])])
-        result = scorer.run(seen.present, seen.absent)
-        probability[at] = math.exp(result.log_evidence - base_log_evidence)
-        posterior[at] = result.probabilities
-
-
-def _submasks(mask: int) -> list[int]:
-    """Every submask of ``mask`` (including 0 and ``mask``)."""
-    out = []
-    sub = mask
-    while True:
-        out.append(sub)
-        if sub == 0:
-            return out
-        sub = (sub - 1) & mask
+        ok = joint.ok()
+        posterior = joint.posterior(ok)
+        for (part, group), start, stop in zip(groups, joint.starts[:-1], joint.starts[1:],
+                                              strict=True):
+            done = ok[start:stop]
+            part.probability[group[done]] = joint.probability[start:stop][done]
+            part.posterior[group[done]] = posterior[start:stop][done]
+            part.unresolved[group[done]] = False
+    for part in parts:
+        for at in np.flatnonzero(part.unresolved).tolist():  # one direct inference
+            seen = _observed(evidence, part.findings,
+                             _STATUSES[len(part.findings)][int(part.absent[at])])
+            result = scorer.run(seen.present, seen.absent)
+            part.probability[at] = math.exp(result.log_evidence - base_log_evidence)
+            part.posterior[at] = result.probabilities
 
 
 def _losses(model: CompiledModel, posteriors: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -588,30 +586,28 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     values = []
     revealed = [[f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
                 for test in kb.tests]
-    # every test's rows in one batch (they share the present findings, hence the structure);
-    # of a test revealing inhibited findings, the rows with all of those absent (see _grouped)
-    inhibited = scorer.model.inhibited
-    groups = [([f for f in unknown if f not in inhibited], [f for f in unknown if f in inhibited])
-              for unknown in revealed if unknown]
-    joint = iter(_joint_batch(scorer, evidence, groups) or ()) if valued and groups else None
-    for test, unknown in zip(kb.tests, revealed, strict=True):
+    # every test's rows in one batch (they share the present findings, hence the structure)
+    possible = [_listed(kb, evidence, unknown) if unknown and valued else None
+                for unknown in revealed]
+    items = [(unknown, absent) for unknown, absent in zip(revealed, possible, strict=True)
+             if absent is not None]
+    solved = iter(_solved(scorer, evidence, items, log_evidence) or ()) if items else None
+    for test, unknown, absent in zip(kb.tests, revealed, possible, strict=True):
         if not unknown:
             values.append(TestValue(test.id, test.name, 0.0, test.cost, 0.0, recommended=False,
                                     rationale="Its results are already known.", outcomes=()))
             continue
         flags = indications.get(test.id, [])
         confirms = confirmations.get(test.id, [])
-        if valued:
-            batch = next(joint, None) if joint is not None else None
-            solved = (_solved(scorer, evidence, unknown, log_evidence, batch)
-                      if batch is not None else None)
-            if solved is None:
+        if absent is not None:
+            result = next(solved, None) if solved is not None else None
+            if result is None:
                 raw = _outcomes(scorer, evidence, unknown, log_evidence)
                 pairs = [pair for pair, _, _ in raw]
                 probability = np.array([p for _, p, _ in raw])
                 posterior = np.array([post for _, _, post in raw])
             else:
-                absent, probability, posterior = solved
+                probability, posterior = result
                 statuses = _STATUSES[len(unknown)]
                 pairs = [tuple(zip(unknown, statuses[v], strict=True)) for v in absent.tolist()]
             value = max(0.0, base_loss - float(probability @ _losses(scorer.model, posterior)))
@@ -648,29 +644,6 @@ def _askable(kb: KnowledgeBase, evidence: Evidence) -> list[str]:
     return [f.id for f in kb.findings if f.question is not None and evidence.status(f.id) is None]
 
 
-def held_questions(kb: KnowledgeBase, model: CompiledModel, evidence: Evidence) -> list[str]:
-    """Askable findings whose "present" outcome :func:`next_questions` solves one by one.
-
-    Those with inhibitor links (showing one present also observes exclusion evidence, which the
-    questions' shared batch cannot express): each needs the inference of the current evidence
-    with it present, which :func:`twitchcds.pipeline.run_many` solves for a whole chunk of cases
-    at once.
-
-    Examples
-    --------
-    >>> from twitchcds import Case, load_knowledge_base
-    >>> from twitchcds.compiled import compile_model
-    >>> from twitchcds.evidence import derive_evidence
-    >>> kb = load_knowledge_base()
-    >>> model = compile_model(kb)
-    >>> held = held_questions(kb, model, derive_evidence(Case.from_dict({"age": 40}), kb))
-    >>> 0 < len(held) and set(held) <= model.inhibited
-    True
-    """
-    blocked = _blocked(kb, evidence)
-    return [f for f in _askable(kb, evidence) if f not in blocked and f in model.inhibited]
-
-
 def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
                    log_evidence: float, limit: int = 10) -> tuple[Question, ...]:
     """Unobserved askable findings (those with a ``question``), by expected value; top ``limit``.
@@ -696,53 +669,47 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
     return tuple(questions[:limit])
 
 
-def _held_value(scorer: Scorer, evidence: Evidence, finding: str, log_evidence: float, *,
-                absent: tuple[npt.NDArray[np.float64], float], base_loss: float) -> float:
-    """Value of observing an inhibited ``finding``, whose "absent" outcome is in a batch.
-
-    ``absent`` is that outcome's posterior and log evidence; "present" gets one inference (it
-    observes the exclusion evidence too). As :func:`_outcomes` for ``[finding]``.
-    """
-    shown = scorer.run({*evidence.present, finding}, evidence.absent)
-    p_pos = math.exp(shown.log_evidence - log_evidence)
-    p_neg = math.exp(absent[1] - log_evidence)
-    total = p_pos + p_neg
-    return _value(scorer.model, base_loss, [("present", p_pos / total, shown.probabilities),
-                                            ("absent", p_neg / total, absent[0])])
-
-
 def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
                      log_evidence: float, *, ids: Sequence[str], base_loss: float,
                      ) -> list[float]:
-    """Return the expected loss reduction of observing each of ``ids`` (one batch)."""
-    # an inhibited finding shown present also observes exclusion evidence, which the
-    # "also absent" batch cannot express: its "present" outcome gets one inference of its own
-    # (and a finding with a status the lab constraints rule out is valued by _outcomes)
+    """Return the expected loss reduction of observing each of ``ids`` (one batch).
+
+    Rows: the current evidence, each candidate absent, and for a candidate with inhibitor
+    links its exclusion evidence observed without and with it absent. "Absent" is its row;
+    "present" is the current evidence minus "absent" (for an inhibited finding: its exclusion
+    evidence minus that with it absent, so showing it present observes its exclusion evidence
+    too). A status the lab constraints rule out gets probability 0. The loss is computed from
+    joint probabilities, so no division by a small probability occurs. ``current`` is the
+    posterior under the current evidence (the batch solves it again as its first row).
+    """
+    if not ids:
+        return []
+    model = scorer.model
+    held = [f for f in ids if f in model.inhibited]
+    n, m = len(ids), len(held)
+    rows = np.zeros((1 + n + 2 * m, n + m))
+    rows[1:1 + n, :n] = np.eye(n)
+    at = np.array([ids.index(f) for f in held], dtype=np.intp)
+    rows[1 + n:, n:] = np.vstack((np.eye(m), np.eye(m)))
+    rows[1 + n + m + np.arange(m), at] = 1.0
+    batch = scorer.run_absent_batch(evidence.present, evidence.absent, ids, rows, shown=held)
+    if batch is None:
+        return [_value(model, base_loss, _outcomes(scorer, evidence, [f], log_evidence))
+                for f in ids]
+    probs, log_ev = batch
+    weight = np.exp(log_ev - log_evidence)
+    joint = weight[:, None] * probs
+    shown, hidden = np.zeros(n, dtype=np.intp), 1 + np.arange(n)  # "present": shown - hidden
+    shown[at], hidden[at] = 1 + n + np.arange(m), 1 + n + m + np.arange(m)
     blocked = _blocked(scorer.kb, evidence)
-    batch_ids = [f for f in ids if f not in blocked]
-    batch = (scorer.run_absent_batch(evidence.present, evidence.absent, batch_ids,
-                                     np.eye(len(batch_ids))) if batch_ids else None)
-    values = {}
-    if batch is not None:
-        miss, false_alarm = scorer.model.miss_loss, scorer.model.false_alarm_loss
-        # the same findings as held_questions (which run_many solves ahead for a chunk)
-        held = np.array([f in scorer.model.inhibited for f in batch_ids], dtype=np.bool_)
-        for at in np.flatnonzero(held).tolist():
-            values[batch_ids[at]] = _held_value(scorer, evidence, batch_ids[at], log_evidence,
-                                                absent=(batch[0][at], float(batch[1][at])),
-                                                base_loss=base_loss)
-        batch_ids = [f for f, h in zip(batch_ids, held, strict=True) if not h]
-        probs, log_ev = batch[0][~held], batch[1][~held]
-        p_neg = np.minimum(np.exp(log_ev - log_evidence), 1.0)
-        joint_neg = p_neg[:, None] * probs
-        p_pos = 1.0 - p_neg
-        joint_pos = np.clip(current[None, :] - joint_neg, 0.0, p_pos[:, None])
-        after = (np.minimum(miss * joint_neg, false_alarm * (p_neg[:, None] - joint_neg))
-                 + np.minimum(miss * joint_pos, false_alarm * (p_pos[:, None] - joint_pos)))
-        values.update(zip(batch_ids, np.maximum(0.0, base_loss - after.sum(axis=1)).tolist(),
-                          strict=True))
-    for f in ids:
-        if f not in values:
-            values[f] = _value(scorer.model, base_loss,
-                               _outcomes(scorer, evidence, [f], log_evidence))
-    return [values[f] for f in ids]
+    can = np.array([_possible(scorer.kb, evidence, [f]) if f in blocked else (True, True)
+                    for f in ids], dtype=np.bool_)  # [present, absent] possible
+    p_pos = np.maximum(weight[shown] - weight[hidden], 0.0) * can[:, 0]
+    p_neg = weight[1:1 + n] * can[:, 1]
+    j_pos = np.clip(joint[shown] - joint[hidden], 0.0, p_pos[:, None])
+    j_neg = joint[1:1 + n] * can[:, 1:]
+    miss, false_alarm = model.miss_loss, model.false_alarm_loss
+    after = (np.minimum(miss * j_neg, false_alarm * (p_neg[:, None] - j_neg))
+             + np.minimum(miss * j_pos, false_alarm * (p_pos[:, None] - j_pos))).sum(axis=1)
+    values: list[float] = np.maximum(0.0, base_loss - after / (p_pos + p_neg)).tolist()
+    return values

@@ -92,11 +92,13 @@ def run(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArra
 
 def run_batch(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArray, *,
               extra: FloatArray, extra_findings: IntArray, method: str, budget: float,
-              ) -> tuple[FloatArray, FloatArray] | None:
+              shown: IntArray | None = None) -> tuple[FloatArray, FloatArray] | None:
     """Exact posteriors ``(B, n_conditions)`` and log evidences ``(B,)`` of a batch.
 
     Row ``b`` has present findings ``pos`` and absent findings ``neg`` plus those
-    ``extra_findings[i]`` with ``extra[b, i] == 1`` (none of them present). Returns ``None``
+    ``extra_findings[i]`` with ``extra[b, i] == 1`` (none of them present), and the exclusion
+    evidence of ``shown[j]`` where ``extra[b, len(extra_findings) + j] == 1`` (see
+    :func:`._reduce.fold_batch`). Returns ``None``
     when some component would not run exactly under ``method`` and ``budget`` (the caller then
     runs rows one at a time, as :func:`run` would).
     """
@@ -104,7 +106,8 @@ def run_batch(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: I
     exact = choose(st, method, budget)
     if not all(exact):
         return None
-    pi, pi_c, log_ev = fold_batch(network, priors, neg, extra, extra_findings, present=pos)
+    pi, pi_c, log_ev = fold_batch(network, priors, neg, extra, extra_findings, present=pos,
+                                  shown=shown)
     return _solve(network, st, pi=pi, pi_c=pi_c, log_ev=log_ev, exact=exact, method=method,
                   sampler=None)
 

@@ -109,14 +109,17 @@ def fold_absent(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
 
 def fold_batch(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
                extra: FloatArray, extra_findings: IntArray, *,
-               present: IntArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
+               present: IntArray | None = None,
+               shown: IntArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
     """:func:`fold_absent` for a batch: the shared ``absent`` plus, per row, more absent findings.
 
-    ``extra`` is a ``(B, len(extra_findings))`` 0/1 matrix saying which of ``extra_findings``
-    are also absent in row ``b``. Returns ``pi``, ``pi_c`` (shape ``(B, n_conditions)``) and the
-    log evidence of each row's absent findings (and of the exclusion evidence of the shared
-    ``present`` findings, as in :func:`fold_absent`). Conditions no absent finding or exclusion
-    touches keep their prior exactly.
+    ``extra`` is a ``(B, len(extra_findings) + len(shown))`` 0/1 matrix: its first columns say
+    which of ``extra_findings`` are also absent in row ``b``, the last ones whose of the
+    inhibited findings ``shown`` the exclusion evidence is observed in row ``b`` (as if they
+    were present, without their own likelihood). Returns ``pi``, ``pi_c`` (shape ``(B,
+    n_conditions)``) and the log evidence of each row's absent findings and exclusion evidence
+    (that of the shared ``present`` findings too, as in :func:`fold_absent`). Conditions no
+    absent finding or exclusion touches keep their prior exactly.
 
     Examples
     --------
@@ -138,6 +141,17 @@ def fold_batch(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
     b = extra.shape[0]
     weights = np.concatenate((np.ones((b, absent.size)), extra), axis=1)
     log_leak = np.log1p(-network.leaks[both])
+    if shown is not None and shown.size:  # one more row per finding: its exclusion nodes
+        at = gather_rows(network.inhibit_ptr, shown)
+        rows = np.repeat(np.arange(shown.size),
+                         network.inhibit_ptr[shown + 1] - network.inhibit_ptr[shown])
+        nodes = np.zeros((shown.size, n))
+        with np.errstate(invalid="ignore"):  # -inf + -inf stays -inf (s = 1)
+            np.add.at(nodes, (rows, network.inhibit_index[at]), network.inhibit_log_keep[at])
+        marks = np.zeros((shown.size, n))
+        marks[rows, network.inhibit_index[at]] = 1.0
+        dense, linked = np.concatenate((dense, nodes)), np.concatenate((linked, marks))
+        log_leak = np.concatenate((log_leak, np.zeros(shown.size)))
     excl, excl_log_keep = exclusions(network, present if present is not None else absent[:0])
     if excl.size:  # one more shared row: the exclusion nodes, like an absent finding of leak 0
         with np.errstate(invalid="ignore"):  # -inf + -inf stays -inf (s = 1)
