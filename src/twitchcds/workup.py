@@ -349,7 +349,10 @@ def _joint_batch(scorer: Scorer, evidence: Evidence,
             held, dtype=np.intp))) & 1
         blocks.append(block)
         signs.append(matrix)
-    rows, pick = np.unique(np.concatenate(blocks), axis=0, return_inverse=True)
+    if len(blocks) == 1:  # one item's rows are distinct already
+        rows, pick = blocks[0], np.arange(len(blocks[0]))
+    else:
+        rows, pick = np.unique(np.concatenate(blocks), axis=0, return_inverse=True)
     batch = scorer.run_absent_batch(evidence.present, evidence.absent, list(columns), rows,
                                     shown=list(shown))
     if batch is None:
@@ -456,6 +459,7 @@ def _resolve(scorer: Scorer, evidence: Evidence, base_log_evidence: float,
     tried: set[str] = set()
     while True:
         counts: dict[str, int] = {}
+        parts = [part for part in parts if part.unresolved.any()]
         for part in parts:
             shown = ~part.absent[part.unresolved]
             for j, finding in enumerate(part.findings):
