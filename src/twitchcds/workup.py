@@ -265,10 +265,6 @@ _STATUSES: tuple[tuple[tuple[Status, ...], ...], ...] = tuple(
           for v in range(1 << r))
     for r in range(MAX_REVEALED + 1))
 
-_Solved = tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64]]
-"""Possible results as absent bits (in listing order), their probabilities and posteriors."""
-
-
 class _Joint(NamedTuple):
     """Results of several items from one batch, relative to the current evidence.
 
