@@ -28,8 +28,10 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 from attrs import frozen
 
@@ -46,7 +48,7 @@ from twitchcds.scope import Scope, ScopeStatus
 from twitchcds.triage import fired_red_flags, triage
 from twitchcds.typing import Method, Setting, TriageLevel
 
-__all__ = ["CaseScores", "score_many"]
+__all__ = ["CaseScores", "score_many", "to_json_many"]
 
 
 @frozen
@@ -103,6 +105,10 @@ class CaseScores:
         ['case_id', 'differential', 'disclaimer', 'inference', 'knowledge_base', 'scope', \
 'setting', 'triage']
         """
+        return self._dict([float(f"{p:.6g}") for _, p in self.differential])
+
+    def _dict(self, rounded: Sequence[float]) -> dict[str, Any]:
+        """:meth:`to_dict`, given the differential's probabilities rounded (in its order)."""
         return {
             "case_id": self.case_id,
             "knowledge_base": {"version": self.kb_version, "sha256": self.kb_sha256},
@@ -111,14 +117,70 @@ class CaseScores:
             "scope": self.scope,
             "triage": {"level": self.triage,
                        "reasons": [{"id": i, "level": level} for i, level in self.reasons]},
-            "differential": [{"id": i, "probability": float(f"{p:.6g}")}
-                             for i, p in self.differential],
+            "differential": [{"id": i, "probability": p}
+                             for (i, _), p in zip(self.differential, rounded, strict=True)],
             "disclaimer": DISCLAIMER,
         }
 
     def to_json(self) -> str:
         """Return :meth:`to_dict` as one compact JSON line (keys in a fixed order)."""
         return orjson.dumps(self.to_dict()).decode()
+
+
+def to_json_many(rows: Sequence[CaseScores]) -> list[str]:
+    """``[row.to_json() for row in rows]``, with every probability rounded at once.
+
+    Examples
+    --------
+    >>> from twitchcds import assess
+    >>> rows = [CaseScores.from_assessment(assess({"age": age}, workup=False))
+    ...         for age in (30, 70)]
+    >>> to_json_many(rows) == [row.to_json() for row in rows]
+    True
+    """
+    flat = np.array([p for row in rows for _, p in row.differential], dtype=np.float64)
+    rounded = _six_significant(flat).tolist()
+    out, at = [], 0
+    for row in rows:
+        end = at + len(row.differential)
+        out.append(orjson.dumps(row._dict(rounded[at:end])).decode())
+        at = end
+    return out
+
+
+_POWERS_OF_TEN: Final = np.array([float(10**k) for k in range(23)])
+"""``10**k`` for ``k`` up to 22: every one is exact in binary64."""
+
+
+def _six_significant(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``float(f"{p:.6g}")`` of every value, computed for the whole array at once.
+
+    A value ``p`` in ``[1e-16, 1]`` is scaled by an exact power of ten ``s`` into
+    ``[1e5, 1e6)``, rounded to an integer ``m`` and divided back: ``m / s`` is one correctly
+    rounded division of exact numbers, so it is the double nearest to the six-digit decimal,
+    which is what ``float(f"{p:.6g}")`` returns, as long as ``m`` is the decimal's digits. The
+    scaling rounds once (by under 1.2e-10), which can change ``m`` only when ``p * s`` is that
+    close to a half (a tie, rounded half to even on ``p``'s exact binary value by the string
+    path). Values within 1e-6 of a half, values outside ``[1e-16, 1]`` (zero, subnormals, NaN)
+    and values that ``log10`` does not scale into range take the string path. Property tests
+    check equality on floats in ``[0, 1]``, near ties and exact ties.
+
+    Examples
+    --------
+    >>> _six_significant(np.array([0.123456789, 1.0, 0.0, 2.5e-7, 5e-324])).tolist()
+    [0.123457, 1.0, 0.0, 2.5e-07, 5e-324]
+    """
+    p = np.asarray(values, dtype=np.float64)
+    fast = (p >= 1e-16) & (p <= 1.0)
+    q = np.where(fast, p, 1.0)  # the others' results are replaced below
+    scale = _POWERS_OF_TEN[(5 - np.floor(np.log10(q))).astype(np.intp)]
+    scaled = q * scale
+    # log10 can be off by one next to a power of ten: the scaled value then falls outside
+    fast &= (scaled >= 1e5) & (scaled < 1e6) & (np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)
+    out: npt.NDArray[np.float64] = np.rint(scaled) / scale
+    slow = np.flatnonzero(~fast)
+    out[slow] = [float(f"{x:.6g}") for x in p[slow].tolist()]
+    return out
 
 
 def _scores(case: Case, kb: KnowledgeBase, model: CompiledModel, *, evidence: Evidence,

@@ -26,7 +26,7 @@ from twitchcds.case import Case
 from twitchcds.errors import InvalidInputError, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.pipeline import _as_case, _condition_rows, check_options, run_many
-from twitchcds.scores import score_many
+from twitchcds.scores import score_many, to_json_many
 
 __all__ = ["CaseFailure", "ErrorMode"]
 
@@ -159,9 +159,11 @@ def _block(items: list[Any], kb: KnowledgeBase, parse: bool, output: Output,
     if output in ("scores", "rows"):  # CaseScores as JSON text or as objects
         opts = dict(options)
         scored = score_many(cases, kb, model, setting=opts["setting"], method=opts["method"])
+        rows = [row for row in scored if not isinstance(row, TwitchCDSError)]
+        done = iter(to_json_many(rows) if output == "scores" else rows)  # JSON: all at once
         for i, row in zip(at, scored, strict=True):
             out[i] = ((False, (row, _case_id(items[i]))) if isinstance(row, TwitchCDSError)
-                      else (True, row.to_json() if output == "scores" else row))
+                      else (True, next(done)))
         return out
     for i, result in zip(at, run_many(cases, kb, model, options), strict=True):
         if isinstance(result, TwitchCDSError):
