@@ -5,8 +5,9 @@ the case itself. A population run (``twitchcds batch --scores``, a DataFrame of 
 often needs only each case's posteriors, scope and triage; :class:`CaseScores` holds those and
 nothing else. :func:`score_many` computes them with the same stages as
 :func:`twitchcds.pipeline.run_many` (evidence and priors per case, one exact inference for all
-differentials and one for all scope checks, red flags and triage per case), so they equal the
-full assessment's to rounding (a property test checks 1e-12 and identical triage and scope).
+differentials and one for all scope checks, then the chunk's ranking and triage as arrays:
+:func:`~twitchcds.triage.triage_many`), so they equal the full assessment's to rounding (a
+property test checks 1e-12 and identical triage and scope).
 A case that needs approximate inference, or whose evidence is impossible, goes through the full
 pipeline alone and is reduced to its scores.
 
@@ -42,10 +43,10 @@ from twitchcds.errors import TwitchCDSError
 from twitchcds.evidence import Evidence
 from twitchcds.inference import InferenceResult, rank_order
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.pipeline import check_options, run, solve_cases
+from twitchcds.pipeline import SolvedCase, check_options, run, solve_cases
 from twitchcds.priors import Priors
 from twitchcds.scope import Scope, ScopeStatus
-from twitchcds.triage import fired_red_flags, triage
+from twitchcds.triage import triage_many
 from twitchcds.typing import Method, Setting, TriageLevel
 
 __all__ = ["CaseScores", "score_many", "to_json_many"]
@@ -183,18 +184,24 @@ def _six_significant(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]
     return out
 
 
-def _scores(case: Case, kb: KnowledgeBase, model: CompiledModel, *, evidence: Evidence,
-            priors: Priors, result: InferenceResult, scope: Scope) -> CaseScores:
-    probs = result.probabilities.tolist()
-    ids = model.network.condition_ids
-    by_id = dict(zip(ids, probs, strict=True))
-    context = evidence.present | frozenset(evidence.risk_factors)
-    level = triage(model, context, by_id, fired_red_flags(model, context), scope=scope)
-    order = rank_order(result.probabilities, model.id_rank).tolist()
-    return CaseScores(case.id, kb.version, kb.sha256, priors.setting, result.method,
-                      len(evidence.present), scope.status, level.level,
-                      tuple((r.id, r.level) for r in level.reasons),
-                      tuple([(ids[j], probs[j]) for j in order]))
+def _scores(kb: KnowledgeBase, model: CompiledModel,
+            solved: Sequence[tuple[Case, Evidence, Priors, InferenceResult, Scope]],
+            ) -> list[CaseScores]:
+    """Return the scores of solved cases, ranked and triaged all at once (as arrays)."""
+    if not solved:
+        return []
+    probabilities = np.array([result.probabilities for _, _, _, result, _ in solved])
+    order = rank_order(probabilities, np.broadcast_to(model.id_rank, probabilities.shape))
+    ranked = np.take_along_axis(probabilities, order, axis=1).tolist()
+    ranked_ids = np.array(model.network.condition_ids, dtype=object)[order].tolist()
+    levels = triage_many(model, [e.present | frozenset(e.risk_factors) for _, e, _, _, _ in solved],
+                         probabilities, [scope for _, _, _, _, scope in solved])
+    return [CaseScores(case.id, kb.version, kb.sha256, priors.setting, result.method,
+                       len(evidence.present), scope.status, level.level,
+                       tuple((r.id, r.level) for r in level.reasons),
+                       tuple(zip(ids, probs, strict=True)))
+            for (case, evidence, priors, result, scope), level, ids, probs
+            in zip(solved, levels, ranked_ids, ranked, strict=True)]
 
 
 def score_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel, *,
@@ -211,18 +218,26 @@ def score_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel, *
     """
     options = check_options(method=method, workup=False, explain=False, setting=setting,
                             intervals=False)
+    solved = solve_cases(cases, kb, model, setting, method)
+    ready = [(case, s.evidence, s.priors, s.result, s.scope)
+             for case, s in zip(cases, solved, strict=True)
+             if isinstance(s, SolvedCase) and s.result is not None and s.scope is not None]
+    scored = iter(_scores(kb, model, ready))
     out: list[CaseScores | TwitchCDSError] = []
-    for case, solved in zip(cases, solve_cases(cases, kb, model, setting, method), strict=True):
-        if isinstance(solved, TwitchCDSError):
-            out.append(solved)
-            continue
-        try:
-            if solved.result is None or solved.scope is None:  # impossible or approximate:
-                out.append(CaseScores.from_assessment(run(case, kb, model, options)))  # alone
-            else:
-                out.append(_scores(case, kb, model, evidence=solved.evidence,
-                                   priors=solved.priors, result=solved.result,
-                                   scope=solved.scope))
-        except TwitchCDSError as exc:
-            out.append(exc)
+    for case, s in zip(cases, solved, strict=True):
+        if isinstance(s, TwitchCDSError):
+            out.append(s)
+        elif s.result is None or s.scope is None:  # impossible or approximate: assessed alone
+            out.append(_alone(case, kb, model, options))
+        else:
+            out.append(next(scored))
     return out
+
+
+def _alone(case: Case, kb: KnowledgeBase, model: CompiledModel,
+           options: tuple[tuple[str, Any], ...]) -> CaseScores | TwitchCDSError:
+    """Score one case through the full pipeline: its scores, or its error."""
+    try:
+        return CaseScores.from_assessment(run(case, kb, model, options))
+    except TwitchCDSError as exc:
+        return exc
