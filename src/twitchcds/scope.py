@@ -38,7 +38,7 @@ A finding no condition causes is explained by its leak alone, with no inference.
 from __future__ import annotations
 
 import math
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -135,7 +135,35 @@ def leak_only_bound(model: CompiledModel, finding: str,
     leak = float(model.network.leaks[model.finding_position[finding]])
     m = float(probabilities[parents].max())
     q = 1.0 - float(links.min())
-    return min(1.0, (1.0 - m) + m * leak * q / (1.0 - (1.0 - leak) * q))
+    return min(1.0, _bound(m, leak, q))
+
+
+_Number = TypeVar("_Number", float, npt.NDArray[np.float64])
+
+
+def _bound(m: _Number, leak: _Number, q: _Number) -> _Number:
+    """Return the bound of the module notes, uncapped (of numbers or of arrays alike)."""
+    return (1.0 - m) + m * leak * q / (1.0 - (1.0 - leak) * q)
+
+
+def _leak_only_bounds(model: CompiledModel, findings: npt.NDArray[np.intp],
+                      probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``leak_only_bound(model, finding i, probabilities[i])`` for caused findings, at once.
+
+    ``findings`` are positions in the model's finding order, each with a parent.
+    """
+    network = model.network
+    unique, inverse = np.unique(findings, return_inverse=True)
+    is_parent = np.zeros((unique.size, network.n_conditions), dtype=bool)
+    q = np.empty(unique.size)
+    for i, finding in enumerate(unique.tolist()):
+        parents, links = network.parents(finding)
+        is_parent[i, parents] = True
+        q[i] = 1.0 - float(links.min())
+    m = np.where(is_parent[inverse], probabilities, -np.inf).max(axis=1)
+    bound: npt.NDArray[np.float64] = np.minimum(1.0, _bound(m, network.leaks[findings],
+                                                             q[inverse]))
+    return bound
 
 
 def _candidates(kb: KnowledgeBase, model: CompiledModel, present: frozenset[str],
@@ -155,6 +183,44 @@ def _candidates(kb: KnowledgeBase, model: CompiledModel, present: frozenset[str]
              if f not in caused
              or leak_only_bound(model, f, probabilities) >= UNEXPLAINED_THRESHOLD]
     return complaints, asked, [f for f in asked if f in caused]
+
+
+def _candidates_many(kb: KnowledgeBase, model: CompiledModel, present: npt.NDArray[np.bool_],
+                     probabilities: npt.NDArray[np.float64],
+                     ) -> list[tuple[tuple[str, ...], list[str], list[str]]]:
+    """:func:`_candidates` of every row of ``present`` (a mask in the model's finding order).
+
+    The same selection as masks over the columns sorted by finding id, with the bounds of
+    every row's caused clinical findings computed at once (:func:`_leak_only_bounds`).
+    """
+    names = sorted(model.network.finding_ids)
+    columns = np.array([model.finding_position[f] for f in names], dtype=np.intp)
+    found = present[:, columns]
+    complaint = found & _flags(names, model.complaints)
+    clinical = (found & ~_flags(names, model.history_findings)
+                & complaint.any(axis=1, keepdims=True))
+    caused = _flags(names, kb.caused_findings)
+    rows, at = np.nonzero(clinical & caused)
+    low = _leak_only_bounds(model, columns[at], probabilities[rows]) < UNEXPLAINED_THRESHOLD
+    asked = clinical.copy()
+    asked[rows[low], at[low]] = False
+    return [(tuple(complaints), questioned, check) for complaints, questioned, check in zip(
+        _by_row(complaint, names), _by_row(asked, names), _by_row(asked & caused, names),
+        strict=True)]
+
+
+def _flags(names: list[str], chosen: frozenset[str]) -> npt.NDArray[np.bool_]:
+    """Return whether each name is one of ``chosen``."""
+    return np.array([f in chosen for f in names], dtype=bool)
+
+
+def _by_row(mask: npt.NDArray[np.bool_], names: list[str]) -> list[list[str]]:
+    """Return the names of each row's true columns, in column order."""
+    out: list[list[str]] = [[] for _ in range(mask.shape[0])]
+    rows, columns = np.nonzero(mask)
+    for r, j in zip(rows.tolist(), columns.tolist(), strict=True):
+        out[r].append(names[j])
+    return out
 
 
 def _scope(kb: KnowledgeBase, complaints: tuple[str, ...], unexplained: list[str]) -> Scope:
@@ -225,10 +291,8 @@ def scope_many(kb: KnowledgeBase, model: CompiledModel, *, priors: npt.NDArray[n
     ...                               log_evidence=np.zeros(1))]
     ['in-scope']
     """
-    ids = model.network.finding_ids
     position = model.finding_position
-    found = [_candidates(kb, model, frozenset(ids[j] for j in np.flatnonzero(row)), probs)
-             for row, probs in zip(present, probabilities, strict=True)]
+    found = _candidates_many(kb, model, present, probabilities)
     checks = [(r, f) for r, (_, _, check) in enumerate(found) for f in check]
     high: set[tuple[int, str]] = set()
     if checks:
