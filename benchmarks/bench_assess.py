@@ -6,8 +6,8 @@ Prints one row per example case: positive findings, method, median ms bare (no w
 explanation), with explanations, and full (with work-up); then ``assess_many`` rates on the
 example cases and on varied random cases (2-6 present and 0-8 absent findings, random age and
 sex), without and with work-up. ``--check`` also measures how far the batched work-up
-(:func:`twitchcds.workup._outcomes_batched`) is from one inference per outcome, relative to each
-outcome's cancellation factor (the basis of ``workup.BATCH_ROUNDING``).
+(:func:`twitchcds.outcomes.batched_outcomes`) is from one inference per outcome, relative to each
+outcome's cancellation factor (the basis of ``outcomes.BATCH_ROUNDING``).
 """
 
 from __future__ import annotations
@@ -25,9 +25,14 @@ import numpy as np
 import twitchcds
 from twitchcds.compiled import compile_model
 from twitchcds.evidence import derive_evidence
+from twitchcds.outcomes import (
+    _joint_batch,
+    batched_outcomes,
+    enumerate_outcomes,
+    possible_results,
+)
 from twitchcds.priors import case_priors
 from twitchcds.scoring import Scorer
-from twitchcds.workup import _joint_batch, _listed, _outcomes, _outcomes_batched
 
 CASES = sorted((Path(__file__).parent.parent / "examples" / "cases").glob("*.json"))
 
@@ -80,10 +85,10 @@ def check(kb: twitchcds.KnowledgeBase, cases: list[Any]) -> None:
             unknown = [f for f in test.reveals if evidence.status(f) is None][:6]
             if not unknown:
                 continue
-            fast = _outcomes_batched(scorer, evidence, unknown, base.log_evidence) or []
-            slow = _outcomes(scorer, evidence, unknown, base.log_evidence)
-            joint = _joint_batch(scorer, evidence, [(unknown, _listed(kb, evidence, unknown))],
-                                 base.log_evidence)
+            fast = batched_outcomes(scorer, evidence, unknown, base.log_evidence) or []
+            slow = enumerate_outcomes(scorer, evidence, unknown, base.log_evidence)
+            results = possible_results(kb, evidence, unknown)
+            joint = _joint_batch(scorer, evidence, [(unknown, results)], base.log_evidence)
             assert joint is not None
             factors = joint.scale / np.maximum(joint.probability, 1e-300)
             for (_, p1, post1), (_, p2, post2), kappa in zip(fast, slow, factors, strict=True):

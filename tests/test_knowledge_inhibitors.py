@@ -21,10 +21,10 @@ from twitchcds.evidence import derive_evidence
 from twitchcds.inference._brute import brute_force
 from twitchcds.knowledge.loader import build_knowledge_base, read_sources
 from twitchcds.knowledge.validation import citation_summary, validate
+from twitchcds.outcomes import batched_outcomes
 from twitchcds.priors import case_priors
 from twitchcds.scoring import Scorer
 from twitchcds.workup import (
-    _outcomes_batched,
     _question_values,
     _value,
     expected_loss,
@@ -351,7 +351,7 @@ def test_work_up_matches_brute_force(drawn: tuple[KnowledgeBase, dict[str, Any]]
             continue
         want = _brute_outcomes(kb, scorer.priors, set(evidence.present), set(evidence.absent),
                                unknown)
-        got = _outcomes_batched(scorer, evidence, unknown, base.log_evidence)
+        got = batched_outcomes(scorer, evidence, unknown, base.log_evidence)
         assert got is not None
         for (_, p, post), (p_true, post_true) in zip(got, want, strict=True):
             assert p == pytest.approx(p_true, abs=1e-9)

@@ -23,11 +23,10 @@ from twitchcds.inference._engine import run_batch
 from twitchcds.inference._reduce import fold_absent, fold_batch
 from twitchcds.inference._split import factor_steps
 from twitchcds.inference._structure import structure
+from twitchcds.outcomes import batched_outcomes, enumerate_outcomes
 from twitchcds.priors import case_priors
 from twitchcds.scoring import Method, Scorer
 from twitchcds.workup import (
-    _outcomes,
-    _outcomes_batched,
     _question_values,
     _value,
     expected_loss,
@@ -348,8 +347,8 @@ def test_batched_outcomes_equal_one_inference_per_outcome(kb: KnowledgeBase,
         unknown = [f for f in test.reveals if evidence.status(f) is None][:6]
         if not unknown:
             continue
-        fast = _outcomes_batched(scorer, evidence, unknown, base.log_evidence)
-        slow = _outcomes(scorer, evidence, unknown, base.log_evidence)
+        fast = batched_outcomes(scorer, evidence, unknown, base.log_evidence)
+        slow = enumerate_outcomes(scorer, evidence, unknown, base.log_evidence)
         assert fast is not None
         assert [o[0] for o in fast] == [o[0] for o in slow]
         for (_, p1, post1), (_, p2, post2) in zip(fast, slow, strict=True):
@@ -368,7 +367,8 @@ def test_batched_question_values_equal_two_inferences(kb: KnowledgeBase,
     fast = _question_values(scorer, evidence, base.probabilities, base.log_evidence, ids=ids,
                             base_loss=loss)
     for f, value in zip(ids, fast, strict=True):
-        slow = _value(scorer.model, loss, _outcomes(scorer, evidence, [f], base.log_evidence))
+        slow = _value(scorer.model, loss,
+                      enumerate_outcomes(scorer, evidence, [f], base.log_evidence))
         assert value == pytest.approx(slow, abs=1e-12)
 
 
@@ -407,7 +407,7 @@ def test_rank_tests_equals_one_inference_per_outcome(kb: KnowledgeBase,
         if not unknown:
             assert tests[test.id].value == 0.0
             continue
-        slow = _outcomes(scorer, evidence, unknown, base.log_evidence)
+        slow = enumerate_outcomes(scorer, evidence, unknown, base.log_evidence)
         assert tests[test.id].value == pytest.approx(_value(scorer.model, loss, slow), abs=1e-10)
         for outcome, (pairs, p, _) in zip(tests[test.id].outcomes, slow, strict=True):
             assert outcome.findings == pairs

@@ -1,4 +1,6 @@
-"""The batched work-up gives the answers of one inference per outcome (``workup._outcomes``).
+"""The batched work-up gives the answers of one inference per outcome.
+
+The reference is :func:`twitchcds.outcomes.enumerate_outcomes`.
 
 Random valid cases of the built-in knowledge base (lab values, so lab-derived findings and their
 constraints; inhibited findings observed or revealed by a test) are ranked by
@@ -17,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 from tests.strategies import kb_cases
-from twitchcds import Case, KnowledgeBase, load_knowledge_base
+from twitchcds import Case, KnowledgeBase, load_knowledge_base, outcomes
 from twitchcds import workup as wu
 from twitchcds.compiled import compile_model
 from twitchcds.evidence import Evidence, derive_evidence
@@ -60,7 +62,8 @@ def _check_tests(scorer: Scorer, evidence: Evidence) -> None:
     for test in ranked:
         unknown = [f for f in kb.test_index[test.id].reveals
                    if evidence.status(f) is None][:MAX_REVEALED]
-        slow = wu._outcomes(scorer, evidence, unknown, base.log_evidence) if unknown else []
+        slow = (outcomes.enumerate_outcomes(scorer, evidence, unknown, base.log_evidence)
+                if unknown else [])
         want_value[test.id] = wu._value(scorer.model, loss, slow) if unknown else 0.0
         assert test.value == pytest.approx(want_value[test.id], abs=TOL)
         assert [o.findings for o in test.outcomes] == [pairs for pairs, _, _ in slow]
@@ -82,8 +85,9 @@ def _check_tests(scorer: Scorer, evidence: Evidence) -> None:
 def _reference_questions(scorer: Scorer, evidence: Evidence) -> dict[str, float]:
     base = scorer.run(evidence.present, evidence.absent)
     loss = wu.expected_loss(scorer.model, base.probabilities)
+    enumerate_outcomes = outcomes.enumerate_outcomes
     return {f.id: wu._value(scorer.model, loss,
-                            wu._outcomes(scorer, evidence, [f.id], base.log_evidence))
+                            enumerate_outcomes(scorer, evidence, [f.id], base.log_evidence))
             for f in scorer.kb.findings if f.question is not None and evidence.status(f.id) is None}
 
 
@@ -123,7 +127,7 @@ def test_ill_conditioned_outcomes_are_resolved_exactly(payload: dict[str, Any]) 
     """With a pessimistic rounding bound most outcomes count as ill-conditioned, so they are
     re-batched or inferred directly; the results still equal one inference per outcome."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(wu, "BATCH_ROUNDING", 1e-4)
+        mp.setattr(outcomes, "BATCH_ROUNDING", 1e-4)
         _check_tests(*_setup(payload))
 
 
