@@ -63,6 +63,37 @@ def logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return result
 
 
+UNLINKED_FLOOR = 1e-12
+"""Smallest weight listed for a present finding not linked to the condition (see below)."""
+
+LOGIT_ROUNDING = 1e-13
+"""Bound on the rounding of a posterior ``p`` near 1, relative to ``1 - p``, in log-odds terms.
+
+A log-odds near certainty amplifies the rounding of ``p`` by ``1 / (1 - p)``, so two exact
+methods (one case alone, or a chunk of cases at once) can differ there by far more than
+``UNLINKED_FLOOR`` (seen: 1.9e-12 at ``p = 0.9994`` for a finding with no effect at all).
+"""
+
+
+def _unlinked_floor(before: npt.NDArray[np.float64],
+                    after: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per condition, the weight below which an unlinked finding's step is rounding noise.
+
+    ``UNLINKED_FLOOR``, or near certainty ``LOGIT_ROUNDING * (1 / (1 - p_before) + 1 / (1 -
+    p_after))`` when larger (``p`` clipped as :func:`logit` clips it).
+
+    Examples
+    --------
+    >>> floor = _unlinked_floor(np.array([0.5, 0.9994]), np.array([0.5, 0.9994]))
+    >>> [float(f"{x:.3g}") for x in floor]
+    [1e-12, 3.33e-10]
+    """
+    amplified = LOGIT_ROUNDING * (1.0 / (1.0 - np.clip(before, 0.0, 1.0 - _CLIP))
+                                  + 1.0 / (1.0 - np.clip(after, 0.0, 1.0 - _CLIP)))
+    floor: npt.NDArray[np.float64] = np.maximum(UNLINKED_FLOOR, amplified)
+    return floor
+
+
 def _isolated(kb: KnowledgeBase, condition: str,
               finding: str) -> tuple[float, tuple[str, ...]] | None:
     """Weight of present ``finding`` on ``condition`` alone: ``log(P(f | c) / P(f | none))``.
@@ -158,9 +189,10 @@ def explain(scorer: Scorer, evidence: Evidence, *,
         current = logit(steps[j + 1])
         delta = current - previous
         previous = current
+        floor = _unlinked_floor(steps[j], steps[j + 1])
         for i, c in enumerate(kb.conditions):
             refs = _cited(kb, c.id, f)
-            if refs is None and abs(delta[i]) < 1e-12:
+            if refs is None and abs(delta[i]) < floor[i]:
                 continue
             rows[i].append(Contribution(f, "present", float(delta[i]), refs or (),
                                         linked=refs is not None))
