@@ -274,6 +274,8 @@ def _merge(out: _Collector) -> tuple[dict[str, Status], list[DerivedFinding]]:
 
 def _check_lab_logic(kb: KnowledgeBase, status: dict[str, Status], out: _Collector) -> None:
     """Refuse statuses that no single lab value could produce (e.g. severe low K, but not low)."""
+    if not any(s == "present" and f in kb.lab_constraints_of for f, s in status.items()):
+        return  # no link starts at a present finding
     where: dict[str, str] = {}
     for a, b, implies in kb.lab_constraints:
         if status.get(a) != "present" or status.get(b) != ("absent" if implies else "present"):

@@ -348,9 +348,11 @@ def solve_many(kb: KnowledgeBase, model: CompiledModel, evidences: Sequence[Evid
     network, position = model.network, model.finding_position
     present = np.zeros((len(evidences), network.n_findings), dtype=bool)
     absent = np.zeros_like(present)
-    for r, evidence in enumerate(evidences):
-        present[r, [position[f] for f in evidence.present]] = True
-        absent[r, [position[f] for f in evidence.absent]] = True
+    for mask, found in ((present, [e.present for e in evidences]),
+                        (absent, [e.absent for e in evidences])):  # one assignment each
+        cells = [(r, position[f]) for r, ids in enumerate(found) for f in ids]
+        if cells:
+            mask[tuple(zip(*cells, strict=True))] = True
     table = np.array([p.adjusted for p in priors], dtype=float)
     try:
         many = infer_many(network, table, present, absent, method=method)

@@ -210,6 +210,22 @@ class KnowledgeBase:
         return tuple(out)
 
     @cached_property
+    def lab_constraints_of(self) -> Mapping[str, tuple[tuple[str, str, bool], ...]]:
+        """:attr:`lab_constraints` by their first finding (the one shown present).
+
+        Examples
+        --------
+        >>> from twitchcds import load_knowledge_base
+        >>> kb = load_knowledge_base()
+        >>> all(c[0] == a for a, cs in kb.lab_constraints_of.items() for c in cs)
+        True
+        """
+        out: dict[str, list[tuple[str, str, bool]]] = {}
+        for constraint in self.lab_constraints:
+            out.setdefault(constraint[0], []).append(constraint)
+        return MappingProxyType({a: tuple(cs) for a, cs in out.items()})
+
+    @cached_property
     def revealed_by(self) -> Mapping[str, tuple[str, ...]]:
         """Test ids that reveal each finding."""
         out: dict[str, list[str]] = {}
