@@ -363,7 +363,7 @@ def test_work_up_matches_brute_force(drawn: tuple[KnowledgeBase, dict[str, Any]]
                                   in zip(got, want, strict=True)])
         assert ranked.value == pytest.approx(value, abs=1e-9)
     ids = [f.id for f in kb.findings if evidence.status(f.id) is None]
-    values = _question_values(scorer, evidence, base.probabilities, base.log_evidence, ids=ids,
+    values = _question_values(scorer, evidence, base.log_evidence, ids=ids,
                               base_loss=loss)
     for f, value in zip(ids, values, strict=True):
         want = _brute_outcomes(kb, scorer.priors, set(evidence.present), set(evidence.absent),

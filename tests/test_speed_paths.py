@@ -364,7 +364,7 @@ def test_batched_question_values_equal_two_inferences(kb: KnowledgeBase,
     base = scorer.run(evidence.present, evidence.absent)
     loss = expected_loss(scorer.model, base.probabilities)
     ids = [f.id for f in kb.findings if f.question and evidence.status(f.id) is None]
-    fast = _question_values(scorer, evidence, base.probabilities, base.log_evidence, ids=ids,
+    fast = _question_values(scorer, evidence, base.log_evidence, ids=ids,
                             base_loss=loss)
     for f, value in zip(ids, fast, strict=True):
         slow = _value(scorer.model, loss,

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from attrs import frozen
 
 from twitchcds._state import builtin_knowledge_base, compiled_model
@@ -236,6 +237,19 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
 _Answer = tuple[frozenset[str], frozenset[str], InferenceResult]
 
 
+def _finding_masks(model: CompiledModel,
+                   rows: Sequence[tuple[Iterable[str], Iterable[str]]],
+                   ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Present and absent masks (rows x the model's findings) of ``(present, absent)`` ids."""
+    position = model.finding_position
+    masks = np.zeros((2, len(rows), len(position)), dtype=bool)
+    cells = [(side, r, position[f]) for r, row in enumerate(rows)
+             for side, ids in enumerate(row) for f in ids]
+    if cells:
+        masks[tuple(zip(*cells, strict=True))] = True  # one assignment
+    return masks[0], masks[1]
+
+
 def _ahead(kb: KnowledgeBase, model: CompiledModel,
            prepared: Sequence[SolvedCase | TwitchCDSError], opts: Mapping[str, Any],
            ) -> list[list[_Answer]]:
@@ -262,12 +276,7 @@ def _ahead(kb: KnowledgeBase, model: CompiledModel,
     answers: list[list[_Answer]] = [[] for _ in prepared]
     if not sets:
         return answers
-    position = model.finding_position
-    present = np.zeros((len(sets), len(position)), dtype=bool)
-    absent = np.zeros_like(present)
-    for r, (pos, neg) in enumerate(sets):
-        present[r, [position[f] for f in pos]] = True
-        absent[r, [position[f] for f in neg]] = True
+    present, absent = _finding_masks(model, sets)
     try:
         many = infer_many(model.network, np.array(priors, dtype=float), present, absent,
                           method=opts["method"])
@@ -345,17 +354,10 @@ def solve_many(kb: KnowledgeBase, model: CompiledModel, evidences: Sequence[Evid
     """
     if not evidences:
         return []
-    network, position = model.network, model.finding_position
-    present = np.zeros((len(evidences), network.n_findings), dtype=bool)
-    absent = np.zeros_like(present)
-    for mask, found in ((present, [e.present for e in evidences]),
-                        (absent, [e.absent for e in evidences])):  # one assignment each
-        cells = [(r, position[f]) for r, ids in enumerate(found) for f in ids]
-        if cells:
-            mask[tuple(zip(*cells, strict=True))] = True
+    present, absent = _finding_masks(model, [(e.present, e.absent) for e in evidences])
     table = np.array([p.adjusted for p in priors], dtype=float)
     try:
-        many = infer_many(network, table, present, absent, method=method)
+        many = infer_many(model.network, table, present, absent, method=method)
     except TwitchCDSError:  # an impossible row: each row alone, so that only it fails
         if len(evidences) == 1:
             return [(None, None)]

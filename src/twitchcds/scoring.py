@@ -2,9 +2,9 @@
 
 The explanation, work-up and question stages all ask "what would the posterior be with this
 evidence?"; :class:`Scorer` answers by id and changes nothing but its memo of answers. It
-calls the inference engine
-directly (ids and priors are checked once, not per call), and :meth:`Scorer.run_absent_batch`
-answers many "the same evidence plus these findings absent" questions in one batched solve.
+calls the inference engine directly (ids and priors are checked once, not per call), and
+:meth:`Scorer.run_absent_batch` answers many "the same evidence plus these findings absent"
+questions in one batched solve.
 A scorer remembers the answers of :meth:`Scorer.run` (up to ``MEMO_SIZE`` evidence sets), so
 stages asking the same question share one inference (in :func:`twitchcds.assess`, the
 differential and the explanation's last step).

@@ -40,7 +40,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +74,11 @@ __all__ = [
     "next_questions",
     "rank_tests",
 ]
+
+
+_Solution = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+"""A test's outcome probabilities and posteriors, as :func:`~twitchcds.outcomes.solve_outcomes`."""
+
 
 @frozen
 class Outcome:
@@ -116,15 +121,25 @@ class Question:
 
 def expected_loss(model: CompiledModel, probabilities: npt.NDArray[np.float64]) -> float:
     """Return the summed expected loss of the best act-or-not decision per condition."""
+    return float(_losses(model, np.asarray(probabilities)[None, :])[0])
+
+
+def _loss_terms(model: CompiledModel, joint: npt.NDArray[np.float64],
+                probability: npt.NDArray[np.float64] | float = 1.0) -> npt.NDArray[np.float64]:
+    """Each condition's expected loss per row, from joint probabilities ``P(row, c)``, ``P(row)``.
+
+    The loss is positively homogeneous, so this is ``P(row)`` times the loss of the row's
+    posterior; with the default ``probability`` the rows are posteriors.
+    """
     miss, false_alarm = model.miss_loss, model.false_alarm_loss
-    return float(np.minimum(miss * probabilities, false_alarm * (1.0 - probabilities)).sum())
+    gap = np.reshape(probability, (-1, 1)) - joint
+    terms: npt.NDArray[np.float64] = np.minimum(miss * joint, false_alarm * gap)
+    return terms
 
 
 def _losses(model: CompiledModel, posteriors: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """:func:`expected_loss` of each row of ``posteriors``."""
-    miss, false_alarm = model.miss_loss, model.false_alarm_loss
-    losses: npt.NDArray[np.float64] = np.minimum(miss * posteriors,
-                                                 false_alarm * (1.0 - posteriors)).sum(axis=1)
+    losses: npt.NDArray[np.float64] = _loss_terms(model, posteriors).sum(axis=1)
     return losses
 
 
@@ -214,7 +229,9 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
                for unknown in revealed]
     items = [(unknown, absent) for unknown, absent in zip(revealed, results, strict=True)
              if absent is not None]
-    solved = iter(solve_outcomes(scorer, evidence, items, log_evidence) or ()) if items else None
+    solved = solve_outcomes(scorer, evidence, items, log_evidence) if items else None
+    answers: Iterator[_Solution | None] = iter(  # None: not solved exactly in the batch
+        [None] * len(items) if solved is None else solved)
     for test, unknown, absent in zip(kb.tests, revealed, results, strict=True):
         if not unknown:
             values.append(TestValue(test.id, test.name, 0.0, test.cost, 0.0, recommended=False,
@@ -223,7 +240,7 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
         flags = indications.get(test.id, [])
         confirms = confirmations.get(test.id, [])
         if absent is not None:
-            result = next(solved, None) if solved is not None else None
+            result = next(answers)
             if result is None:
                 raw = enumerate_outcomes(scorer, evidence, unknown, log_evidence)
                 pairs = [pair for pair, _, _ in raw]
@@ -271,16 +288,13 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
                    log_evidence: float, limit: int = 10) -> tuple[Question, ...]:
     """Unobserved askable findings (those with a ``question``), by expected value; top ``limit``.
 
-    All candidates are valued from one batched inference (each row: the current evidence plus
-    one candidate absent); "present" follows as the current joint probability minus the
-    "absent" one, so no division by a small probability occurs. For a finding with inhibitor
-    links, showing it present also observes exclusion evidence: its "present" outcome gets one
-    inference of its own.
+    All candidates are valued from one batched inference (see :func:`_question_values`); no
+    division by a small probability occurs.
     """
     kb = scorer.kb
     base_loss = expected_loss(scorer.model, current)
     candidates = _askable(kb, evidence)
-    values = _question_values(scorer, evidence, current, log_evidence, ids=candidates,
+    values = _question_values(scorer, evidence, log_evidence, ids=candidates,
                               base_loss=base_loss)
     questions = []
     for finding_id, value in zip(candidates, values, strict=True):
@@ -292,9 +306,8 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
     return tuple(questions[:limit])
 
 
-def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float64],
-                     log_evidence: float, *, ids: Sequence[str], base_loss: float,
-                     ) -> list[float]:
+def _question_values(scorer: Scorer, evidence: Evidence, log_evidence: float, *,
+                     ids: Sequence[str], base_loss: float) -> list[float]:
     """Return the expected loss reduction of observing each of ``ids`` (one batch).
 
     Rows: the current evidence, each candidate absent, and for a candidate with inhibitor
@@ -302,8 +315,7 @@ def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np
     "present" is the current evidence minus "absent" (for an inhibited finding: its exclusion
     evidence minus that with it absent, so showing it present observes its exclusion evidence
     too). A status the lab constraints rule out gets probability 0. The loss is computed from
-    joint probabilities, so no division by a small probability occurs. ``current`` is the
-    posterior under the current evidence (the batch solves it again as its first row).
+    joint probabilities, so no division by a small probability occurs.
     """
     if not ids:
         return []
@@ -331,8 +343,6 @@ def _question_values(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np
     p_neg = weight[1:1 + n] * can[:, 1]
     j_pos = np.clip(joint[shown] - joint[hidden], 0.0, p_pos[:, None])
     j_neg = joint[1:1 + n] * can[:, 1:]
-    miss, false_alarm = model.miss_loss, model.false_alarm_loss
-    after = (np.minimum(miss * j_neg, false_alarm * (p_neg[:, None] - j_neg))
-             + np.minimum(miss * j_pos, false_alarm * (p_pos[:, None] - j_pos))).sum(axis=1)
+    after = (_loss_terms(model, j_neg, p_neg) + _loss_terms(model, j_pos, p_pos)).sum(axis=1)
     values: list[float] = np.maximum(0.0, base_loss - after / (p_pos + p_neg)).tolist()
     return values
