@@ -288,8 +288,10 @@ def next_questions(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.f
                    log_evidence: float, limit: int = 10) -> tuple[Question, ...]:
     """Unobserved askable findings (those with a ``question``), by expected value; top ``limit``.
 
-    All candidates are valued from one batched inference (see :func:`_question_values`); no
-    division by a small probability occurs.
+    All candidates are valued from one batched inference (rows: the current evidence, each
+    candidate absent, and for a finding with inhibitor links its exclusion evidence observed
+    with and without it absent); values come from joint probabilities, so no division by a
+    small probability occurs.
     """
     kb = scorer.kb
     base_loss = expected_loss(scorer.model, current)
