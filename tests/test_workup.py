@@ -5,7 +5,8 @@ The reference is :func:`twitchcds.outcomes.enumerate_outcomes`.
 Random valid cases of the built-in knowledge base (lab values, so lab-derived findings and their
 constraints; inhibited findings observed or revealed by a test) are ranked by
 :func:`~twitchcds.workup.rank_tests` and :func:`~twitchcds.workup.next_questions`, and every
-number is compared with the plain enumeration, to 1e-10. No expected number is written down.
+number is compared with the plain enumeration, to ``outcomes.OUTCOME_TOLERANCE`` (1e-9, the
+exactness the engine is tested to). No expected number is written down.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from twitchcds.priors import case_priors
 from twitchcds.scoring import Scorer
 from twitchcds.workup import MAX_REVEALED, TestValue, next_questions, rank_tests
 
-TOL = 1e-10
+TOL = outcomes.OUTCOME_TOLERANCE
 
 
 @cache

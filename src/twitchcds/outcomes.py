@@ -26,8 +26,8 @@ Such outcomes are improbable because some finding shown present is: while one fi
 present in two or more of them (over all tests), they are solved again by inclusion-exclusion
 from one batch with that finding present (which removes its small probability from the
 cancellation factor); any still ill-conditioned get one direct inference each. Posteriors
-therefore agree with one inference per outcome to within 1e-10. Results that break a lab
-constraint (:func:`lab_constraints`) are impossible and left out.
+therefore agree with one inference per outcome to within ``OUTCOME_TOLERANCE`` (1e-9). Results
+that break a lab constraint (:func:`lab_constraints`) are impossible and left out.
 
 Examples
 --------
@@ -95,8 +95,13 @@ batch, exclusion-evidence columns and the re-batched improbable outcomes), so th
 margin of about 5.
 """
 
-OUTCOME_TOLERANCE = 1e-10
-"""Largest error allowed in an outcome posterior computed by inclusion-exclusion."""
+OUTCOME_TOLERANCE = 1e-9
+"""Largest error allowed in an outcome posterior computed by inclusion-exclusion.
+
+The exactness every inference path is tested to against brute force and independent engines.
+(It was 1e-10; at 1e-9 about half of the re-batches of improbable outcomes are not needed,
+and the posteriors shown, six significant digits, did not change on 177 varied cases.)
+"""
 
 
 OutcomeList = list[tuple[tuple[tuple[str, Status], ...], float, npt.NDArray[np.float64]]]
@@ -273,6 +278,24 @@ def _plan(r: int, held: int, absent: npt.NDArray[np.intp],
     return rows[used], signs[:, used]
 
 
+def _unique_rows(rows: npt.NDArray[np.float64],
+                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` for 0/1 rows, in the same order.
+
+    Each row is packed to bytes (first column in the highest bit), so byte order is the rows'
+    lexicographic order; about ten times faster than comparing rows of floats.
+
+    >>> rows = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> unique, inverse = _unique_rows(rows)
+    >>> unique.tolist(), inverse.tolist()
+    ([[0.0, 1.0], [1.0, 0.0]], [1, 0, 1])
+    """
+    packed = np.packbits(rows.astype(np.bool_), axis=1)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return rows[first], inverse.reshape(-1)
+
+
 def _joint_batch(scorer: Scorer, evidence: Evidence,
                  items: Sequence[tuple[Sequence[str], npt.NDArray[np.intp]]],
                  base_log_evidence: float) -> _Joint | None:
@@ -301,7 +324,7 @@ def _joint_batch(scorer: Scorer, evidence: Evidence,
     if len(blocks) == 1:  # one item's rows are distinct already
         rows, pick = blocks[0], np.arange(len(blocks[0]))
     else:
-        rows, pick = np.unique(np.concatenate(blocks), axis=0, return_inverse=True)
+        rows, pick = _unique_rows(np.concatenate(blocks))
     batch = scorer.run_absent_batch(evidence.present, evidence.absent, list(columns), rows,
                                     shown=list(shown))
     if batch is None:

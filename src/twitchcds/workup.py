@@ -13,7 +13,7 @@ the same value at no cost.
 
 Every outcome needs a posterior; :mod:`twitchcds.outcomes` computes them for all tests from one
 batched exact inference (plus re-batches for very improbable outcomes), agreeing with one
-inference per outcome to within 1e-10. Values are computed from the outcomes' joint
+inference per outcome to within 1e-9. Values are computed from the outcomes' joint
 probabilities. Questions are valued the same way from one batch of their own (each candidate
 absent, and for a finding with inhibitor links its exclusion evidence observed).
 
