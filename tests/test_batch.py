@@ -15,15 +15,18 @@ from hypothesis import strategies as st
 import twitchcds
 from twitchcds import (
     Assessment,
+    Case,
     KnowledgeBase,
     TwitchCDSError,
     assess,
     assess_many,
     load_knowledge_base,
+    pipeline,
 )
 from twitchcds.batch import CaseFailure, assess_jsonl
 from twitchcds.batch._work import _dumps
 from twitchcds.cli import main
+from twitchcds.evidence import derive_evidence
 
 MINI = Path(__file__).parent / "data" / "mini_kb"
 FINDINGS = [f.id for f in load_knowledge_base().findings]
@@ -331,3 +334,40 @@ def test_a_row_the_shared_inference_refuses_fails_alone(monkeypatch: pytest.Monk
             one = assess(case, kb, workup=False, intervals=False)
             assert result.to_dict() == one.to_dict()
 
+
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(kb_cases(max_findings=6), min_size=1, max_size=3), st.randoms())
+def test_alike_cases_run_the_later_stages_once(cases: list[dict[str, Any]],
+                                               rnd: Any) -> None:
+    """Cases with equal inputs to the later stages (copies under other ids, one with a
+    medication the knowledge base does not use) each get what they would get alone, with their
+    own id, case and unused inputs; the later stages run once per distinct input."""
+    mixed = [*cases]
+    for i, case in enumerate(cases):
+        mixed.append({**case, "id": f"copy-{i}"})
+        mixed.append({**case, "id": f"other-{i}", "medications": [
+            *case.get("medications", []), {"name": "an unlisted remedy"}]})
+    rnd.shuffle(mixed)
+    calls: list[int] = []
+    complete = pipeline._complete
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return complete(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "_complete", counted)
+        together = list(assess_many(mixed, chunksize=len(mixed), errors="return"))
+    alone = [next(assess_many([case], errors="return")) for case in mixed]
+    kb = load_knowledge_base()
+    inputs = set()
+    for got, want, case in zip(together, alone, mixed, strict=True):
+        assert type(got) is type(want)
+        if isinstance(got, Assessment) and isinstance(want, Assessment):
+            assert got.to_dict() == want.to_dict()
+            assert got.case == want.case
+            evidence = derive_evidence(Case.from_dict(case), kb)
+            inputs.add((got.setting, evidence.risk_factors, evidence.present, evidence.absent))
+    assert len(calls) == len(inputs)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from attrs import frozen
+from attrs import evolve, frozen
 
 from twitchcds._state import builtin_knowledge_base, compiled_model
 from twitchcds.advice import advise
@@ -196,8 +196,11 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
 
     Each case's evidence and priors are derived alone; the differentials are solved together by
     :func:`twitchcds.inference.infer_many` (an exact method equal to :func:`run`'s to rounding,
-    tested to 1e-12); the later stages run case by case. A bad case gives its error in its
-    place and the others go on.
+    tested to 1e-12); the later stages run case by case. Cases whose later stages would get
+    equal inputs (the same present and absent findings, active risk factors and setting; many
+    real records share them, often with no complaint at all) run those stages once: the others
+    get that assessment with their own case, id, derived findings and unused inputs. A bad case
+    gives its error in its place and the others go on.
 
     Examples
     --------
@@ -212,11 +215,19 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
     """
     opts = dict(options)
     prepared = solve_cases(cases, kb, model, opts["setting"], opts["method"])
-    ahead = _ahead(kb, model, prepared, opts)
+    first = _first_alike(prepared)
+    ahead = _ahead(kb, model, [s if first[i] == i else None for i, s in enumerate(prepared)],
+                   opts)
     out: list[Assessment | TwitchCDSError] = []
-    for case, solved, answers in zip(cases, prepared, ahead, strict=True):
+    for i, (case, solved, answers) in enumerate(zip(cases, prepared, ahead, strict=True)):
         if isinstance(solved, TwitchCDSError):
             out.append(solved)
+            continue
+        alike = out[first[i]] if first[i] != i else None
+        if isinstance(alike, Assessment):  # (if that case failed, this one runs alone)
+            out.append(evolve(alike, case_id=case.id, case=case,
+                              derived_findings=solved.evidence.derived,
+                              unused_inputs=solved.evidence.unused))
             continue
         try:
             scorer = Scorer.for_priors(kb, model, solved.priors.adjusted, opts["method"])
@@ -237,6 +248,24 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
 _Answer = tuple[frozenset[str], frozenset[str], InferenceResult]
 
 
+def _first_alike(prepared: Sequence[SolvedCase | TwitchCDSError]) -> list[int]:
+    """For each case, the first case whose later stages get the same inputs (itself if none).
+
+    Those stages read the present and absent findings, the active risk factors and the priors,
+    which depend on the setting and the risk factors alone (:func:`solve_cases`).
+    """
+    seen: dict[tuple[str, tuple[str, ...], frozenset[str], frozenset[str]], int] = {}
+    out = []
+    for i, solved in enumerate(prepared):
+        if isinstance(solved, TwitchCDSError):
+            out.append(i)
+            continue
+        evidence = solved.evidence
+        key = (solved.priors.setting, evidence.risk_factors, evidence.present, evidence.absent)
+        out.append(seen.setdefault(key, i))
+    return out
+
+
 def _finding_masks(model: CompiledModel,
                    rows: Sequence[tuple[Iterable[str], Iterable[str]]],
                    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -251,14 +280,15 @@ def _finding_masks(model: CompiledModel,
 
 
 def _ahead(kb: KnowledgeBase, model: CompiledModel,
-           prepared: Sequence[SolvedCase | TwitchCDSError], opts: Mapping[str, Any],
+           prepared: Sequence[SolvedCase | TwitchCDSError | None], opts: Mapping[str, Any],
            ) -> list[list[_Answer]]:
     """Solve, for every exactly solved case at once, inferences its later stages will ask for.
 
     The explanation chain's steps (:func:`~twitchcds.explanation.chain_evidence`) are rows of
     one :func:`~twitchcds.inference.infer_many`; each case's scorer is handed its answers, so
-    the explanation runs no inference of its own. Rows that were not solved exactly are left
-    out (the stage then asks the scorer as :func:`run` does).
+    the explanation runs no inference of its own. Rows that were not solved exactly, and
+    ``None`` entries (cases that need no later stages of their own), are left out (the stage
+    then asks the scorer as :func:`run` does).
     """
     owners: list[int] = []
     sets: list[tuple[frozenset[str], frozenset[str]]] = []
