@@ -1,6 +1,6 @@
 """One table for the performance issue: every row beside its reference, measured in the same run.
 
-Run:  python benchmarks/bench_table.py [--quick] [--json OUT.json]
+Run:  python benchmarks/bench_table.py [--quick] [--json OUT.json] [--synthea DIR]
 
 Rows (each ``ours`` and ``reference`` are timed on the same cases, in this process, best of
 ``--inner`` runs per case, median over cases; ratios are ``reference / ours``):
@@ -19,9 +19,12 @@ Rows (each ``ours`` and ``reference`` are timed on the same cases, in this proce
   in this process, writing full Assessment v1 lines and (``--scores``) Scores v1 rows
   (differential, scope and triage) in chunks of 64 and 1024; reference: one ``assess`` call per
   case in a loop.
-* **assess_many, defaults** (work-up on): cases/s on varied random cases, and the median time of
-  ``assess`` with defaults per Synthea record (``tests/data/synthea``, imported from FHIR);
-  reference: the same cases with ``workup=False``.
+* **assess_many, defaults** (work-up on): cases/s on varied random cases (reference: the same
+  cases with ``workup=False``); records/s on Synthea records imported from FHIR
+  (``tests/data/synthea``, or ``--synthea`` the ``R4/SYNTHEA`` folder of
+  github.com/smart-on-fhir/generated-sample-data; reference: one ``assess`` per record), where
+  many records share their findings and risk factors; and the median time of ``assess`` with
+  defaults per Synthea record (reference: ``workup=False``).
 
 pyAgrum is optional (``pip install -e ".[bench]"`` or ``pip install pyagrum``); without it those
 references print ``-``.
@@ -178,23 +181,27 @@ def batch_rows(n: int, workers: int, inner: int) -> list[Row]:
     return rows
 
 
-def assess_rows(n: int, inner: int) -> list[Row]:
+def assess_rows(n: int, inner: int, synthea: Path) -> list[Row]:
     kb = twitchcds.load_knowledge_base()
     varied = random_cases(kb, n)
     full = rate(lambda: sum(1 for _ in twitchcds.assess_many(varied, kb)), inner)
     bare = rate(lambda: sum(1 for _ in twitchcds.assess_many(varied, kb, workup=False)), inner)
     records = []
-    for path in sorted(SYNTHEA.glob("*.json")):
+    for path in sorted(synthea.glob("*.json")):
         try:
             records.append(case_from_fhir(json.loads(path.read_text(encoding="utf-8")),
                                           kb=kb).case)
         except twitchcds.TwitchCDSError:
             continue
+    population = rate(lambda: sum(1 for _ in twitchcds.assess_many(records, kb)), inner)
+    one_by_one = rate(lambda: sum(1 for c in records if twitchcds.assess(c, kb)), inner)
     per = [best_ms(lambda c=c: twitchcds.assess(c, kb), inner) for c in records]
     per_bare = [best_ms(lambda c=c: twitchcds.assess(c, kb, workup=False), inner)
                 for c in records]
     return [_row(f"assess_many defaults, {n} varied cases", full, "cases/s", bare,
                  "same, workup=False"),
+            _row(f"assess_many defaults, {len(records)} Synthea records", population,
+                 "cases/s", one_by_one, "assess() per record"),
             _row(f"assess defaults, p50 of {len(records)} Synthea records", statistics.median(per),
                  "ms", statistics.median(per_bare), "same, workup=False")]
 
@@ -217,6 +224,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--synthea", type=Path, default=SYNTHEA,
+                        help="folder of FHIR R4 patient Bundles (default: tests/data/synthea)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     repeats = 5 if args.quick else 20
@@ -225,7 +234,7 @@ def main() -> None:
     qmr, exact_plain = qmr_row(repeats, args.inner)
     rows += qmr
     rows += batch_rows(1000 if args.quick else 10_000, args.workers, 1)
-    rows += assess_rows(30 if args.quick else 200, args.inner)
+    rows += assess_rows(30 if args.quick else 200, args.inner, args.synthea)
     print(f"exactness: max |error| vs brute force {exact_brute:.1e} (with inhibitor links), "
           f"vs pyAgrum {exact_agrum:.1e}, vs plain frontier sum (QMR-like) {exact_plain:.1e}")
     print(f"| {'what':42} | {'twitchcds':>14} | {'reference':>14} | {'':>6} | reference |")
