@@ -93,8 +93,9 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
         or 1 assesses in this process. Results are identical either way.
     chunksize : int, default 64
         Cases assessed together (:func:`~twitchcds.pipeline.run_many`: one inference for the
-        chunk's differentials), in this process or sent to a worker at once; at most
-        ``2 * workers`` chunks are in flight. A result is yielded once its chunk is done.
+        chunk's differentials, and one run of the later stages for cases with the same
+        findings, risk factors and setting), in this process or sent to a worker at once; at
+        most ``2 * workers`` chunks are in flight. A result is yielded once its chunk is done.
     errors : {"raise", "return"}, default "raise"
         ``"raise"``: a bad case raises its :class:`~twitchcds.errors.TwitchCDSError` when its
         turn comes (the cases before it have been yielded). ``"return"``: a
