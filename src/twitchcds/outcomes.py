@@ -332,15 +332,12 @@ def _joint_batch(scorer: Scorer, evidence: Evidence,
     probs, log_ev = batch
     starts = np.cumsum([0, *(len(m) for m in signs)]).tolist()
     offsets = np.cumsum([0, *(len(block) for block in blocks)]).tolist()
-    pick = pick.reshape(-1)
     table = np.zeros((starts[-1], len(rows)))  # results x rows: the signs of every item
     for i, matrix in enumerate(signs):
         table[starts[i]:starts[i + 1], pick[offsets[i]:offsets[i + 1]]] = matrix
     weight = np.exp(log_ev - base_log_evidence)  # P(row | evidence)
     return _Joint(table @ weight, table @ (weight[:, None] * probs), np.abs(table) @ weight,
                   starts)
-
-
 
 
 def possible_results(kb: KnowledgeBase, evidence: Evidence, findings: Sequence[str],
