@@ -40,7 +40,9 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -74,10 +76,6 @@ __all__ = [
     "next_questions",
     "rank_tests",
 ]
-
-
-_Solution = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
-"""A test's outcome probabilities and posteriors, as :func:`~twitchcds.outcomes.solve_outcomes`."""
 
 
 @frozen
@@ -157,13 +155,70 @@ def _tops(kb: KnowledgeBase, posteriors: npt.NDArray[np.float64], n: int = 3) ->
             for idx, row in zip(order, posteriors.tolist(), strict=True)]
 
 
+class _Summary(NamedTuple):
+    """What a test's outcomes say: see :meth:`_Valued.summaries`."""
+
+    probabilities: list[float]
+    loss_after: float
+    """Expected loss after the test (its outcomes' losses weighted by their probabilities)."""
+    tops: list[tuple[tuple[str, float], ...]]
+    """Each outcome's three most probable conditions."""
+    moves: tuple[int, float, float]
+    """The condition whose posterior the test shifts most (expected absolute change), and that
+    posterior's lowest and highest value over the outcomes."""
+
+
+class _Valued(NamedTuple):
+    """Every valued test's outcomes, stacked: test ``t`` has rows ``starts[t]:starts[t + 1]``."""
+
+    probability: npt.NDArray[np.float64]
+    posterior: npt.NDArray[np.float64]
+    starts: list[int]
+
+    def summaries(self, kb: KnowledgeBase, model: CompiledModel,
+                  current: npt.NDArray[np.float64]) -> Iterator[_Summary]:
+        """Each test's :class:`_Summary`, from one array pass over all tests' outcomes."""
+        if len(self.starts) < 2:
+            return
+        losses = _losses(model, self.posterior)
+        tops = _tops(kb, self.posterior)
+        first = self.starts[:-1]
+        shift = np.add.reduceat(self.probability[:, None] * np.abs(self.posterior - current),
+                                first, axis=0)
+        moved = np.argmax(shift, axis=1)
+        at = np.arange(moved.size)
+        lo = np.minimum.reduceat(self.posterior, first, axis=0)[at, moved].tolist()
+        hi = np.maximum.reduceat(self.posterior, first, axis=0)[at, moved].tolist()
+        for t, (start, stop) in enumerate(itertools.pairwise(self.starts)):
+            yield _Summary(self.probability[start:stop].tolist(),
+                           float(self.probability[start:stop] @ losses[start:stop]),
+                           tops[start:stop], (int(moved[t]), lo[t], hi[t]))
+
+
+def _value_items(scorer: Scorer, evidence: Evidence,
+                 items: Sequence[tuple[Sequence[str], npt.NDArray[np.intp]]],
+                 log_evidence: float) -> _Valued:
+    """Solve the outcomes of every item ``(findings, absent)``, stacked in a :class:`_Valued`.
+
+    From one batch (:func:`~twitchcds.outcomes.solve_outcomes`), or with one inference per
+    outcome when the batch cannot run exactly; both list the results ``absent`` in order.
+    """
+    solved = solve_outcomes(scorer, evidence, items, log_evidence) if items else None
+    if solved is None:
+        solved = []
+        for findings, _ in items:
+            raw = enumerate_outcomes(scorer, evidence, findings, log_evidence)
+            solved.append((np.array([p for _, p, _ in raw]), np.array([q for _, _, q in raw])))
+    n = len(scorer.model.rows)
+    return _Valued(np.concatenate([p for p, _ in solved]) if solved else np.zeros(0),
+                   np.concatenate([q for _, q in solved]) if solved else np.zeros((0, n)),
+                   np.cumsum([0, *(len(p) for p, _ in solved)]).tolist())
+
+
 def _rationale(kb: KnowledgeBase, test: Test, current: npt.NDArray[np.float64],
-               probability: npt.NDArray[np.float64],
-               posterior: npt.NDArray[np.float64]) -> str:
-    shift = (probability[:, None] * np.abs(posterior - current)).sum(axis=0)
-    i = int(np.argmax(shift))
+               moves: tuple[int, float, float]) -> str:
+    i, lo, hi = moves
     name = kb.conditions[i].name
-    lo, hi = float(posterior[:, i].min()), float(posterior[:, i].max())
     return (f"{test.name} would move {name} most: now {current[i]:.1%}, between {lo:.1%} and "
             f"{hi:.1%} depending on the result (relative cost {test.cost:g}, "
             f"{test.invasiveness} invasiveness, about {test.turnaround_days:g} days).")
@@ -224,14 +279,12 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
     values = []
     revealed = [[f for f in test.reveals if evidence.status(f) is None][:MAX_REVEALED]
                 for test in kb.tests]
-    # every test's rows in one batch (they share the present findings, hence the structure)
     results = [possible_results(kb, evidence, unknown) if unknown and valued else None
                for unknown in revealed]
     items = [(unknown, absent) for unknown, absent in zip(revealed, results, strict=True)
              if absent is not None]
-    solved = solve_outcomes(scorer, evidence, items, log_evidence) if items else None
-    answers: Iterator[_Solution | None] = iter(  # None: not solved exactly in the batch
-        [None] * len(items) if solved is None else solved)
+    summaries = _value_items(scorer, evidence, items, log_evidence).summaries(
+        kb, scorer.model, current)
     for test, unknown, absent in zip(kb.tests, revealed, results, strict=True):
         if not unknown:
             values.append(TestValue(test.id, test.name, 0.0, test.cost, 0.0, recommended=False,
@@ -240,20 +293,13 @@ def rank_tests(scorer: Scorer, evidence: Evidence, current: npt.NDArray[np.float
         flags = indications.get(test.id, [])
         confirms = confirmations.get(test.id, [])
         if absent is not None:
-            result = next(answers)
-            if result is None:
-                raw = enumerate_outcomes(scorer, evidence, unknown, log_evidence)
-                pairs = [pair for pair, _, _ in raw]
-                probability = np.array([p for _, p, _ in raw])
-                posterior = np.array([post for _, _, post in raw])
-            else:
-                probability, posterior = result
-                statuses = STATUSES[len(unknown)]
-                pairs = [tuple(zip(unknown, statuses[v], strict=True)) for v in absent.tolist()]
-            value = max(0.0, base_loss - float(probability @ _losses(scorer.model, posterior)))
-            outcomes = tuple(Outcome(*o) for o in zip(pairs, probability.tolist(),
-                                                      _tops(kb, posterior), strict=True))
-            rationale = _rationale(kb, test, current, probability, posterior)
+            summary = next(summaries)
+            value = max(0.0, base_loss - summary.loss_after)
+            statuses = STATUSES[len(unknown)]
+            outcomes = tuple(Outcome(tuple(zip(unknown, statuses[v], strict=True)), p, top)
+                             for v, p, top in zip(absent.tolist(), summary.probabilities,
+                                                  summary.tops, strict=True))
+            rationale = _rationale(kb, test, current, summary.moves)
         else:
             value, outcomes = 0.0, ()
             rationale = ("Not valued: this case needed approximate inference, so outcomes were "
