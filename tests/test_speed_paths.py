@@ -384,6 +384,33 @@ def test_approximate_method_keeps_the_plain_work_up(kb: KnowledgeBase) -> None:
     assert all(q.value > 0.0 for q in questions)
 
 
+@pytest.mark.parametrize("payload", CASES)
+def test_rank_tests_without_the_batch_gives_the_same_work_up(
+        kb: KnowledgeBase, payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the shared batch cannot run, valuing outcome by outcome gives the same tests.
+
+    Same order, values, outcomes (statuses, probabilities, top conditions) and rationales:
+    the stacked per-test summaries line up with their tests either way.
+    """
+    scorer, evidence = _scorer(kb, payload)
+    base = scorer.run(evidence.present, evidence.absent)
+    fired = list(kb.red_flags)[:2]
+    batched = rank_tests(scorer, evidence, base.probabilities, base.log_evidence, fired)
+    monkeypatch.setattr(Scorer, "run_absent_batch", lambda *args, **kwargs: None)
+    plain = rank_tests(scorer, evidence, base.probabilities, base.log_evidence, fired)
+    assert [t.id for t in plain] == [t.id for t in batched]
+    for one, other in zip(plain, batched, strict=True):
+        assert one.value == pytest.approx(other.value, abs=1e-10)
+        assert one.rationale == other.rationale
+        assert one.recommended == other.recommended
+        assert [o.findings for o in one.outcomes] == [o.findings for o in other.outcomes]
+        for a, b in zip(one.outcomes, other.outcomes, strict=True):
+            assert a.probability == pytest.approx(b.probability, abs=1e-12)
+            assert [c for c, _ in a.posterior] == [c for c, _ in b.posterior]
+            assert np.allclose([q for _, q in a.posterior], [q for _, q in b.posterior],
+                               rtol=0.0, atol=1e-9)
+
+
 def test_outcome_probabilities_sum_to_one(kb: KnowledgeBase) -> None:
     """Each test's possible outcomes have probabilities summing to 1."""
     result = assess(CASES[0], kb)
