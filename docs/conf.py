@@ -96,6 +96,8 @@ nitpick_ignore_regex = [
     # "default True", "array_like, shape (n,)") are prose, not class names.
     (r"py:class", r"(optional|iterable|mapping|sequence|array_like|path-like|ndarray|float64)"),
     (r"py:class", r"(default .*|shape|finding id|status|.*['\"{}].*)"),
+    # the batch layer's bounded memo handed to pipeline.run_many (private; users pass None)
+    (r"py:class", r"twitchcds\._lru\.Lru"),
     (r"py:class", r"n_[a-z_]+"),  # array dimensions in "shape (n_rows, n_conditions)"
 ]
 

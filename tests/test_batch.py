@@ -337,13 +337,15 @@ def test_a_row_the_shared_inference_refuses_fails_alone(monkeypatch: pytest.Monk
 
 
 
+@pytest.mark.parametrize("chunk", [None, 2])
 @settings(max_examples=15, deadline=None)
 @given(st.lists(kb_cases(max_findings=6), min_size=1, max_size=3), st.randoms())
-def test_alike_cases_run_the_later_stages_once(cases: list[dict[str, Any]],
+def test_alike_cases_run_the_later_stages_once(chunk: int | None, cases: list[dict[str, Any]],
                                                rnd: Any) -> None:
     """Cases with equal inputs to the later stages (copies under other ids, one with a
     medication the knowledge base does not use) each get what they would get alone, with their
-    own id, case and unused inputs; the later stages run once per distinct input."""
+    own id, case and unused inputs; the later stages run once per distinct input, in one chunk
+    (``None``) or across chunks of two."""
     mixed = [*cases]
     for i, case in enumerate(cases):
         mixed.append({**case, "id": f"copy-{i}"})
@@ -359,7 +361,7 @@ def test_alike_cases_run_the_later_stages_once(cases: list[dict[str, Any]],
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "_complete", counted)
-        together = list(assess_many(mixed, chunksize=len(mixed), errors="return"))
+        together = list(assess_many(mixed, chunksize=chunk or len(mixed), errors="return"))
     alone = [next(assess_many([case], errors="return")) for case in mixed]
     kb = load_knowledge_base()
     inputs = set()

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import evolve, frozen
 
+from twitchcds._lru import Lru
 from twitchcds._state import builtin_knowledge_base, compiled_model
 from twitchcds.advice import advise
 from twitchcds.assessment import Assessment, ConditionScore
@@ -45,8 +46,8 @@ from twitchcds.triage import fired_red_flags, triage
 from twitchcds.typing import SETTINGS, Method, Setting
 from twitchcds.workup import next_questions, rank_tests
 
-__all__ = ["SolvedCase", "assess", "check_options", "prepare", "run", "run_many", "solve_cases",
-           "solve_many"]
+__all__ = ["AlikeKey", "SolvedCase", "alike_key", "assess", "check_options", "prepare", "run",
+           "run_many", "solve_cases", "solve_many"]
 
 _METHODS = ("auto", "exact", "approximate")
 _APPROXIMATE_NOTE = (
@@ -191,7 +192,9 @@ def run(case: Case, kb: KnowledgeBase, model: CompiledModel,
 
 
 def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
-             options: tuple[tuple[str, Any], ...]) -> list[Assessment | TwitchCDSError]:
+             options: tuple[tuple[str, Any], ...], *,
+             earlier: Lru[AlikeKey, Assessment] | None = None,
+             ) -> list[Assessment | TwitchCDSError]:
     """:func:`run` for many cases, with one inference for all their differentials.
 
     Each case's evidence and priors are derived alone; the differentials are solved together by
@@ -199,8 +202,10 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
     tested to 1e-12); the later stages run case by case. Cases whose later stages would get
     equal inputs (the same present and absent findings, active risk factors and setting; many
     real records share them, often with no complaint at all) run those stages once: the others
-    get that assessment with their own case, id, derived findings and unused inputs. A bad case
-    gives its error in its place and the others go on.
+    get that assessment with their own case, id, derived findings and unused inputs. With
+    ``earlier`` (assessments of earlier chunks of the same run, by :func:`alike_key`; filled
+    here), a case alike one of those gets it the same way. A bad case gives its error in its
+    place and the others go on.
 
     Examples
     --------
@@ -215,15 +220,17 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
     """
     opts = dict(options)
     prepared = solve_cases(cases, kb, model, opts["setting"], opts["method"])
-    first = _first_alike(prepared)
-    ahead = _ahead(kb, model, [s if first[i] == i else None for i, s in enumerate(prepared)],
-                   opts)
+    keys = [None if isinstance(s, TwitchCDSError) else alike_key(s) for s in prepared]
+    known = [None if key is None or earlier is None else earlier.get(key) for key in keys]
+    first = _first_alike(keys)
+    ahead = _ahead(kb, model, [s if first[i] == i and known[i] is None else None
+                               for i, s in enumerate(prepared)], opts)
     out: list[Assessment | TwitchCDSError] = []
     for i, (case, solved, answers) in enumerate(zip(cases, prepared, ahead, strict=True)):
         if isinstance(solved, TwitchCDSError):
             out.append(solved)
             continue
-        alike = out[first[i]] if first[i] != i else None
+        alike = out[first[i]] if first[i] != i else known[i]
         if isinstance(alike, Assessment):  # (if that case failed, this one runs alone)
             out.append(evolve(alike, case_id=case.id, case=case,
                               derived_findings=solved.evidence.derived,
@@ -237,33 +244,40 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
             scorer.remember(solved.evidence.present, solved.evidence.absent, result)
             for present, absent, answer in answers:
                 scorer.remember(present, absent, answer)
-            out.append(_complete(case, kb, model, options, evidence=solved.evidence,
-                                 priors=solved.priors, scorer=scorer, result=result,
-                                 scope=solved.scope))
+            assessment = _complete(case, kb, model, options, evidence=solved.evidence,
+                                   priors=solved.priors, scorer=scorer, result=result,
+                                   scope=solved.scope)
         except TwitchCDSError as exc:
             out.append(exc)
+            continue
+        out.append(assessment)
+        if earlier is not None:
+            earlier.put(alike_key(solved), assessment)
     return out
 
 
 _Answer = tuple[frozenset[str], frozenset[str], InferenceResult]
 
+AlikeKey = tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]
+"""The inputs the later stages read of a case (setting, active risk factors, present and absent
+findings), as :func:`alike_key` returns them."""
 
-def _first_alike(prepared: Sequence[SolvedCase | TwitchCDSError]) -> list[int]:
-    """For each case, the first case whose later stages get the same inputs (itself if none).
 
-    Those stages read the present and absent findings, the active risk factors and the priors,
-    which depend on the setting and the risk factors alone (:func:`solve_cases`).
+def alike_key(solved: SolvedCase) -> AlikeKey:
+    """Return the inputs of a case's later stages (explanation, work-up, triage, advice).
+
+    They read the present and absent findings, the active risk factors and the priors, which
+    depend on the setting and the risk factors alone (:func:`solve_cases`); cases with equal
+    keys get equal assessments but for their id, case, derived findings and unused inputs.
     """
-    seen: dict[tuple[str, tuple[str, ...], frozenset[str], frozenset[str]], int] = {}
-    out = []
-    for i, solved in enumerate(prepared):
-        if isinstance(solved, TwitchCDSError):
-            out.append(i)
-            continue
-        evidence = solved.evidence
-        key = (solved.priors.setting, evidence.risk_factors, evidence.present, evidence.absent)
-        out.append(seen.setdefault(key, i))
-    return out
+    evidence = solved.evidence
+    return (solved.priors.setting, evidence.risk_factors, evidence.present, evidence.absent)
+
+
+def _first_alike(keys: Sequence[AlikeKey | None]) -> list[int]:
+    """For each case, the first case with the same key (itself if none, or if ``None``)."""
+    seen: dict[AlikeKey, int] = {}
+    return [i if key is None else seen.setdefault(key, i) for i, key in enumerate(keys)]
 
 
 def _finding_masks(model: CompiledModel,

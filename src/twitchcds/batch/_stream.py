@@ -11,7 +11,9 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, Literal, Protocol
 
+from twitchcds._lru import Lru
 from twitchcds._state import builtin_knowledge_base
+from twitchcds.assessment import Assessment
 from twitchcds.batch._work import (
     CaseFailure,
     ErrorMode,
@@ -22,6 +24,13 @@ from twitchcds.batch._work import (
     _run_chunk,
 )
 from twitchcds.knowledge.base import KnowledgeBase
+from twitchcds.pipeline import AlikeKey
+
+ALIKE_MEMORY = 256
+"""Distinct inputs whose assessments one in-process run keeps for later chunks' alike cases.
+
+Real records share them a lot (most have no complaint); kept in memory for the run only.
+"""
 
 
 class _Future(Protocol):
@@ -70,8 +79,10 @@ def _stream(items: Iterable[Any], kb: KnowledgeBase | None,
     """Assess ``items`` in order: in this process, or in a pool of ``workers`` processes."""
     local_kb = builtin_knowledge_base() if kb is None else kb
     if workers is None or workers == 1:
+        earlier: Lru[AlikeKey, Assessment] = Lru(ALIKE_MEMORY)  # this run's only, then dropped
         outcomes = (outcome for chunk in _chunks(items, chunksize)
-                    for outcome in _block(chunk, local_kb, parse, output, options))
+                    for outcome in _block(chunk, local_kb, parse, output, options,
+                                          earlier=earlier))
         yield from _finish(outcomes, local_kb, output, errors)
         return
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415

@@ -22,12 +22,13 @@ from typing import Any, Literal
 import attrs
 from attrs import frozen
 
+from twitchcds._lru import Lru
 from twitchcds._state import builtin_knowledge_base, compiled_model
 from twitchcds.assessment import Assessment
 from twitchcds.case import Case
 from twitchcds.errors import InvalidInputError, TwitchCDSError
 from twitchcds.knowledge.base import KnowledgeBase
-from twitchcds.pipeline import _as_case, _condition_rows, check_options, run_many
+from twitchcds.pipeline import AlikeKey, _as_case, _condition_rows, check_options, run_many
 from twitchcds.scores import score_many, to_json_many
 
 __all__ = ["CaseFailure", "ErrorMode"]
@@ -142,13 +143,15 @@ def _case(item: Any, parse: bool) -> Case:
 
 
 def _block(items: list[Any], kb: KnowledgeBase, parse: bool, output: Output,
-           options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
+           options: tuple[tuple[str, Any], ...], *,
+           earlier: Lru[AlikeKey, Assessment] | None = None) -> list[tuple[bool, Any]]:
     """Assess a block of items together (:func:`~twitchcds.pipeline.run_many`).
 
     Returns ``(True, result)`` or ``(False, (error, case id))`` per item, in order.
+    ``earlier``: assessments of earlier blocks of the same run (see ``run_many``).
     """
     with _collector_paused():
-        return _assess_block(items, kb, parse, output, options)
+        return _assess_block(items, kb, parse, output, options, earlier=earlier)
 
 
 @contextlib.contextmanager
@@ -180,7 +183,8 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _assess_block(items: list[Any], kb: KnowledgeBase, parse: bool, output: Output,
-                  options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
+                  options: tuple[tuple[str, Any], ...], *,
+                  earlier: Lru[AlikeKey, Assessment] | None = None) -> list[tuple[bool, Any]]:
     cases: list[Case] = []
     at: list[int] = []
     out: list[tuple[bool, Any]] = []
@@ -201,7 +205,7 @@ def _assess_block(items: list[Any], kb: KnowledgeBase, parse: bool, output: Outp
             out[i] = ((False, (row, _case_id(items[i]))) if isinstance(row, TwitchCDSError)
                       else (True, next(done)))
         return out
-    for i, result in zip(at, run_many(cases, kb, model, options), strict=True):
+    for i, result in zip(at, run_many(cases, kb, model, options, earlier=earlier), strict=True):
         if isinstance(result, TwitchCDSError):
             out[i] = (False, (result, _case_id(items[i])))
         elif output == "json":
