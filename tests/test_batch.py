@@ -23,7 +23,7 @@ from twitchcds import (
     load_knowledge_base,
     pipeline,
 )
-from twitchcds.batch import CaseFailure, assess_jsonl
+from twitchcds.batch import CaseFailure, _work, assess_jsonl
 from twitchcds.batch._work import _dumps
 from twitchcds.cli import main
 from twitchcds.evidence import derive_evidence
@@ -373,3 +373,30 @@ def test_alike_cases_run_the_later_stages_once(chunk: int | None, cases: list[di
             evidence = derive_evidence(Case.from_dict(case), kb)
             inputs.add((got.setting, evidence.risk_factors, evidence.present, evidence.absent))
     assert len(calls) == len(inputs)
+
+
+def test_a_pool_worker_reuses_alike_cases_of_its_earlier_chunks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process-pool worker's chunks share the later stages of alike cases, as in-process
+    chunks do: each case gets what it would get alone, and the stages run once per input."""
+    cases = [{"id": "a", "age": 40},
+             {"id": "b", "age": 41, "findings": [{"id": "fasciculations", "status": "present"}]},
+             {"id": "c", "age": 40},
+             {"id": "d", "age": 41, "findings": [{"id": "fasciculations", "status": "present"}]}]
+    options = _work._batch_options({})
+    calls: list[int] = []
+    complete = pipeline._complete
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return complete(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_complete", counted)
+    monkeypatch.setattr(_work, "_pool_memory", None)
+    _work._start_pool_worker()  # as the pool's initializer does in each worker
+    got = [result for chunk in (cases[:2], cases[2:])
+           for ok, result in _work._run_pool_chunk(None, chunk, False, "assessment", options)]
+    monkeypatch.setattr(pipeline, "_complete", complete)
+    alone = [next(assess_many([case])) for case in cases]
+    assert [a.to_dict() for a in got] == [a.to_dict() for a in alone]
+    assert len(calls) == 2

@@ -96,9 +96,9 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
         chunk's differentials, and one run of the later stages for cases with the same
         findings, risk factors and setting), in this process or sent to a worker at once; at
         most ``2 * workers`` chunks are in flight. A result is yielded once its chunk is done.
-        In this process, a case alike one of an earlier chunk reuses its later stages too
-        (the assessments of the last 256 distinct inputs are kept in memory for the run, then
-        dropped).
+        A case alike one that the same process assessed in an earlier chunk reuses its later
+        stages too (this process and each worker keep the assessments of their last 256
+        distinct inputs in memory for the run, then drop them).
     errors : {"raise", "return"}, default "raise"
         ``"raise"``: a bad case raises its :class:`~twitchcds.errors.TwitchCDSError` when its
         turn comes (the cases before it have been yielded). ``"return"``: a

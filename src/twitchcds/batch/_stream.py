@@ -15,22 +15,18 @@ from twitchcds._lru import Lru
 from twitchcds._state import builtin_knowledge_base
 from twitchcds.assessment import Assessment
 from twitchcds.batch._work import (
+    ALIKE_MEMORY,
     CaseFailure,
     ErrorMode,
     Output,
     _block,
     _kb_blob,
     _rebuild,
-    _run_chunk,
+    _run_pool_chunk,
+    _start_pool_worker,
 )
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.pipeline import AlikeKey
-
-ALIKE_MEMORY = 256
-"""Distinct inputs whose assessments one in-process run keeps for later chunks' alike cases.
-
-Real records share them a lot (most have no complaint); kept in memory for the run only.
-"""
 
 
 class _Future(Protocol):
@@ -89,9 +85,9 @@ def _stream(items: Iterable[Any], kb: KnowledgeBase | None,
 
     wire: Output = "remote" if output == "assessment" else output
     blob = _kb_blob(kb)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_pool_worker) as pool:
         def submit(chunk: list[Any]) -> _Future:
-            return pool.submit(_run_chunk, blob, chunk, parse, wire, options)
+            return pool.submit(_run_pool_chunk, blob, chunk, parse, wire, options)
 
         ordered = _ordered(items, chunksize, 2 * workers, submit)
         try:

@@ -244,6 +244,30 @@ def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: Output
     return _block(items, _worker_kb(blob), parse, output, options)
 
 
+ALIKE_MEMORY = 256
+"""Distinct inputs whose assessments one run keeps for later chunks' alike cases.
+
+Real records share them a lot (most have no complaint). Kept in memory for the run only: in
+this process by :func:`~twitchcds.batch._stream._stream`, in a process-pool worker for the
+pool's life (one run); Dask workers outlive a run, so they keep nothing.
+"""
+
+_pool_memory: Lru[AlikeKey, Assessment] | None = None
+"""A process-pool worker's memory of this run's alike cases (:func:`_start_pool_worker`)."""
+
+
+def _start_pool_worker() -> None:
+    """Start a process-pool worker with an empty memory of alike cases (the pool's initializer)."""
+    global _pool_memory  # noqa: PLW0603  (one per worker process, made when the pool starts)
+    _pool_memory = Lru(ALIKE_MEMORY)
+
+
+def _run_pool_chunk(blob: bytes | None, items: list[Any], parse: bool, output: Output,
+                    options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
+    """:func:`_run_chunk` in a process-pool worker, reusing alike cases of its earlier chunks."""
+    return _block(items, _worker_kb(blob), parse, output, options, earlier=_pool_memory)
+
+
 def _rebuild(payload: Any, kb: KnowledgeBase, output: Output) -> Any:
     """Return the worker's result as the caller gets it (an Assessment from :func:`_pack`)."""
     if output != "remote":
