@@ -97,7 +97,7 @@ def assess_many(cases: Iterable[Case | Mapping[str, Any]], kb: KnowledgeBase | N
         findings, risk factors and setting), in this process or sent to a worker at once; at
         most ``2 * workers`` chunks are in flight. A result is yielded once its chunk is done.
         A case alike one that the same process assessed in an earlier chunk reuses its later
-        stages too (this process and each worker keep the assessments of their last 256
+        stages too (this process and each worker keep the assessments of their last 64
         distinct inputs in memory for the run, then drop them).
     errors : {"raise", "return"}, default "raise"
         ``"raise"``: a bad case raises its :class:`~twitchcds.errors.TwitchCDSError` when its

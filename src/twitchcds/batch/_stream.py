@@ -75,7 +75,7 @@ def _stream(items: Iterable[Any], kb: KnowledgeBase | None,
     """Assess ``items`` in order: in this process, or in a pool of ``workers`` processes."""
     local_kb = builtin_knowledge_base() if kb is None else kb
     if workers is None or workers == 1:
-        earlier: Lru[AlikeKey, Assessment] = Lru(ALIKE_MEMORY)  # this run's only, then dropped
+        earlier: Lru[AlikeKey, Assessment] = Lru(ALIKE_MEMORY)  # this run only, then dropped
         outcomes = (outcome for chunk in _chunks(items, chunksize)
                     for outcome in _block(chunk, local_kb, parse, output, options,
                                           earlier=earlier))
