@@ -251,8 +251,8 @@ def run_many(cases: Sequence[Case], kb: KnowledgeBase, model: CompiledModel,
             out.append(exc)
             continue
         out.append(assessment)
-        if earlier is not None:
-            earlier.put(alike_key(solved), assessment)
+        if earlier is not None and (key := keys[i]) is not None:
+            earlier.put(key, assessment)
     return out
 
 

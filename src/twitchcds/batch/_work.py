@@ -240,7 +240,7 @@ _PACKED = tuple(a.name for a in attrs.fields(Assessment) if a.name not in ("kb",
 
 def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: Output,
                options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
-    """Assess a chunk of cases in a worker (process pool or Dask)."""
+    """Assess a chunk of cases in a Dask worker (which keeps no memory of alike cases)."""
     return _block(items, _worker_kb(blob), parse, output, options)
 
 
