@@ -17,9 +17,10 @@ from twitchcds.compiled import compile_model
 from twitchcds.errors import InvalidInputError
 from twitchcds.evidence import Evidence, derive_evidence
 from twitchcds.inference import DEFAULT_BUDGET, _run, infer
+from twitchcds.inference import _engine as engine
 from twitchcds.inference import _table as table
 from twitchcds.inference._brute import brute_force
-from twitchcds.inference._engine import run_batch
+from twitchcds.inference._engine import run_batch, table_pays
 from twitchcds.inference._reduce import fold_absent, fold_batch
 from twitchcds.inference._split import factor_steps
 from twitchcds.inference._structure import structure
@@ -164,18 +165,26 @@ def test_star_closed_form_equals_the_frontier_sum(case: Problem, extremes: bool)
         assert np.abs(got[2] - want[2]).max(initial=0.0) <= TOL
 
 
+@pytest.mark.parametrize("choice", ["by cost", "table whenever planned"])
 @pytest.mark.parametrize(("scan", "one", "whole"), KERNELS)
 @settings(max_examples=40)
 @given(case=problems(positive_leaks=True, max_absent=6), data=st.data())
 def test_batch_rows_equal_single_runs(case: Problem, scan: int, one: int, whole: int,
-                                      data: st.DataObject) -> None:
-    """Each row of a batched solve equals solving that row alone (both kernels, any size)."""
+                                      choice: str, data: st.DataObject) -> None:
+    """Each row of a batched solve equals solving that row alone (both kernels, any size).
+
+    Batches choose between a component's full table and its frontier sum by cost
+    (:func:`~twitchcds.inference._engine.table_pays`); forcing the table keeps every table
+    kernel tested on batches too.
+    """
     priors, pos, neg = arrays(case)
     extra, rows = extra_batch(case, data)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_SCAN_CELLS", scan)
         mp.setattr(table, "MAX_ONE_CELLS", one)
         mp.setattr(table, "MAX_KRON_CELLS", whole)
+        if choice != "by cost":
+            mp.setattr(engine, "table_pays", lambda comp, rows: comp.table is not None)
         batch = run_batch(case.network, priors, pos, neg, extra=rows, extra_findings=extra,
                           method="exact", budget=DEFAULT_BUDGET)
     assert batch is not None
@@ -478,6 +487,31 @@ def test_table_component_falls_back_to_a_plan_built_on_demand() -> None:
     want, log_ev = brute_force(net, priors, list(range(k)), [])
     assert np.abs(result.probabilities - want).max() <= TOL
     assert result.log_evidence == pytest.approx(log_ev, rel=1e-9)
+
+
+def _component_of(links: list[tuple[int, int, float]], m: int, k: int) -> Any:
+    from twitchcds.inference import NoisyOrNetwork
+    from twitchcds.inference._structure import build_structure
+
+    net = NoisyOrNetwork.from_arrays([f"c{i}" for i in range(m)], [f"f{i}" for i in range(k)],
+                                     [0.0] * k, links)
+    (comp,) = build_structure(net, np.arange(k)).components
+    return comp
+
+
+def test_batches_take_the_frontier_sum_where_it_is_cheaper_per_row() -> None:
+    """One row keeps the structure's full table; a batch leaves it for the frontier sum only
+    where that is cheaper per row: a band of overlapping conditions (narrow frontier), not a
+    dense block (a frontier as wide as the table)."""
+    k, m = 9, 14  # band: condition c has findings c // 2 to c // 2 + 2
+    band = _component_of([(c, c // 2 + j, 0.4) for c in range(m) for j in range(3)], m, k)
+    dense = _component_of([(c, f, 0.2 + 0.01 * c) for c in range(12) for f in range(k)], 12, k)
+    for comp in (band, dense):
+        assert comp.table is not None  # the structure chose the table for one row
+        assert comp.plan is not None  # planned too: batches compare both
+        assert table_pays(comp, 1)
+    assert not table_pays(band, 100)
+    assert table_pays(dense, 100)
 
 
 @given(st.integers(1, 40), st.integers(1, 90), st.floats(0.0, 1.0), st.data())
