@@ -25,6 +25,12 @@ Rows (each ``ours`` and ``reference`` are timed on the same cases, in this proce
   github.com/smart-on-fhir/generated-sample-data; reference: one ``assess`` per record), where
   many records share their findings and risk factors; and the median time of ``assess`` with
   defaults per Synthea record (reference: ``workup=False``).
+* **published records** (work-up on): the 88 cases of the frozen sets in ``evaluation/frozen/``,
+  written from published case reports, read as ``evaluation/run_frozen.py`` reads them (inputs
+  the library refuses as unknown dropped). Symptomatic patients with up to 16 positive findings,
+  so the work-up's components are far larger than in the varied or Synthea cases: cases/s with
+  ``assess_many``'s defaults (reference: ``workup=False``), and the median per record of
+  ``assess`` with those options (intervals off) and with its own defaults (intervals on).
 
 pyAgrum is optional (``pip install -e ".[bench]"`` or ``pip install pyagrum``); without it those
 references print ``-``.
@@ -33,6 +39,7 @@ references print ``-``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import time
@@ -55,7 +62,9 @@ from twitchcds.inference._brute import brute_force
 from twitchcds.inference._structure import _CACHES
 from twitchcds.interop.fhir import case_from_fhir
 
-SYNTHEA = Path(__file__).parent.parent / "tests" / "data" / "synthea"
+ROOT = Path(__file__).parent.parent
+SYNTHEA = ROOT / "tests" / "data" / "synthea"
+PUBLISHED = sorted((ROOT / "evaluation" / "frozen").glob("published-*.json"))
 Row = dict[str, Any]
 
 
@@ -206,6 +215,37 @@ def assess_rows(n: int, inner: int, synthea: Path) -> list[Row]:
                  "ms", statistics.median(per_bare), "same, workup=False")]
 
 
+def published_records() -> list[twitchcds.Case]:
+    """The frozen published cases, read leniently as ``evaluation/run_frozen.py`` does."""
+    spec = importlib.util.spec_from_file_location("run_frozen",
+                                                  ROOT / "evaluation" / "run_frozen.py")
+    assert spec is not None
+    assert spec.loader is not None
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    return [runner.lenient_assess(item["case"])[0].case
+            for path in PUBLISHED for item in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def published_rows(inner: int) -> list[Row]:
+    kb = twitchcds.load_knowledge_base()
+    records = published_records()
+    many = rate(lambda: sum(1 for _ in twitchcds.assess_many(records, kb)), inner)
+    bare = rate(lambda: sum(1 for _ in twitchcds.assess_many(records, kb, workup=False)), inner)
+    batch_options = [best_ms(lambda c=c: twitchcds.assess(c, kb, intervals=False), inner)
+                     for c in records]
+    batch_bare = [best_ms(lambda c=c: twitchcds.assess(c, kb, intervals=False, workup=False),
+                          inner) for c in records]
+    defaults = [best_ms(lambda c=c: twitchcds.assess(c, kb), inner) for c in records]
+    n = len(records)
+    return [_row(f"assess_many defaults, {n} published records", many, "cases/s", bare,
+                 "same, workup=False"),
+            _row(f"p50 of {n} published records, intervals off", statistics.median(batch_options),
+                 "ms", statistics.median(batch_bare), "same, workup=False"),
+            _row(f"p50 of {n} published records, assess defaults", statistics.median(defaults),
+                 "ms", statistics.median(batch_options), "same, intervals off")]
+
+
 def _row(what: str, ours: float, unit: str, ref: float | None, reference: str) -> Row:
     return {"what": what, "ours": ours, "unit": unit, "reference": reference, "ref": ref}
 
@@ -235,6 +275,7 @@ def main() -> None:
     rows += qmr
     rows += batch_rows(1000 if args.quick else 10_000, args.workers, 1)
     rows += assess_rows(30 if args.quick else 200, args.inner, args.synthea)
+    rows += published_rows(args.inner)
     print(f"exactness: max |error| vs brute force {exact_brute:.1e} (with inhibitor links), "
           f"vs pyAgrum {exact_agrum:.1e}, vs plain frontier sum (QMR-like) {exact_plain:.1e}")
     print(f"| {'what':42} | {'twitchcds':>14} | {'reference':>14} | {'':>6} | reference |")
