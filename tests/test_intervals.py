@@ -223,32 +223,37 @@ def test_card_and_text_show_intervals():
 
 
 @settings(max_examples=40)
-@given(data=st.data(), k=st.integers(0, 7), n_absent=st.integers(0, 6))
-def test_slot_draws_equal_one_inference_per_draw(data: st.DataObject, k: int,
-                                                 n_absent: int) -> None:
-    """The draws solved together by the slot table equal one exact inference per draw (1e-12).
+@given(data=st.data(), k=st.integers(0, 14), n_absent=st.integers(0, 6))
+def test_batched_draws_equal_one_inference_per_draw(data: st.DataObject, k: int,
+                                                    n_absent: int) -> None:
+    """The draws solved together, with per-draw link probabilities, equal one exact inference
+    per draw on its own sub-network (1e-12).
 
     Random observed findings of the built-in knowledge base (inhibitor links included) and
-    random link, leak and prior values per draw, as the interval draws make them.
+    random link, leak and prior values per draw, as the interval draws make them; up to 14
+    present findings, so components of every kind (closed form, full table, frontier sum).
     """
     import numpy as np
 
     from twitchcds.compiled import compile_model
-    from twitchcds.intervals import _engine_draws, _gather, _Observed, _slot_draws
+    from twitchcds.intervals import _batched_draws, _engine_draws, _gather, _Observed
 
     model = compile_model(BUILTIN)
     net = model.network
     chosen = data.draw(st.lists(st.integers(0, net.n_findings - 1), unique=True,
                                 min_size=k + n_absent, max_size=k + n_absent))
+    chosen = sorted(chosen[:k]) + chosen[k:]
     entries, ptr = _gather(net.parent_ptr, chosen)
     inh_entries, inh_ptr = _gather(net.inhibit_ptr, chosen)
-    observed = _Observed(k, entries, ptr, np.repeat(np.arange(len(chosen)), np.diff(ptr)),
-                         inh_entries, inh_ptr)
+    observed = _Observed(k, np.array(chosen[:k], dtype=np.intp), entries, ptr,
+                         np.repeat(np.arange(len(chosen)), np.diff(ptr)), inh_entries, inh_ptr)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     draws = 5
     links = rng.uniform(0.01, 0.99, (draws, entries.size))
     leaks = rng.uniform(0.001, 0.3, (draws, len(chosen)))
     priors = rng.uniform(0.001, 0.5, (draws, net.n_conditions))
     args = {"links": links, "leaks": leaks, "priors": priors}
-    fast, slow = _slot_draws(net, observed, **args), _engine_draws(net, observed, **args)
+    slow = _engine_draws(net, observed, **args)
+    fast = _batched_draws(net, observed, **args)
+    assert fast is not None
     assert np.abs(fast - slow).max() <= 1e-12

@@ -489,6 +489,31 @@ def test_table_component_falls_back_to_a_plan_built_on_demand() -> None:
     assert result.log_evidence == pytest.approx(log_ev, rel=1e-9)
 
 
+@settings(max_examples=60)
+@given(case=problems(positive_leaks=True, inhibitors=True, max_present=12), data=st.data())
+def test_rows_with_their_own_link_probabilities_equal_one_inference_each(
+        case: Problem, data: st.DataObject) -> None:
+    """:func:`~twitchcds.inference._engine.run_draws` (through the interval draws) equals one
+    inference per row on a network with that row's link probabilities and leaks, on random
+    networks with inhibitor links and every kind of component."""
+    from twitchcds.intervals import _batched_draws, _engine_draws, _gather, _Observed
+
+    net = case.network
+    chosen = case.present + case.absent
+    entries, ptr = _gather(net.parent_ptr, chosen)
+    inh_entries, inh_ptr = _gather(net.inhibit_ptr, chosen)
+    observed = _Observed(len(case.present), np.array(case.present, dtype=np.intp), entries, ptr,
+                         np.repeat(np.arange(len(chosen)), np.diff(ptr)), inh_entries, inh_ptr)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    rows = data.draw(st.integers(1, 6))
+    args = {"links": rng.uniform(1e-4, 1 - 1e-4, (rows, entries.size)),
+            "leaks": rng.uniform(1e-6, 0.3, (rows, len(chosen))),
+            "priors": rng.uniform(1e-4, 0.9, (rows, net.n_conditions))}
+    fast = _batched_draws(net, observed, **args)
+    assert fast is not None
+    assert np.abs(fast - _engine_draws(net, observed, **args)).max() <= 1e-12
+
+
 def _component_of(links: list[tuple[int, int, float]], m: int, k: int) -> Any:
     from twitchcds.inference import NoisyOrNetwork
     from twitchcds.inference._structure import build_structure

@@ -32,8 +32,9 @@ from attrs import frozen
 
 from twitchcds.compiled import CompiledModel
 from twitchcds.errors import InvalidInputError
-from twitchcds.inference import NoisyOrNetwork, infer
-from twitchcds.inference._many import MAX_SLOTS, fold_shift, slot_table
+from twitchcds.inference import DEFAULT_BUDGET, NoisyOrNetwork, infer
+from twitchcds.inference._engine import run_draws
+from twitchcds.inference._many import fold_shift
 from twitchcds.knowledge.ranges import EPS, log_odds
 
 __all__ = ["DEFAULT_DRAWS", "LEVEL", "METHOD", "STABLE_SHARE", "Uncertainty",
@@ -42,9 +43,9 @@ __all__ = ["DEFAULT_DRAWS", "LEVEL", "METHOD", "STABLE_SHARE", "Uncertainty",
 DEFAULT_DRAWS = 32
 """Number of parameter draws per assessment.
 
-A median 49 ms, x1.6 of an assessment with work-up, on a shared two-core machine; the leading
-interval's width is within a median 0.017 of that from 256 draws
-(``benchmarks/bench_intervals.py``)."""
+A median 1.7 ms more per assessment (x1.22 of an assessment with work-up) on the benchmark's
+example and varied cases; the leading interval's width is within a median 0.019 of that from
+256 draws (``benchmarks/bench_intervals.py``)."""
 
 LEVEL = 0.9
 """Central share of the draws an interval covers (5th to 95th percentile)."""
@@ -145,6 +146,8 @@ class _Observed:
     """The observed findings (the ``k`` present ones first, then the absent ones) and links."""
 
     k: int
+    present: npt.NDArray[np.intp]
+    """The present findings' indices, sorted (the first ``k`` observed findings)."""
     entries: npt.NDArray[np.intp]
     """CSR positions of their parent links."""
     ptr: npt.NDArray[np.intp]
@@ -156,12 +159,13 @@ class _Observed:
     """Their inhibitor links, CSR over the observed findings."""
 
 
-def _slot_draws(net: NoisyOrNetwork, obs: _Observed, *, links: FloatArray, leaks: FloatArray,
-                priors: FloatArray) -> FloatArray:
-    """Posteriors of every draw from one slot table.
+def _batched_draws(net: NoisyOrNetwork, obs: _Observed, *, links: FloatArray,
+                   leaks: FloatArray, priors: FloatArray) -> FloatArray | None:
+    """Posteriors of every draw, solved together on the present findings' structure.
 
     The absent findings' drawn links and the present findings' exclusion evidence fold into
-    each draw's priors; the present findings' drawn links and leaks fill the table.
+    each draw's priors; the present findings' drawn links and leaks go to
+    :func:`~twitchcds.inference._engine.run_draws`. ``None`` when that would not run exactly.
     """
     k, entries, finding_of_entry = obs.k, obs.entries, obs.finding_of_entry
     inh_entries, inh_ptr = obs.inh_entries, obs.inh_ptr
@@ -177,18 +181,17 @@ def _slot_draws(net: NoisyOrNetwork, obs: _Observed, *, links: FloatArray, leaks
     touched[cond[absent]] = True
     touched[net.inhibit_index[excluded]] = True
     pi, pi_c, _ = fold_shift(priors, shift.T, np.broadcast_to(touched, priors.shape))
-    q = np.zeros((draws, n, k))
-    q[:, cond[~absent], finding_of_entry[~absent]] = links[:, ~absent]
-    _, posterior = slot_table(pi, pi_c, q, leaks[:, :k])
-    return np.clip(posterior, 0.0, 1.0)
+    return run_draws(net, obs.present, pi, pi_c, link_prob=links[:, ~absent],
+                     leaks=leaks[:, :k], budget=DEFAULT_BUDGET)
 
 
 def _engine_draws(net: NoisyOrNetwork, obs: _Observed, *, links: FloatArray,
                   leaks: FloatArray, priors: FloatArray) -> FloatArray:
     """Posteriors of every draw, one :func:`~twitchcds.inference.infer` on a sub-network each.
 
-    For more present findings than the slot table takes; the sub-network holds the observed
-    findings only, with the draw's links and leaks.
+    When the draws cannot be solved together exactly (:func:`_batched_draws`), and as the
+    reference it is tested against; the sub-network holds the observed findings only, with the
+    draw's links and leaks.
     """
     k, entries, finding_of_entry = obs.k, obs.entries, obs.finding_of_entry
     inh_entries, inh_ptr = obs.inh_entries, obs.inh_ptr
@@ -249,8 +252,11 @@ def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatA
     Notes
     -----
     Only the observed findings' links and leaks enter the posterior (an unobserved finding is
-    barren), so each draw runs :func:`twitchcds.inference.infer` on the sub-network of the
-    observed findings, exactly. Inhibitor strengths and risk-factor odds ratios keep their
+    barren). The draws share the present findings, hence one structure: they are solved
+    together, exactly, each with its own link probabilities and leaks
+    (:func:`~twitchcds.inference._engine.run_draws`); only when that would not fit the exact
+    budget does each draw run :func:`twitchcds.inference.infer` on the sub-network of the
+    observed findings. Inhibitor strengths and risk-factor odds ratios keep their
     point values. Draws are independent across parameters; the seed is a hash of the evidence,
     priors and knowledge base, so the same case gives the same intervals. With every range of
     zero width no draw is made and every interval is its point.
@@ -306,9 +312,12 @@ def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatA
                            _expit(pri_logit + shift_lo + u * (shift_hi - shift_lo)), pri)
     prior_draws = np.clip(prior_draws, EPS, 1.0 - EPS)
     finding_of_entry = np.repeat(np.arange(len(obs)), np.diff(ptr))
-    observed = _Observed(len(pos), entries, ptr, finding_of_entry, inh_entries, inh_ptr)
-    solve = _slot_draws if len(pos) <= MAX_SLOTS else _engine_draws
-    samples = solve(net, observed, links=links, leaks=leaks, priors=prior_draws)
+    observed = _Observed(len(pos), np.array(pos, dtype=np.intp), entries, ptr, finding_of_entry,
+                         inh_entries, inh_ptr)
+    args = {"links": links, "leaks": leaks, "priors": prior_draws}
+    samples = _batched_draws(net, observed, **args)
+    if samples is None:
+        samples = _engine_draws(net, observed, **args)
     same = sum(_top3(row, rank) == top3 for row in samples)
     low, high = np.percentile(samples, [lo_pct, hi_pct], axis=0)
     low, high = np.minimum(low, pt), np.maximum(high, pt)

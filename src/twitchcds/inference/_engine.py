@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from attrs import evolve
 
 from twitchcds.errors import InvalidInputError
 from twitchcds.inference._approximate import SamplerSettings, solve_approximate
-from twitchcds.inference._exact import MAX_WIDTH, STEP_OVERHEAD, solve_batch
+from twitchcds.inference._exact import MAX_WIDTH, STEP_OVERHEAD, make_plan, make_steps, solve_batch
 from twitchcds.inference._network import NoisyOrNetwork
 from twitchcds.inference._reduce import Folded, fold_absent, fold_batch
 from twitchcds.inference._result import InferenceResult
@@ -34,7 +35,7 @@ from twitchcds.inference._structure import (
 )
 from twitchcds.inference._table import solve_table
 
-__all__ = ["choose", "run", "run_batch"]
+__all__ = ["choose", "run", "run_batch", "run_draws"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -110,6 +111,53 @@ def run_batch(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: I
                                   shown=shown)
     return _solve(network, st, pi=pi, pi_c=pi_c, log_ev=log_ev, exact=exact, method=method,
                   sampler=None)
+
+
+def run_draws(network: NoisyOrNetwork, pos: IntArray, pi: FloatArray, pi_c: FloatArray, *,
+              link_prob: FloatArray, leaks: FloatArray, budget: float) -> FloatArray | None:
+    """Exact posteriors ``(B, n_conditions)`` of rows with their own link probabilities.
+
+    Every row has the sorted, distinct present findings ``pos``; row ``b`` gives each of their
+    parent links (in CSR order: ``pos[0]``'s parents first) probability ``link_prob[b]`` and
+    each of them leak ``leaks[b]`` (aligned with ``pos``). Absent findings and exclusion
+    evidence must already be folded into ``pi`` and ``pi_c``. The rows share the structure of
+    ``pos`` on ``network`` (its links' probabilities change nothing in it) and every component
+    runs the frontier sum with per-row link probabilities (the full tables and closed forms are
+    built for the network's own probabilities). Returns ``None`` when that would not run exactly
+    within ``budget`` for all rows (the caller then runs the rows one at a time).
+    """
+    st = structure(network, tuple(pos.tolist()))
+    rows = pi.shape[0]
+    plans = [comp.plan if comp.plan is not None else make_plan(comp.children, comp.findings.size)
+             for comp in st.components]
+    cost = sum(plan.cost + (rows - 1) * (plan.cost - len(plan.order) * STEP_OVERHEAD)
+               for plan in plans)
+    if cost > budget or any(plan.max_width > MAX_WIDTH for plan in plans):
+        return None
+    with np.errstate(divide="ignore"):  # a link of 1: log(1 - p) = -inf, as in the network
+        log_q = np.log1p(-link_prob)
+    drawn = evolve(st, prob=link_prob, q=1.0 - link_prob, log_q=log_q,
+                   linked_log_off=np.log1p(-leaks[:, np.searchsorted(pos, st.linked)]))
+    values = structure_values(network, drawn, pi, pi_c)
+    if not np.isfinite(values.lone_log_evidence).all():  # some row's evidence is impossible
+        return None
+    probs = pi.copy()
+    probs[:, st.lone_cond] = values.lone_post
+    link_of = {key: i for i, key in enumerate(zip(st.cond.tolist(), st.row.tolist(),
+                                                   strict=True))}
+    for comp, plan in zip(st.components, plans, strict=True):
+        child_p = tuple(link_prob[:, [link_of[c, r] for r in comp.rows[ch].tolist()]]
+                        for c, ch in zip(comp.shared.tolist(), comp.children, strict=True))
+        steps = make_steps(comp.children, child_p, plan)
+        _, post, post_priv = solve_batch(
+            evolve(comp, plan=plan, steps=steps), pi[:, comp.shared], pi_c[:, comp.shared],
+            values.log_rho[:, comp.rows], priv_pi=values.pi[:, comp.priv],
+            priv_log_rho=values.priv_log_rho[:, comp.priv])
+        probs[:, comp.shared] = post
+        probs[:, comp.priv_cond] = post_priv
+    np.minimum(probs, 1.0, out=probs)  # rounding can step just past the bounds
+    np.maximum(probs, 0.0, out=probs)
+    return probs
 
 
 def _check_orphans(network: NoisyOrNetwork, st: Structure) -> float:

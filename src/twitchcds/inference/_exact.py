@@ -110,7 +110,7 @@ class Step(NamedTuple):
 
     condition: int
     entering: tuple[int, ...]
-    child_ops: tuple[tuple[_Index, _Index, float, float], ...]
+    child_ops: tuple[tuple[_Index, _Index, float | FloatArray, float | FloatArray], ...]
     keep: _Index
     enter_ones: tuple[int, ...]
     keep_ones: tuple[int, ...]
@@ -119,7 +119,12 @@ class Step(NamedTuple):
 
 def make_steps(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
                plan: Plan) -> tuple[Step, ...]:
-    """Precompute every step's axis positions and index tuples (they depend on structure only)."""
+    """Precompute every step's axis positions and index tuples (they depend on structure only).
+
+    ``child_p[j]`` holds shared condition ``j``'s link probabilities, one per child; or, for
+    rows with link probabilities of their own (:func:`._engine.run_draws`), a ``(B, c)`` array
+    whose columns are broadcast over each row's table.
+    """
     axes: list[int] = []
     steps = []
     for t, j in enumerate(plan.order):
@@ -130,8 +135,9 @@ def make_steps(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
             axes.append(f)
         nd = len(axes)
         ops = []
-        for f, p in zip(children[j].tolist(), child_p[j].tolist(), strict=True):
+        for c, f in enumerate(children[j].tolist()):
             i = axes.index(f)
+            p = _link(child_p[j], c, nd)
             ops.append((_index(i + 1, 0), _index(i + 1, 1), p, 1.0 - p))
         retire = set(plan.retiring[t].tolist())
         keep = (slice(None), *(1 if f in retire else slice(None) for f in axes))
@@ -139,6 +145,13 @@ def make_steps(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
         steps.append(Step(j, ent, tuple(ops), keep, (1,) * nd, (1,) * len(axes),
                           tuple(shapes)))
     return tuple(steps)
+
+
+def _link(p: FloatArray, c: int, nd: int) -> float | FloatArray:
+    """Child ``c``'s link probability: a number, or per row, shaped for ``nd - 1`` table axes."""
+    if p.ndim == 1:
+        return float(p[c])
+    return p[:, c].reshape((-1,) + (1,) * (nd - 1))
 
 
 class _HasFindings(Protocol):
