@@ -165,7 +165,7 @@ def _batched_draws(net: NoisyOrNetwork, obs: _Observed, *, links: FloatArray,
 
     The absent findings' drawn links and the present findings' exclusion evidence fold into
     each draw's priors; the present findings' drawn links and leaks go to
-    :func:`~twitchcds.inference._engine.run_draws`. ``None`` when that would not run exactly.
+    ``inference._engine.run_draws``. ``None`` when that would not run exactly.
     """
     k, entries, finding_of_entry = obs.k, obs.entries, obs.finding_of_entry
     inh_entries, inh_ptr = obs.inh_entries, obs.inh_ptr
@@ -254,7 +254,7 @@ def probability_intervals(model: CompiledModel, priors: Sequence[float] | FloatA
     Only the observed findings' links and leaks enter the posterior (an unobserved finding is
     barren). The draws share the present findings, hence one structure: they are solved
     together, exactly, each with its own link probabilities and leaks
-    (:func:`~twitchcds.inference._engine.run_draws`); only when that would not fit the exact
+    (``inference._engine.run_draws``); only when that would not fit the exact
     budget does each draw run :func:`twitchcds.inference.infer` on the sub-network of the
     observed findings. Inhibitor strengths and risk-factor odds ratios keep their
     point values. Draws are independent across parameters; the seed is a hash of the evidence,
