@@ -101,20 +101,18 @@ _Index = tuple[slice | int, ...]
 
 
 class Step(NamedTuple):
-    """One step of a plan with its table indices precomputed (a leading batch axis included).
+    """One step of a plan with its table indices precomputed.
 
+    Tables have one axis per finding on the frontier and the batch axis last (each cell holds
+    its rows side by side, so every operation runs over contiguous runs of rows).
     ``child_ops`` are ``(off, on, p, 1 - p)`` per child axis; ``keep`` selects the retained
-    cells (index 1 on retiring axes); ``enter_ones`` / ``keep_ones`` are broadcast shapes
-    (without the batch axis) after the findings enter and after retirement.
+    cells (index 1 on retiring axes).
     """
 
     condition: int
     entering: tuple[int, ...]
     child_ops: tuple[tuple[_Index, _Index, float | FloatArray, float | FloatArray], ...]
     keep: _Index
-    enter_ones: tuple[int, ...]
-    keep_ones: tuple[int, ...]
-    entry_shapes: tuple[tuple[int, ...], ...]
 
 
 def make_steps(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
@@ -123,35 +121,23 @@ def make_steps(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
 
     ``child_p[j]`` holds shared condition ``j``'s link probabilities, one per child; or, for
     rows with link probabilities of their own (:func:`._engine.run_draws`), a ``(B, c)`` array
-    whose columns are broadcast over each row's table.
+    whose column ``c`` is child ``c``'s probability in each row.
     """
     axes: list[int] = []
     steps = []
     for t, j in enumerate(plan.order):
         ent = tuple(plan.entering[t].tolist())
-        shapes = []
-        for f in ent:
-            shapes.append((1,) * len(axes) + (2,))
-            axes.append(f)
-        nd = len(axes)
+        axes.extend(ent)
         ops = []
         for c, f in enumerate(children[j].tolist()):
             i = axes.index(f)
-            p = _link(child_p[j], c, nd)
-            ops.append((_index(i + 1, 0), _index(i + 1, 1), p, 1.0 - p))
+            p = float(child_p[j][c]) if child_p[j].ndim == 1 else child_p[j][:, c]
+            ops.append((_index(i, 0), _index(i, 1), p, 1.0 - p))
         retire = set(plan.retiring[t].tolist())
-        keep = (slice(None), *(1 if f in retire else slice(None) for f in axes))
+        keep = tuple(1 if f in retire else slice(None) for f in axes)
         axes = [f for f in axes if f not in retire]
-        steps.append(Step(j, ent, tuple(ops), keep, (1,) * nd, (1,) * len(axes),
-                          tuple(shapes)))
+        steps.append(Step(j, ent, tuple(ops), keep))
     return tuple(steps)
-
-
-def _link(p: FloatArray, c: int, nd: int) -> float | FloatArray:
-    """Child ``c``'s link probability: a number, or per row, shaped for ``nd - 1`` table axes."""
-    if p.ndim == 1:
-        return float(p[c])
-    return p[:, c].reshape((-1,) + (1,) * (nd - 1))
 
 
 class _HasFindings(Protocol):
@@ -193,7 +179,7 @@ def solve_batch(component: _Solvable, shared_pi: FloatArray, shared_pi_c: FloatA
     """Log evidence and posteriors (shared conditions, then private parents) of one component.
 
     Every argument after ``component`` has a leading batch axis of size ``B`` (rows are solved
-    together, with one table of shape ``(B, 2, ..., 2)``): ``shared_pi`` / ``shared_pi_c``
+    together, with one table of shape ``(2, ..., 2, B)``): ``shared_pi`` / ``shared_pi_c``
     ``(B, m)``, ``log_rho`` ``(B, k)``, ``priv_pi`` / ``priv_log_rho`` ``(B, r)``. Every
     finding of ``component`` has at least one shared parent.
 
@@ -206,27 +192,31 @@ def solve_batch(component: _Solvable, shared_pi: FloatArray, shared_pi_c: FloatA
     if steps is None:
         msg = "component has no frontier steps (see _structure.frontier_steps)"
         raise ValueError(msg)
-    entry = np.stack([np.exp(log_rho), -np.expm1(log_rho)], axis=2)
+    entry = np.stack([np.exp(log_rho), -np.expm1(log_rho)], axis=1)  # (B, 2, k) -> (k, 2, B)
+    entry = np.ascontiguousarray(entry.transpose(2, 1, 0))
     log_z, saved = _forward(component, steps, shared_pi, shared_pi_c, entry)
     post_shared, grad = _backward(component, steps, shared_pi, shared_pi_c, entry, saved=saved)
     pv = component.priv_finding
     g = grad[:, pv]
     num = g[..., 0] * np.exp(priv_log_rho) + g[..., 1] * -np.expm1(priv_log_rho)
-    den = g[..., 0] * entry[:, pv, 0] + g[..., 1] * entry[:, pv, 1]
+    den = g[..., 0] * entry[pv, 0].T + g[..., 1] * entry[pv, 1].T
     return log_z, post_shared, priv_pi * num / den
 
 
 def _forward(component: _Solvable, steps: tuple[Step, ...], shared_pi: FloatArray,
              shared_pi_c: FloatArray, entry: FloatArray) -> tuple[FloatArray, list[_Saved]]:
-    """Run the table forward; keep what the backward pass needs."""
-    b = entry.shape[0]
+    """Run the table forward; keep what the backward pass needs.
+
+    ``entry[f]`` is finding ``f``'s entry vector ``(rho, 1 - rho)`` per row, shape ``(2, B)``.
+    """
+    b = entry.shape[2]
     alpha: FloatArray = np.ones(b)
     saved: list[_Saved] = []
     log_z = np.zeros(b)
     for step in steps:
         prev = alpha
-        for f, shape in zip(step.entering, step.entry_shapes, strict=True):
-            alpha = alpha[..., None] * entry[:, f].reshape((b, *shape))
+        for f in step.entering:  # a new axis before the batch axis
+            alpha = alpha[..., None, :] * entry[f]
         on = alpha.copy()
         for off_i, on_i, p, q in step.child_ops:
             on[on_i] += p * on[off_i]
@@ -234,12 +224,11 @@ def _forward(component: _Solvable, steps: tuple[Step, ...], shared_pi: FloatArra
         a, c = on[step.keep], alpha[step.keep]
         shape = alpha.shape
         j = step.condition
-        bshape = (b, *step.keep_ones)
-        alpha = shared_pi[:, j].reshape(bshape) * a + shared_pi_c[:, j].reshape(bshape) * c
-        scale = alpha.reshape(b, -1).sum(axis=1)
+        alpha = shared_pi[:, j] * a + shared_pi_c[:, j] * c
+        scale = alpha.reshape(-1, b).sum(axis=0)
         if not np.all(scale > 0.0):
             raise impossible(component)
-        alpha /= scale.reshape(bshape)
+        alpha /= scale
         log_z += np.log(scale)
         saved.append((prev, shape, a, c))
     return log_z, saved
@@ -248,8 +237,11 @@ def _forward(component: _Solvable, steps: tuple[Step, ...], shared_pi: FloatArra
 def _backward(component: _Solvable, steps: tuple[Step, ...], shared_pi: FloatArray,
               shared_pi_c: FloatArray, entry: FloatArray, *, saved: list[_Saved],
               ) -> tuple[FloatArray, FloatArray]:
-    """Transposed pass: shared posteriors and the gradient of P(e) per finding entry vector."""
-    b, k = entry.shape[0], entry.shape[1]
+    """Transposed pass: shared posteriors and the gradient of P(e) per finding entry vector.
+
+    Returns the posteriors ``(B, m)`` and the gradient ``(B, k, 2)``.
+    """
+    k, b = entry.shape[0], entry.shape[2]
     m = len(component.children)
     post_shared = np.empty((b, m))
     grad = np.zeros((b, k, 2))
@@ -260,8 +252,8 @@ def _backward(component: _Solvable, steps: tuple[Step, ...], shared_pi: FloatArr
         j = step.condition
         prev, shape, a, c = saved[t]
         pi, pi_c = shared_pi[:, j], shared_pi_c[:, j]
-        x = pi * (beta * a).reshape(b, -1).sum(axis=1)
-        y = pi_c * (beta * c).reshape(b, -1).sum(axis=1)
+        x = pi * (beta * a).reshape(-1, b).sum(axis=0)
+        y = pi_c * (beta * c).reshape(-1, b).sum(axis=0)
         post_shared[:, j] = x / (x + y)
         z = np.zeros(shape)
         z[step.keep] = beta
@@ -269,21 +261,19 @@ def _backward(component: _Solvable, steps: tuple[Step, ...], shared_pi: FloatArr
         for off_i, on_i, p, q in step.child_ops:
             g[off_i] *= q
             g[off_i] += p * g[on_i]
-        eshape = (b, *step.enter_ones)
-        big = pi.reshape(eshape) * g + pi_c.reshape(eshape) * z
+        big = pi * g + pi_c * z
         ent = step.entering
         if wanted.intersection(ent):
             ne = len(ent)
-            outer = np.matmul(prev.reshape(b, 1, -1), big.reshape(b, prev[0].size, -1))
-            outer = outer.reshape((b,) + (2,) * ne)
+            outer = np.einsum("sb,seb->eb", prev.reshape(-1, b), big.reshape(prev.size // b, -1, b))
+            outer = outer.reshape((2,) * ne + (b,))
             for e, f in enumerate(ent):
                 h = outer
                 for e2 in range(ne - 1, -1, -1):
                     if e2 != e:  # later axes are gone already, so axis e2 is still at e2
-                        h = np.einsum("b...i,bi->b...", np.moveaxis(h, e2 + 1, -1),
-                                      entry[:, ent[e2]])
-                grad[:, f] = h / np.maximum(h.max(axis=1), _TINY)[:, None]
-        for f in reversed(ent):
-            big = np.einsum("b...i,bi->b...", big, entry[:, f])
-        beta = big / big.reshape(b, -1).max(axis=1).reshape((b,) + (1,) * (big.ndim - 1))
+                        h = np.einsum("i...b,ib->...b", np.moveaxis(h, e2, 0), entry[ent[e2]])
+                grad[:, f] = (h / np.maximum(h.max(axis=0), _TINY)).T
+        for f in reversed(ent):  # the last table axis before the batch axis
+            big = np.einsum("...ib,ib->...b", big, entry[f])
+        beta = big / big.reshape(-1, b).max(axis=0)
     return post_shared, grad
