@@ -20,7 +20,7 @@ from twitchcds.inference import DEFAULT_BUDGET, _run, infer
 from twitchcds.inference import _engine as engine
 from twitchcds.inference import _table as table
 from twitchcds.inference._brute import brute_force
-from twitchcds.inference._engine import run_batch, table_pays
+from twitchcds.inference._engine import planned_for, run_batch, table_pays
 from twitchcds.inference._reduce import fold_absent, fold_batch
 from twitchcds.inference._split import factor_steps
 from twitchcds.inference._structure import structure
@@ -533,10 +533,10 @@ def test_batches_take_the_frontier_sum_where_it_is_cheaper_per_row() -> None:
     dense = _component_of([(c, f, 0.2 + 0.01 * c) for c in range(12) for f in range(k)], 12, k)
     for comp in (band, dense):
         assert comp.table is not None  # the structure chose the table for one row
-        assert comp.plan is not None  # planned too: batches compare both
+        assert planned_for(comp, 1) is comp
         assert table_pays(comp, 1)
-    assert not table_pays(band, 100)
-    assert table_pays(dense, 100)
+    assert not table_pays(planned_for(band, 100), 100)
+    assert table_pays(planned_for(dense, 100), 100)
 
 
 @given(st.integers(1, 40), st.integers(1, 90), st.floats(0.0, 1.0), st.data())

@@ -35,7 +35,7 @@ from twitchcds.inference._structure import (
 )
 from twitchcds.inference._table import solve_table
 
-__all__ = ["choose", "run", "run_batch", "run_draws"]
+__all__ = ["choose", "planned_for", "run", "run_batch", "run_draws", "table_pays"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -186,8 +186,22 @@ def _solve_exact(comp: ComponentStructure, pi: FloatArray, pi_c: FloatArray,
             "priv_log_rho": values.priv_log_rho[:, comp.priv]}
     if comp.star:
         return solve_star(comp, *args, **priv)
-    solved = (solve_table(comp, *args, **priv) if table_pays(comp, pi.shape[0]) else None)
+    rows = pi.shape[0]
+    comp = planned_for(comp, rows)
+    solved = solve_table(comp, *args, **priv) if table_pays(comp, rows) else None
     return solved if solved is not None else solve_batch(frontier_steps(comp), *args, **priv)
+
+
+def planned_for(comp: ComponentStructure, rows: int) -> ComponentStructure:
+    """``comp`` with a frontier plan when a batch of ``rows`` rows needs one to compare.
+
+    The structure plans the frontier sum of a component only when its full table might cost
+    more for one row; a batch on a table of Kronecker factors (over 32 cells) also compares the
+    two per row (:func:`table_pays`), so it plans it now, for this batch only.
+    """
+    if comp.table is None or comp.table.high is None or comp.plan is not None or rows == 1:
+        return comp
+    return evolve(comp, plan=make_plan(comp.children, comp.findings.size))
 
 
 def table_pays(comp: ComponentStructure, rows: int) -> bool:
@@ -195,14 +209,15 @@ def table_pays(comp: ComponentStructure, rows: int) -> bool:
 
     The structure chose the table for one row (its cost is below the frontier plan's). Each
     further row of a batch costs the table about one unit per cell and step, and the frontier
-    sum its plan's cost less the fixed overhead of its steps; on the published records' work-up
-    batches (about 100 rows) the frontier sum was 2-8 times faster on tables of 256 cells and
-    more, while the table stayed faster for small batches and small tables.
+    sum half its plan's cost less the fixed overhead of its steps (fitted to the published
+    records' work-up batches, about 100 rows, where the frontier sum was 2-8 times faster on
+    tables of 256 cells and more, while the table stayed faster for small batches and tables).
+    A table with no frontier plan (planned whole, certainly cheaper for one row) is kept.
     """
     table, plan = comp.table, comp.plan
     if table is None:
         return False
-    if rows == 1 or plan is None:  # no plan: the table is certainly cheaper for one row
+    if rows == 1 or plan is None:
         return True
     more = rows - 1
     per_row_table = len(table.children) * float(1 << table.k)

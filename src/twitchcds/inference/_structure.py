@@ -23,7 +23,6 @@ from twitchcds.inference._exact import STEP_OVERHEAD, Plan, Step, make_plan, mak
 from twitchcds.inference._network import NoisyOrNetwork, gather_rows
 from twitchcds.inference._reduce import Component, components
 from twitchcds.inference._table import (
-    MAX_KRON_CELLS,
     MAX_TABLE_FINDINGS,
     TablePlan,
     make_table_plan,
@@ -228,8 +227,7 @@ def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: I
     plan, table = None, None
     if tables and not star and rows.size <= MAX_TABLE_FINDINGS:
         cost = table_cost(children, rows.size)
-        # planned when the table may cost more for one row, or per row of a batch (table_pays)
-        if cost >= _frontier_floor(children) or (1 << rows.size) > MAX_KRON_CELLS:
+        if cost >= _frontier_floor(children):  # else the table is certainly cheaper
             plan = make_plan(children, rows.size)
         if plan is None or cost < plan.cost:
             table = make_table_plan(children, child_p, rows.size)
