@@ -257,3 +257,33 @@ def test_batched_draws_equal_one_inference_per_draw(data: st.DataObject, k: int,
     fast = _batched_draws(net, observed, **args)
     assert fast is not None
     assert np.abs(fast - slow).max() <= 1e-12
+
+
+def test_draws_past_the_exact_budget_take_one_inference_each(monkeypatch: Any) -> None:
+    """When the draws cannot be solved together within the exact budget, each draw gets its
+    own inference, with the same intervals (to 1e-12) and the same top-3 stability."""
+    import twitchcds.intervals as intervals
+
+    case = {"age": 60, "findings": [{"id": f, "status": "present"} for f in (
+        "fasciculations", "muscle_weakness", "muscle_atrophy", "muscle_cramps",
+        "hyperreflexia", "dysarthria", "dysphagia", "weight_loss")]}
+    together = twitchcds.assess(case, workup=False).uncertainty
+    calls = []
+    engine_draws = intervals._engine_draws
+
+    def one_each(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return engine_draws(*args, **kwargs)
+
+    monkeypatch.setattr(intervals, "DEFAULT_BUDGET", 0.0)
+    monkeypatch.setattr(intervals, "_engine_draws", one_each)
+    alone = twitchcds.assess(case, workup=False).uncertainty
+    assert calls == [1]
+    assert together is not None
+    assert alone is not None
+    assert alone.top3_stability == together.top3_stability
+    for (c, lo, hi), (c2, lo2, hi2) in zip(alone.intervals, together.intervals, strict=True):
+        assert c == c2
+        assert abs(lo - lo2) <= 1e-12
+        assert abs(hi - hi2) <= 1e-12
+
