@@ -262,7 +262,7 @@ def test_batched_draws_equal_one_inference_per_draw(data: st.DataObject, k: int,
 def test_draws_past_the_exact_budget_take_one_inference_each(monkeypatch: Any) -> None:
     """When the draws cannot be solved together within the exact budget, each draw gets its
     own inference, with the same intervals (to 1e-12) and the same top-3 stability."""
-    import twitchcds.intervals as intervals
+    from twitchcds import intervals
 
     case = {"age": 60, "findings": [{"id": f, "status": "present"} for f in (
         "fasciculations", "muscle_weakness", "muscle_atrophy", "muscle_cramps",
