@@ -4,7 +4,10 @@
 findings and differ in which further findings are absent (the work-up's "what if this were also
 negative?"). Both fold absent findings into the priors, look up the cached :class:`Structure`
 of the present findings and solve every component with the batched frontier sum
-(:func:`._exact.solve_batch`), rows side by side, so that a batch costs about one inference.
+(:func:`._exact.solve_batch`), rows side by side, so that a batch costs about one inference;
+a batch leaves a component's full table for the frontier sum when that is cheaper per row
+(:func:`table_pays`). :func:`run_draws` solves rows that share the present findings but each
+have their own link probabilities and leaks (the probability intervals' parameter draws).
 Inputs are trusted here: :func:`twitchcds.inference.infer` validates them.
 """
 
