@@ -19,7 +19,14 @@ from attrs import evolve
 
 from twitchcds.errors import InvalidInputError
 from twitchcds.inference._approximate import SamplerSettings, solve_approximate
-from twitchcds.inference._exact import MAX_WIDTH, STEP_OVERHEAD, make_plan, make_steps, solve_batch
+from twitchcds.inference._exact import (
+    MAX_WIDTH,
+    STEP_OVERHEAD,
+    Plan,
+    make_plan,
+    make_steps,
+    solve_batch,
+)
 from twitchcds.inference._network import NoisyOrNetwork
 from twitchcds.inference._reduce import Folded, fold_absent, fold_batch
 from twitchcds.inference._result import InferenceResult
@@ -124,43 +131,41 @@ def run_draws(network: NoisyOrNetwork, pos: IntArray, pi: FloatArray, pi_c: Floa
     parent links (in CSR order: ``pos[0]``'s parents first) probability ``link_prob[b]`` and
     each of them leak ``leaks[b]`` (aligned with ``pos``). Absent findings and exclusion
     evidence must already be folded into ``pi`` and ``pi_c``. The rows share the structure of
-    ``pos`` on ``network`` (its links' probabilities change nothing in it) and every component
-    runs the frontier sum with per-row link probabilities (the full tables and closed forms are
-    built for the network's own probabilities). Returns ``None`` when that would not run exactly
-    within ``budget`` for all rows (the caller then runs the rows one at a time).
+    ``pos`` on ``network`` (its links' probabilities change nothing in it): the structure's
+    numbers are replaced by the rows' and every component runs the frontier sum with per-row
+    link probabilities (the full tables and closed forms are built for the network's own
+    probabilities). Returns ``None`` when that would not run exactly within ``budget`` for all
+    rows (the caller then runs the rows one at a time); raises ``InvalidInputError`` when some
+    row's evidence is impossible, as one inference per row would.
     """
     st = structure(network, tuple(pos.tolist()))
     rows = pi.shape[0]
     plans = [comp.plan if comp.plan is not None else make_plan(comp.children, comp.findings.size)
              for comp in st.components]
-    cost = sum(plan.cost + (rows - 1) * (plan.cost - len(plan.order) * STEP_OVERHEAD)
-               for plan in plans)
+    cost = sum(plan.cost + (rows - 1) * _frontier_row_cost(plan) for plan in plans)
     if cost > budget or any(plan.max_width > MAX_WIDTH for plan in plans):
         return None
-    with np.errstate(divide="ignore"):  # a link of 1: log(1 - p) = -inf, as in the network
-        log_q = np.log1p(-link_prob)
-    drawn = evolve(st, prob=link_prob, q=1.0 - link_prob, log_q=log_q,
-                   linked_log_off=np.log1p(-leaks[:, np.searchsorted(pos, st.linked)]))
-    values = structure_values(network, drawn, pi, pi_c)
-    if not np.isfinite(values.lone_log_evidence).all():  # some row's evidence is impossible
-        return None
-    probs = pi.copy()
-    probs[:, st.lone_cond] = values.lone_post
     link_of = {key: i for i, key in enumerate(zip(st.cond.tolist(), st.row.tolist(),
                                                    strict=True))}
+    components = []
     for comp, plan in zip(st.components, plans, strict=True):
         child_p = tuple(link_prob[:, [link_of[c, r] for r in comp.rows[ch].tolist()]]
                         for c, ch in zip(comp.shared.tolist(), comp.children, strict=True))
-        steps = make_steps(comp.children, child_p, plan)
-        _, post, post_priv = solve_batch(
-            evolve(comp, plan=plan, steps=steps), pi[:, comp.shared], pi_c[:, comp.shared],
-            values.log_rho[:, comp.rows], priv_pi=values.pi[:, comp.priv],
-            priv_log_rho=values.priv_log_rho[:, comp.priv])
-        probs[:, comp.shared] = post
-        probs[:, comp.priv_cond] = post_priv
-    np.minimum(probs, 1.0, out=probs)  # rounding can step just past the bounds
-    np.maximum(probs, 0.0, out=probs)
+        components.append(evolve(comp, plan=plan, steps=make_steps(comp.children, child_p, plan),
+                                 table=None, star=False))
+    with np.errstate(divide="ignore"):  # a link of 1: log(1 - p) = -inf, as in the network
+        log_q = np.log1p(-link_prob)
+    drawn = evolve(st, prob=link_prob, q=1.0 - link_prob, log_q=log_q,
+                   linked_log_off=np.log1p(-leaks[:, np.searchsorted(pos, st.linked)]),
+                   components=tuple(components))
+    probs, _ = _solve(network, drawn, pi=pi, pi_c=pi_c, log_ev=np.zeros(rows),
+                      exact=[True] * len(components), method="exact", sampler=None)
     return probs
+
+
+def _frontier_row_cost(plan: Plan) -> float:
+    """Return a frontier plan's cost for each further row of a batch (step overheads paid)."""
+    return plan.cost - len(plan.order) * STEP_OVERHEAD
 
 
 def _check_orphans(network: NoisyOrNetwork, st: Structure) -> float:
@@ -224,7 +229,7 @@ def table_pays(comp: ComponentStructure, rows: int) -> bool:
         return True
     more = rows - 1
     per_row_table = len(table.children) * float(1 << table.k)
-    per_row_frontier = (plan.cost - len(plan.order) * STEP_OVERHEAD) / 2.0
+    per_row_frontier = _frontier_row_cost(plan) / 2.0
     return table.cost + more * per_row_table <= plan.cost + more * per_row_frontier
 
 
