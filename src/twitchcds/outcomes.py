@@ -22,12 +22,13 @@ Joint probabilities are accurate to a few units of rounding of the batched infer
 1e-14) whatever the outcome probabilities; an outcome's own posterior divides by its
 probability, so when the cancellation factor ``sum |terms| / P(outcome)`` times
 ``BATCH_ROUNDING`` exceeds ``OUTCOME_TOLERANCE`` that outcome is not taken from the batch.
-Such outcomes are improbable because some finding shown present is: while one finding is shown
-present in two or more of them (over all tests), they are solved again by inclusion-exclusion
-from one batch with that finding present (which removes its small probability from the
-cancellation factor); any still ill-conditioned get one direct inference each. Posteriors
-therefore agree with one inference per outcome to within ``OUTCOME_TOLERANCE`` (1e-9). Results
-that break a lab constraint (:func:`lab_constraints`) are impossible and left out.
+Such outcomes are improbable because some finding shown present is. They are solved again
+directly, all in one more batch whose rows observe each outcome's findings as it shows them
+(:meth:`~twitchcds.scoring.Scorer.run_results`: the findings shown present join the structure
+and rows that do not show them leave them unobserved), so no difference is taken; one direct
+inference each when that batch cannot run exactly. Posteriors therefore agree with one
+inference per outcome to within ``OUTCOME_TOLERANCE`` (1e-9). Results that break a lab
+constraint (:func:`lab_constraints`) are impossible and left out.
 
 Examples
 --------
@@ -91,16 +92,15 @@ BATCH_ROUNDING = 1e-14
 
 Measured on the built-in knowledge base: an outcome posterior's error is below 1.9e-15 times
 its cancellation factor (``benchmarks/bench_assess.py --check``, 1,799 outcomes, with the shared
-batch, exclusion-evidence columns and the re-batched improbable outcomes), so this leaves a
-margin of about 5.
+batch and exclusion-evidence columns), so this leaves a margin of about 5.
 """
 
 OUTCOME_TOLERANCE = 1e-9
 """Largest error allowed in an outcome posterior computed by inclusion-exclusion.
 
 The exactness every inference path is tested to against brute force and independent engines.
-(It was 1e-10; at 1e-9 about half of the re-batches of improbable outcomes are not needed,
-and the posteriors shown, six significant digits, did not change on 177 varied cases.)
+(It was 1e-10; at 1e-9 about half of the improbable outcomes solved again are not, and the
+posteriors shown, six significant digits, did not change on 177 varied cases.)
 """
 
 
@@ -410,60 +410,34 @@ def _observed(evidence: Evidence, findings: Sequence[str],
                   absent=evidence.absent | {f for f, st in shown.items() if st == "absent"})
 
 
-def _gather(bits: npt.NDArray[np.intp], positions: Sequence[int]) -> npt.NDArray[np.intp]:
-    """Bit ``positions[k]`` of ``bits`` moved to bit ``k``."""
-    out = np.zeros_like(bits)
-    for k, i in enumerate(positions):
-        out |= ((bits >> i) & 1) << k
-    return out
-
-
 def _resolve(scorer: Scorer, evidence: Evidence, base_log_evidence: float,
              parts: Sequence[_Open]) -> None:
-    """Solve the ill-conditioned results of ``parts`` again, in place.
+    """Solve the ill-conditioned results of ``parts`` again, in place, each directly.
 
-    They are improbable because some finding shown present is; while one finding ``f`` is shown
-    present in two or more of them (over all parts), those are solved by inclusion-exclusion
-    again from one batch with ``f`` also present (the same exact batched inference, now with
-    probabilities relative to ``P(e, f present)``, so the cancellation factor loses the factor
-    ``1 / P(f | e)``). Those still ill-conditioned, and the rest, get one direct inference each.
+    They are improbable because some finding shown present is. Each becomes one row of a batch
+    that observes its findings as the result shows them (:meth:`~twitchcds.scoring.Scorer.
+    run_results`): no probability is a difference of two others, so nothing cancels. When that
+    batch cannot run exactly, each gets one direct inference.
     """
-    tried: set[str] = set()
-    while True:
-        counts: dict[str, int] = {}
-        parts = [part for part in parts if part.unresolved.any()]
-        for part in parts:
-            shown = ~part.absent[part.unresolved]
-            for j, finding in enumerate(part.findings):
-                if finding not in tried:
-                    counts[finding] = counts.get(finding, 0) + int(((shown >> j) & 1).sum())
-        f = max(counts, key=lambda g: counts[g], default=None)  # ties: the first listed
-        if f is None or counts[f] < 2:
-            break
-        tried.add(f)
-        groups, items = [], []
-        for part in parts:
-            if f not in part.findings:
-                continue
-            j = list(part.findings).index(f)
-            rest = [i for i in range(len(part.findings)) if i != j]
-            group = np.flatnonzero(part.unresolved & ((part.absent >> j) & 1 == 0))
-            if group.size:
-                groups.append((part, group))
-                items.append(([part.findings[i] for i in rest], _gather(part.absent[group],
-                                                                         rest)))
-        given = evolve(evidence, present=evidence.present | {f})
-        joint = _joint_batch(scorer, given, items, base_log_evidence)
-        if joint is None:
-            break
-        ok = joint.ok()
-        posterior = joint.posterior(ok)
-        for (part, group), start, stop in zip(groups, joint.starts[:-1], joint.starts[1:],
-                                              strict=True):
-            done = ok[start:stop]
-            part.probability[group[done]] = joint.probability[start:stop][done]
-            part.posterior[group[done]] = posterior[start:stop][done]
-            part.unresolved[group[done]] = False
+    todo = [(part, at) for part in parts for at in np.flatnonzero(part.unresolved).tolist()]
+    if not todo:
+        return
+    findings = list(dict.fromkeys(f for part, _ in todo for f in part.findings))
+    column = {f: i for i, f in enumerate(findings)}
+    shows = np.full((len(todo), len(findings)), -1, dtype=np.int8)
+    for b, (part, at) in enumerate(todo):
+        r = len(part.findings)
+        shows[b, [column[f] for f in part.findings]] = 1 - ((int(part.absent[at]) >> np.arange(
+            r)) & 1)
+    solved = scorer.run_results(evidence.present, evidence.absent, findings, shows)
+    if solved is not None:
+        probs, log_ev = solved
+        for (part, at), probability, posterior in zip(
+                todo, np.exp(log_ev - base_log_evidence).tolist(), probs, strict=True):
+            part.probability[at] = probability
+            part.posterior[at] = posterior
+            part.unresolved[at] = False
+        return
     for part in parts:
         for at in np.flatnonzero(part.unresolved).tolist():  # one direct inference
             seen = _observed(evidence, part.findings,

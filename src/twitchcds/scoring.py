@@ -136,3 +136,26 @@ class Scorer:
         return run_batch(self.model.network, self.priors, pos, neg, extra=rows,
                          extra_findings=found, method=self.method, budget=DEFAULT_BUDGET,
                          shown=held)
+
+    def run_results(self, present: Iterable[str], absent: Iterable[str],
+                    findings: Sequence[str], shows: npt.NDArray[np.int8],
+                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+        """Posteriors and log evidences of rows that each observe some of ``findings``.
+
+        Row ``b`` has the findings ``present`` and ``absent``, plus ``findings[i]`` present
+        where ``shows[b, i] == 1`` and absent where it is ``0`` (unobserved where ``-1``;
+        ``findings`` must be unobserved in ``present`` and ``absent``). The rows are solved
+        together, each directly (no difference of two probabilities), on the structure of
+        ``present`` and every finding some row shows present. Returns ``None`` when this
+        scorer would not run them exactly; ask :meth:`run` row by row then.
+        """
+        position = self.model.finding_position
+        found = np.array([position[f] for f in findings], dtype=np.intp)
+        on = shows == 1
+        pos = np.union1d(self._indices(present), found[on.any(axis=0)])
+        unobserved = np.zeros((shows.shape[0], pos.size), dtype=np.bool_)
+        for i in np.flatnonzero(on.any(axis=0)).tolist():
+            unobserved[:, np.searchsorted(pos, found[i])] = ~on[:, i]
+        return run_batch(self.model.network, self.priors, pos, self._indices(absent),
+                         extra=(shows == 0).astype(np.float64), extra_findings=found,
+                         method=self.method, budget=DEFAULT_BUDGET, unobserved=unobserved)

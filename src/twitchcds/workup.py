@@ -12,7 +12,7 @@ knowledge base's ``min_value_per_cost``; questions (unobserved symptoms and sign
 the same value at no cost.
 
 Every outcome needs a posterior; :mod:`twitchcds.outcomes` computes them for all tests from one
-batched exact inference (plus re-batches for very improbable outcomes), agreeing with one
+batched exact inference (plus one more batch for very improbable outcomes), agreeing with one
 inference per outcome to within 1e-9. Values are computed from the outcomes' joint
 probabilities. Questions are valued the same way from one batch of their own (each candidate
 absent, and for a finding with inhibitor links its exclusion evidence observed).

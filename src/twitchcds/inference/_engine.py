@@ -2,7 +2,9 @@
 
 :func:`run` solves one evidence set; :func:`run_batch` solves many that share the present
 findings and differ in which further findings are absent (the work-up's "what if this were also
-negative?"). Both fold absent findings into the priors, look up the cached :class:`Structure`
+negative?"), or leave some of the present findings unobserved (a finding whose likelihood is
+one, as if its leak were one: the work-up's improbable outcomes, each row observing its own
+findings). Both fold absent findings into the priors, look up the cached :class:`Structure`
 of the present findings and solve every component with the batched frontier sum
 (:func:`._exact.solve_batch`), rows side by side, so that a batch costs about one inference;
 a batch leaves a component's full table for the frontier sum when that is cheaper per row
@@ -49,6 +51,7 @@ __all__ = ["choose", "planned_for", "run", "run_batch", "run_draws", "table_pays
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
 
 
 def choose(st: Structure, method: str, budget: float) -> list[bool]:
@@ -103,21 +106,36 @@ def run(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArra
 
 def run_batch(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArray, *,
               extra: FloatArray, extra_findings: IntArray, method: str, budget: float,
-              shown: IntArray | None = None) -> tuple[FloatArray, FloatArray] | None:
+              shown: IntArray | None = None, unobserved: BoolArray | None = None,
+              ) -> tuple[FloatArray, FloatArray] | None:
     """Exact posteriors ``(B, n_conditions)`` and log evidences ``(B,)`` of a batch.
 
     Row ``b`` has present findings ``pos`` and absent findings ``neg`` plus those
     ``extra_findings[i]`` with ``extra[b, i] == 1`` (none of them present), and the exclusion
     evidence of ``shown[j]`` where ``extra[b, len(extra_findings) + j] == 1`` (see
-    :func:`._reduce.fold_batch`). Returns ``None``
-    when some component would not run exactly under ``method`` and ``budget`` (the caller then
-    runs rows one at a time, as :func:`run` would).
+    :func:`._reduce.fold_batch`). Where ``unobserved[b, i]`` (shape ``(B, len(pos))``) is
+    true, row ``b`` leaves ``pos[i]`` unobserved instead: its likelihood is one (as if its
+    leak were one) and its exclusion evidence is not observed. Returns ``None`` when some
+    component would not run exactly under ``method`` and ``budget``, or when a finding some
+    row leaves unobserved has no parent (the caller then runs rows one at a time, as
+    :func:`run` would).
     """
     st = structure(network, tuple(pos.tolist()))
     exact = choose(st, method, budget)
     if not all(exact):
         return None
-    pi, pi_c, log_ev = fold_batch(network, priors, neg, extra, extra_findings, present=pos,
+    fixed = pos
+    if unobserved is not None:
+        either = unobserved.any(axis=0)
+        if np.isin(st.orphans, pos[either]).any():
+            return None
+        fixed = pos[~either]  # the others' exclusion evidence goes per row, where observed
+        extra = np.concatenate((extra, ~unobserved[:, either]), axis=1)
+        shown = pos[either] if shown is None else np.concatenate((shown, pos[either]))
+        off = np.repeat(st.linked_log_off[None, :], extra.shape[0], axis=0)
+        off[unobserved[:, np.searchsorted(pos, st.linked)]] = -np.inf
+        st = evolve(st, linked_log_off=off)
+    pi, pi_c, log_ev = fold_batch(network, priors, neg, extra, extra_findings, present=fixed,
                                   shown=shown)
     return _solve(network, st, pi=pi, pi_c=pi_c, log_ev=log_ev, exact=exact, method=method,
                   sampler=None)

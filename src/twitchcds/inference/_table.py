@@ -460,5 +460,6 @@ def _private_ratio(mass: FloatArray, on_bits: FloatArray, log_rho: FloatArray,
     s_off = mass @ (1.0 - on_bits)
     on_ratio = np.divide(np.expm1(priv_log_rho), np.expm1(log_rho), out=np.zeros_like(s_on),
                          where=s_on > 0.0)  # f never on (rho = 1): no mass, no term
-    off_ratio = np.exp(priv_log_rho - log_rho)
+    with np.errstate(invalid="ignore"):  # f always on (rho = 0): no mass, no term
+        off_ratio = np.where(s_off > 0.0, np.exp(priv_log_rho - log_rho), 0.0)
     return (s_off * off_ratio + s_on * on_ratio) / (s_off + s_on)
