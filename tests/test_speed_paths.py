@@ -37,21 +37,19 @@ from twitchcds.workup import (
 
 TOL = 1e-9
 
-# (largest one-row table solved by the scan, largest one-row table solved entry by entry,
-# largest table planned whole: a batch on it, or a row no one-row kernel takes, uses dense
-# products; larger tables use two Kronecker factors)
-KERNELS = [(16, 32, 32), (0, 32, 32), (0, 0, 32), (0, 0, 0)]
+# (largest one-row table solved entry by entry, largest table planned whole: a batch on it, or
+# a row the per-entry kernel does not take, uses dense products; larger tables use two
+# Kronecker factors)
+KERNELS = [(32, 32), (0, 32), (0, 0)]
 
 
-@pytest.mark.parametrize(("scan", "one", "whole"), KERNELS)
+@pytest.mark.parametrize(("one", "whole"), KERNELS)
 @settings(max_examples=60)
 @given(case=problems(positive_leaks=True))
-def test_table_kernels_match_brute_force(case: Problem, scan: int, one: int,
-                                         whole: int) -> None:
-    """Every full-table kernel (scan, one-row, dense, split) equals brute force."""
+def test_table_kernels_match_brute_force(case: Problem, one: int, whole: int) -> None:
+    """Every full-table kernel (per-entry, dense, split) equals brute force."""
     post, log_ev = brute_force(case.network, case.priors, case.present, case.absent)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(table, "MAX_SCAN_CELLS", scan)
         mp.setattr(table, "MAX_ONE_CELLS", one)
         mp.setattr(table, "MAX_KRON_CELLS", whole)
         result = infer(case.network, case.priors, case.present, case.absent, method="exact")
@@ -166,11 +164,11 @@ def test_star_closed_form_equals_the_frontier_sum(case: Problem, extremes: bool)
 
 
 @pytest.mark.parametrize("choice", ["by cost", "table whenever planned"])
-@pytest.mark.parametrize(("scan", "one", "whole"), KERNELS)
+@pytest.mark.parametrize(("one", "whole"), KERNELS)
 @settings(max_examples=40)
 @given(case=problems(positive_leaks=True, max_absent=6), data=st.data())
-def test_batch_rows_equal_single_runs(case: Problem, scan: int, one: int, whole: int,
-                                      choice: str, data: st.DataObject) -> None:
+def test_batch_rows_equal_single_runs(case: Problem, one: int, whole: int, choice: str,
+                                      data: st.DataObject) -> None:
     """Each row of a batched solve equals solving that row alone (both kernels, any size).
 
     Batches choose between a component's full table and its frontier sum by cost
@@ -180,7 +178,6 @@ def test_batch_rows_equal_single_runs(case: Problem, scan: int, one: int, whole:
     priors, pos, neg = arrays(case)
     extra, rows = extra_batch(case, data)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(table, "MAX_SCAN_CELLS", scan)
         mp.setattr(table, "MAX_ONE_CELLS", one)
         mp.setattr(table, "MAX_KRON_CELLS", whole)
         if choice != "by cost":

@@ -52,11 +52,6 @@ was 2-6 times faster (hence the square)."""
 
 SPLIT_CELL_SETUP = 8.0
 
-MAX_SCAN_CELLS = 16
-"""One-row tables up to this many cells combine all steps by a parallel scan of matrix products
-(for batches the scan's ``b * m`` small products cost more than stepping: 0.8 vs 0.45 ms for 4
-rows of 16 cells and 23 steps, 18 vs 0.6 ms for 40 rows)."""
-
 MAX_ONE_CELLS = 32
 """One-row tables up to this many cells use the per-entry kernel :func:`_passes_one`. Only
 tables planned whole have entries; larger tables take the split kernel, whose plan (two small
@@ -67,7 +62,7 @@ itself, which the split kernel then also beat."""
 MAX_KRON_CELLS = 32
 """Tables up to this many cells are planned whole, as Kronecker products (:func:`_kron_plan`).
 
-One row on such a table takes the scan or the per-entry kernel (above); a batch applies each
+One row on such a table takes the per-entry kernel (above); a batch applies each
 step as a dense matrix product (:func:`_passes_dense`). Larger tables take the split kernel: at
 128 cells it was measured faster than dense products (8.2 vs 13.9 ms for 90 rows and 27 steps;
 at 64 cells they are within 25% of each other either way)."""
@@ -94,9 +89,9 @@ class TablePlan:
     """What the kernels need of every step's ``K_c`` (steps in shared-condition order).
 
     A table of up to :data:`MAX_KRON_CELLS` cells is planned whole: ``dense`` holds every
-    ``K_t`` and the entries below list their non-zeros, for the scan, per-entry and dense
-    kernels. A larger table keeps each ``K_t`` as two Kronecker factors ``high`` and ``low``
-    for the split kernel (:mod:`._split`), and no entries.
+    ``K_t`` and the entries below list their non-zeros, for the per-entry and dense kernels.
+    A larger table keeps each ``K_t`` as two Kronecker factors ``high`` and ``low`` for the
+    split kernel (:mod:`._split`), and no entries.
 
     Entry ``e`` of step ``t`` (``bounds[t] <= e < bounds[t + 1]``) moves mass from cell
     ``src[e]`` to ``dst[e]`` with factor ``val[e]``; ``same[e]`` is 1 where ``src == dst``
@@ -301,8 +296,6 @@ def solve_table(component: _Tabled, shared_pi: FloatArray, shared_pi_c: FloatArr
     m = len(plan.bounds) - 1
     if plan.high is not None:  # a larger table, planned as split factors
         z, x, y, beta = passes_split(plan, alpha, shared_pi, shared_pi_c)
-    elif n <= MAX_SCAN_CELLS and b == 1:
-        z, x, y, beta = _passes_scan(plan, alpha, shared_pi, shared_pi_c)
     elif n <= MAX_ONE_CELLS and b == 1:
         weights = shared_pi[0, plan.step] * plan.val + shared_pi_c[0, plan.step] * plan.same
         z, x, y, beta = _passes_one(plan, alpha[0], weights, m, n)
@@ -401,48 +394,6 @@ def _dense_steps(plan: TablePlan) -> FloatArray:
     """Every ``K_t`` as a dense ``(m, n, n)`` array indexed ``[t, src, dst]`` (read-only)."""
     assert plan.dense is not None  # noqa: S101  (only tables planned whole come here)
     return plan.dense.transpose(0, 2, 1)
-
-
-def _passes_scan(plan: TablePlan, alpha: FloatArray, pi: FloatArray, pi_c: FloatArray,
-                 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """:func:`_passes_dense` for tiny tables, in a few batched matrix products whatever ``m`` is.
-
-    The step matrices ``M_t = pi_t K_t + (1 - pi_t) I`` all commute (each acts per finding as
-    ``[[q, 0], [1 - q, 1]]``, and these multiply to ``q q'``), so the product of all steps but
-    ``t`` is (exclusive prefix product) times (exclusive suffix product), both computed by a
-    doubling scan. Every matrix is non-negative, so this is the same non-negative sum as the
-    step-by-step passes, in another order.
-    """
-    m, n = pi.shape[1], alpha.shape[1]
-    k_t = plan.dense  # column vectors: K_t @ alpha
-    if k_t is None:
-        k_t = np.zeros((m, n, n))
-        k_t[plan.step, plan.dst, plan.src] = plan.val
-    eye = np.eye(n)
-    steps = pi[:, :, None, None] * k_t + pi_c[:, :, None, None] * eye  # (b, m, n, n)
-    before = _exclusive_products(steps)
-    after = _exclusive_products(steps[:, ::-1])[:, ::-1]
-    # last row of (everything but step t): e^T after_t before_t
-    row = np.einsum("btj,btjk->btk", after[:, :, n - 1, :], before)
-    x = np.einsum("btk,tkj,bj->bt", row, k_t, alpha)
-    y = np.einsum("btk,bk->bt", row, alpha)
-    # e^T times all steps: the backward message at the start
-    beta = np.einsum("bj,bjk->bk", after[:, 0, n - 1, :], steps[:, 0])
-    z = np.einsum("bj,bj->b", beta, alpha)
-    return z, x, y, beta
-
-
-def _exclusive_products(mats: FloatArray) -> FloatArray:
-    """``out[:, t] = mats[:, t-1] @ ... @ mats[:, 0]`` (identity for ``t = 0``), by doubling."""
-    m = mats.shape[1]
-    out = np.empty_like(mats)
-    out[:, 0] = np.eye(mats.shape[2])
-    out[:, 1:] = mats[:, :-1]
-    d = 1
-    while d < m:
-        out[:, d:] = out[:, d:] @ out[:, :-d]  # the right side is evaluated first (a copy)
-        d *= 2
-    return out
 
 
 def _private_ratio(mass: FloatArray, on_bits: FloatArray, log_rho: FloatArray,
