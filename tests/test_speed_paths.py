@@ -316,8 +316,12 @@ def test_reused_components_equal_fresh_ones(case: Problem, data: st.DataObject) 
     """A structure whose components come from other present sets' builds (the per-network
     component cache) equals one built from scratch, field for field and in its results."""
     from twitchcds._lru import Lru
-    from twitchcds.inference._engine import _solve_row
     from twitchcds.inference._structure import build_structure
+
+    def solve(st: Any, folded: Any) -> tuple[Any, Any]:
+        return engine._solve(case.network, st, pi=folded.pi[None, :], pi_c=folded.pi_c[None, :],
+                             log_ev=np.array([folded.log_evidence]),
+                             exact=[True] * len(st.components), method="exact", sampler=None)
 
     priors, pos, neg = arrays(case)
     known: Any = Lru(64)
@@ -338,12 +342,12 @@ def test_reused_components_equal_fresh_ones(case: Problem, data: st.DataObject) 
         assert (a.star, a.cost, a.table is None) == (b.star, b.cost, b.table is None)
     folded = fold_absent(case.network, priors, neg)
     try:
-        want = _solve_row(case.network, fresh, folded, method="exact")
+        want = solve(fresh, folded)
     except InvalidInputError:
         with pytest.raises(InvalidInputError):
-            _solve_row(case.network, reused, folded, method="exact")
+            solve(reused, folded)
         return
-    got = _solve_row(case.network, reused, folded, method="exact")
+    got = solve(reused, folded)
     assert np.array_equal(got[0], want[0])
     assert got[1] == want[1]
 

@@ -30,7 +30,7 @@ from twitchcds.inference._exact import (
     solve_batch,
 )
 from twitchcds.inference._network import NoisyOrNetwork
-from twitchcds.inference._reduce import Folded, fold_absent, fold_batch
+from twitchcds.inference._reduce import fold_absent, fold_batch
 from twitchcds.inference._result import InferenceResult
 from twitchcds.inference._star import solve_star, solve_stars
 from twitchcds.inference._structure import (
@@ -41,7 +41,6 @@ from twitchcds.inference._structure import (
     component_at,
     frontier_steps,
     present_links,
-    row_values,
     structure,
     structure_values,
 )
@@ -92,14 +91,10 @@ def run(network: NoisyOrNetwork, priors: FloatArray, pos: IntArray, neg: IntArra
     else:
         st = build_structure(network, pos, split=split, collapse=collapse, tables=tables)
     exact = choose(st, method, budget)
-    if all(exact):
-        row, log_evidence = _solve_row(network, st, folded, method=method)
-        return InferenceResult(probabilities=row, method="exact", log_evidence=log_evidence,
-                               positive_findings=int(pos.size), estimated_cost=st.cost)
     probs, log_ev = _solve(network, st, pi=folded.pi[None, :], pi_c=folded.pi_c[None, :],
                            log_ev=np.array([folded.log_evidence]), exact=exact, method=method,
                            sampler=sampler)
-    return InferenceResult(probabilities=probs[0], method="approximate",
+    return InferenceResult(probabilities=probs[0], method="exact" if all(exact) else "approximate",
                            log_evidence=float(log_ev[0]), positive_findings=int(pos.size),
                            estimated_cost=st.cost)
 
@@ -249,34 +244,6 @@ def table_pays(comp: ComponentStructure, rows: int) -> bool:
     per_row_table = len(table.children) * float(1 << table.k)
     per_row_frontier = _frontier_row_cost(plan) / 2.0
     return table.cost + more * per_row_table <= plan.cost + more * per_row_frontier
-
-
-def _solve_row(network: NoisyOrNetwork, st: Structure, folded: Folded, *,
-               method: str) -> tuple[FloatArray, float]:
-    """Exact posteriors and log evidence of one row (all components exact), on 1-d arrays."""
-    pi, pi_c = folded.pi, folded.pi_c
-    log_ev = folded.log_evidence
-    if st.orphans.size:
-        log_ev += _check_orphans(network, st)
-    values = row_values(network, st, pi, pi_c)
-    if values is None:
-        raise _impossible(st)
-    log_ev += float(values.lone_log_evidence)
-    probs = pi.copy()
-    probs[st.lone_cond] = values.lone_post
-    if st.components:
-        batch = Values(pi=values.pi[None, :], log_rho=values.log_rho[None, :],
-                       priv_log_rho=values.priv_log_rho[None, :],
-                       lone_log_evidence=values.lone_log_evidence, lone_post=values.lone_post)
-        for comp in st.components:
-            log_z, post, post_priv = _solve_exact(comp, pi[None, :], pi_c[None, :], batch,
-                                                  method)
-            log_ev += float(log_z[0])
-            probs[comp.shared] = post[0]
-            probs[comp.priv_cond] = post_priv[0]
-    np.minimum(probs, 1.0, out=probs)  # rounding can step just past the bounds
-    np.maximum(probs, 0.0, out=probs)
-    return probs, log_ev
 
 
 def _solve(network: NoisyOrNetwork, st: Structure, *, pi: FloatArray, pi_c: FloatArray,

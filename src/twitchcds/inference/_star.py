@@ -185,7 +185,7 @@ def _fold_private(network: NoisyOrNetwork, links: Links, priv: IntArray, p_l: Fl
     """``log rho`` of every linked finding and ``priv_log_rho`` of each private link ``priv``.
 
     The private parents (folded priors ``p_l``, ``p_l_c = 1 - p_l``) are summed out into their
-    finding's "still off" probability, as :func:`._structure.row_values` does.
+    finding's "still off" probability, as :func:`._structure.structure_values` does.
     """
     prob = links.prob[priv]
     pip = p_l * prob

@@ -30,7 +30,7 @@ from twitchcds.inference._table import (
 )
 
 __all__ = ["ComponentStructure", "Links", "Structure", "Values", "build_structure",
-           "component_at", "frontier_steps", "present_links", "row_values", "structure",
+           "component_at", "frontier_steps", "present_links", "structure",
            "structure_values"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -343,31 +343,6 @@ def structure_values(network: NoisyOrNetwork, st: Structure, pi: FloatArray,
                  / np.expm1(log_rho[:, st.lone_row]))
     return Values(pi=p_l, log_rho=log_rho, priv_log_rho=priv_log_rho,
                   lone_log_evidence=np.log(on).sum(axis=1), lone_post=lone_post)
-
-
-def row_values(network: NoisyOrNetwork, st: Structure, pi: FloatArray,
-               pi_c: FloatArray) -> Values | None:
-    """:func:`structure_values` for one row (1-d arrays, no batch axis), or ``None``.
-
-    The same formulas on 1-d arrays, where numpy's fancy indexing costs a fifth as much; this
-    is the path of every single inference. ``None`` means some present finding is certainly
-    off (evidence of probability zero). Tested equal to :func:`structure_values`.
-    """
-    p_l = pi[st.cond]
-    pip = p_l * st.prob
-    log_keep = np.log1p(-pip)
-    big = pip >= 0.5
-    if big.any():
-        log_keep = np.where(big, np.log(pi_c[st.cond] + p_l * st.q), log_keep)
-    log_rho = st.linked_log_off + np.bincount(st.priv_row, weights=log_keep[st.priv_links],
-                                              minlength=st.linked.size)
-    priv_log_rho = log_rho[st.row] - log_keep + st.log_q
-    on = -np.expm1(log_rho[st.open_rows])
-    if not on.all():
-        return None
-    lone_post = p_l[st.lone] * np.expm1(priv_log_rho[st.lone]) / np.expm1(log_rho[st.lone_row])
-    return Values(pi=p_l, log_rho=log_rho, priv_log_rho=priv_log_rho,
-                  lone_log_evidence=np.log(on).sum(), lone_post=lone_post)
 
 
 def frontier_steps(comp: ComponentStructure) -> ComponentStructure:
