@@ -251,52 +251,6 @@ def test_fold_batch_equals_fold_absent(case: Problem, data: st.DataObject) -> No
         assert log_ev[b] == pytest.approx(one.log_evidence, rel=1e-12, abs=1e-12)
 
 
-def _csr_only(net: Any) -> Any:
-    """The same network with its padded parent rows refused (the CSR gather path)."""
-    from twitchcds.inference import NoisyOrNetwork, _network
-
-    links = [(int(c), f, float(p)) for f in range(net.n_findings)
-             for c, p in zip(*net.parents(f), strict=True)]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_network, "PAD_SLACK", 0)
-        mp.setattr(_network, "PAD_FREE", -1)
-        out = NoisyOrNetwork.from_arrays(net.condition_ids, net.finding_ids, net.leaks, links)
-    assert out.padded is None
-    return out
-
-
-@settings(max_examples=60)
-@given(case=problems(positive_leaks=True))
-def test_padded_and_csr_gathers_agree(case: Problem) -> None:
-    """Gathering links from the padded rows or from CSR gives identical inference results."""
-    assert case.network.padded is not None
-    csr = _csr_only(case.network)
-    for method in ("exact", "approximate"):
-        a = infer(case.network, case.priors, case.present, case.absent, method=method)
-        b = infer(csr, case.priors, case.present, case.absent, method=method)
-        assert np.array_equal(a.probabilities, b.probabilities)
-        assert a.log_evidence == b.log_evidence or (
-            math.isnan(a.log_evidence) and math.isnan(b.log_evidence))
-    priors, _, neg = arrays(case)
-    assert fold_absent(case.network, priors, neg).log_evidence == pytest.approx(
-        fold_absent(csr, priors, neg).log_evidence, rel=1e-15, abs=1e-15)
-
-
-def test_padding_is_refused_when_it_would_be_large() -> None:
-    """One finding with very many parents keeps the network on CSR only (memory stays flat)."""
-    from twitchcds.inference import NoisyOrNetwork
-
-    n_c, n_f = 4000, 400
-    links = [(c, 0, 0.5) for c in range(n_c)] + [(f, f, 0.5) for f in range(1, n_f)]
-    net = NoisyOrNetwork.from_arrays([f"c{i}" for i in range(n_c)],
-                                     [f"f{i}" for i in range(n_f)], [0.01] * n_f, links)
-    assert net.padded is None
-    small = NoisyOrNetwork.from_arrays(["a", "b"], ["x", "y"], [0.1, 0.1],
-                                       [(0, 0, 0.5), (1, 0, 0.5), (1, 1, 0.5)])
-    assert small.padded is not None
-    assert small.padded.index.tolist() == [[0, 1], [1, 2]]
-
-
 def test_structures_are_cached_per_network() -> None:
     """The same present set on the same network reuses one structure; other networks do not."""
     from twitchcds.inference import NoisyOrNetwork

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from twitchcds.errors import ContradictionError, InvalidInputError, Problem, UnknownCodeError
 from twitchcds.inference._engine import run as _run
 from twitchcds.inference._many import ManyResult, run_many
-from twitchcds.inference._network import NoisyOrNetwork, PaddedParents, compile_network
+from twitchcds.inference._network import NoisyOrNetwork, compile_network
 from twitchcds.inference._result import InferenceResult
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "InferenceResult",
     "ManyResult",
     "NoisyOrNetwork",
-    "PaddedParents",
     "compile_network",
     "infer",
     "infer_many",

@@ -25,7 +25,7 @@ from attrs import field, frozen
 
 from twitchcds.errors import InvalidInputError, Problem
 
-__all__ = ["NoisyOrNetwork", "PaddedParents", "compile_network", "gather_rows"]
+__all__ = ["NoisyOrNetwork", "compile_network", "gather_rows"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -64,50 +64,6 @@ def gather_rows(ptr: IntArray, rows: IntArray) -> IntArray:
     return np.repeat(starts - ends + lengths, lengths) + np.arange(total, dtype=np.intp)
 
 
-PAD_SLACK = 4
-"""Padded parent rows are kept while they hold at most this many cells per link ..."""
-PAD_FREE = 65536
-"""... plus this many cells (small networks are always padded)."""
-
-
-@frozen(eq=False)
-class PaddedParents:
-    """Parents of every finding in one row of fixed width (ELLPACK layout), for fast gathers.
-
-    Row ``f`` of ``index`` lists ``f``'s parent conditions, then the pad value
-    ``n_conditions``; ``prob`` and ``log_q`` hold 0 in the pad. One fancy index then gathers
-    the links of many findings at once (a handful of numpy calls instead of a CSR walk), which
-    matters when an inference has only a few findings. Built only while the padding stays small
-    (at most ``PAD_SLACK`` cells per link plus ``PAD_FREE``): a network where a few findings
-    have very many parents keeps CSR only.
-    """
-
-    index: IntArray
-    prob: FloatArray
-    log_q: FloatArray
-    counts: IntArray
-    """Number of parents of each finding."""
-
-    @classmethod
-    def build(cls, ptr: IntArray, index: IntArray, prob: FloatArray, log_q: FloatArray,
-              n_conditions: int) -> PaddedParents | None:
-        """Pad the CSR parent lists, or ``None`` when the padding would be too large."""
-        counts = np.diff(ptr)
-        width = int(counts.max()) if counts.size else 0
-        if counts.size * width > PAD_SLACK * index.size + PAD_FREE:
-            return None
-        rows = np.repeat(np.arange(counts.size), counts)
-        cols = np.arange(index.size) - np.repeat(ptr[:-1], counts)
-        out_index = np.full((counts.size, width), n_conditions, dtype=np.intp)
-        out_prob = np.zeros((counts.size, width))
-        out_log_q = np.zeros((counts.size, width))
-        out_index[rows, cols] = index
-        out_prob[rows, cols] = prob
-        out_log_q[rows, cols] = log_q
-        return cls(_readonly_int(out_index), _readonly_float(out_prob),
-                   _readonly_float(out_log_q), _readonly_int(counts))
-
-
 @frozen(eq=False)
 class NoisyOrNetwork:
     """A compiled, immutable bipartite noisy-OR network, with optional exclusion evidence.
@@ -134,8 +90,6 @@ class NoisyOrNetwork:
     child_ptr: IntArray = field(converter=_readonly_int)
     child_index: IntArray = field(converter=_readonly_int)
     child_prob: FloatArray = field(converter=_readonly_float)
-    padded: PaddedParents | None = field(init=False, eq=False, repr=False)
-    """The parents again as one padded row per finding (see :class:`PaddedParents`)."""
     inhibit_ptr: IntArray = field(converter=_readonly_int, repr=False)
     """Inhibitors of finding ``f`` are ``inhibit_index[inhibit_ptr[f]:inhibit_ptr[f+1]]``."""
     inhibit_index: IntArray = field(factory=lambda: np.zeros(0, dtype=np.intp),
@@ -149,11 +103,6 @@ class NoisyOrNetwork:
     """Whether each finding has an inhibitor."""
     log_off_leak: FloatArray = field(init=False, eq=False, repr=False)
     """``log(1 - leaks)``."""
-
-    @padded.default
-    def _pad(self) -> PaddedParents | None:
-        return PaddedParents.build(self.parent_ptr, self.parent_index, self.parent_prob,
-                                   self.parent_log_q, len(self.condition_ids))
 
     @log_off_leak.default
     def _log_off(self) -> FloatArray:

@@ -83,17 +83,13 @@ def fold_absent(network: NoisyOrNetwork, priors: FloatArray, absent: IntArray,
     if not absent.size and not excl.size:
         return Folded(pi=pi, pi_c=pi_c, log_evidence=0.0)
     n = network.n_conditions
-    pad = network.padded
-    if pad is not None:  # pad entries name condition n with log q = 0
-        parents, log_q = pad.index[absent].ravel(), pad.log_q[absent].ravel()
-    else:
-        at = gather_rows(network.parent_ptr, absent)
-        parents, log_q = network.parent_index[at], network.parent_log_q[at]
+    at = gather_rows(network.parent_ptr, absent)
+    parents, log_q = network.parent_index[at], network.parent_log_q[at]
     if excl.size:  # exclusion nodes fold like absent findings of leak 0
         parents, log_q = np.concatenate((parents, excl)), np.concatenate((log_q, excl_log_keep))
     # only parents of absent findings change, so the transcendental work stays small
-    touched = np.bincount(parents, minlength=n + 1)[:n].nonzero()[0]
-    shift = np.bincount(parents, weights=log_q, minlength=n + 1)[touched]
+    touched = np.bincount(parents, minlength=n).nonzero()[0]
+    shift = np.bincount(parents, weights=log_q, minlength=n)[touched]
     prior = priors[touched]
     log_pi_c = np.log1p(-prior)
     log_odds = np.log(prior) - log_pi_c + shift

@@ -130,22 +130,13 @@ class Links(NamedTuple):
 
 def present_links(network: NoisyOrNetwork, present: IntArray) -> Links:
     """Gather the :class:`Links` of sorted, distinct ``present`` finding indices."""
-    pad = network.padded
-    n_parents = (pad.counts[present] if pad is not None
-                 else network.parent_ptr[present + 1] - network.parent_ptr[present])
+    n_parents = network.parent_ptr[present + 1] - network.parent_ptr[present]
     has = n_parents > 0
     everyone = bool(has.all())
     linked = present if everyone else present[has]
-    if pad is not None:  # one fancy index per array; pad entries name condition n
-        sub = pad.index[linked]
-        real = sub < network.n_conditions
-        row = real.nonzero()[0]
-        cond, prob, log_q = sub[real], pad.prob[linked][real], pad.log_q[linked][real]
-    else:
-        at = gather_rows(network.parent_ptr, linked)
-        cond, prob, log_q = (network.parent_index[at], network.parent_prob[at],
-                             network.parent_log_q[at])
-        row = np.repeat(np.arange(linked.size), n_parents[has])
+    at = gather_rows(network.parent_ptr, linked)
+    cond, prob, log_q = network.parent_index[at], network.parent_prob[at], network.parent_log_q[at]
+    row = np.repeat(np.arange(linked.size), n_parents[has])
     orphans = present[:0] if everyone else present[~has]
     return Links(linked, orphans, cond, prob, log_q, row)
 
