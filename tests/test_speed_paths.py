@@ -268,48 +268,6 @@ def test_structures_are_cached_per_network() -> None:
     assert structure(one, (0, 1)) is not structure(two, (0, 1))
 
 
-@settings(max_examples=60)
-@given(case=problems(max_present=7, density=0.3), data=st.data())
-def test_reused_components_equal_fresh_ones(case: Problem, data: st.DataObject) -> None:
-    """A structure whose components come from other present sets' builds (the per-network
-    component cache) equals one built from scratch, field for field and in its results."""
-    from twitchcds._lru import Lru
-    from twitchcds.inference._structure import build_structure
-
-    def solve(st: Any, folded: Any) -> tuple[Any, Any]:
-        return engine._solve(case.network, st, pi=folded.pi[None, :], pi_c=folded.pi_c[None, :],
-                             log_ev=np.array([folded.log_evidence]),
-                             exact=[True] * len(st.components), method="exact", sampler=None)
-
-    priors, pos, neg = arrays(case)
-    known: Any = Lru(64)
-    everything = range(case.network.n_findings)
-    for _ in range(data.draw(st.integers(0, 6))):  # other present sets fill the cache first:
-        # part of this one (so that some components recur at other rows) plus other findings
-        other = set(data.draw(st.lists(st.sampled_from(pos.tolist()), unique=True))
-                    if pos.size else ())
-        other |= set(data.draw(st.lists(st.sampled_from(everything), max_size=1)))
-        build_structure(case.network, np.array(sorted(other), dtype=np.intp), known=known)
-    fresh = build_structure(case.network, pos)
-    reused = build_structure(case.network, pos, known=known)
-    assert len(fresh.components) == len(reused.components)
-    for a, b in zip(fresh.components, reused.components, strict=True):
-        for name in ("rows", "findings", "shared", "priv", "priv_cond", "priv_finding"):
-            assert np.array_equal(getattr(a, name), getattr(b, name)), name
-        assert all(np.array_equal(x, y) for x, y in zip(a.children, b.children, strict=True))
-        assert (a.star, a.cost, a.table is None) == (b.star, b.cost, b.table is None)
-    folded = fold_absent(case.network, priors, neg)
-    try:
-        want = solve(fresh, folded)
-    except InvalidInputError:
-        with pytest.raises(InvalidInputError):
-            solve(reused, folded)
-        return
-    got = solve(reused, folded)
-    assert np.array_equal(got[0], want[0])
-    assert got[1] == want[1]
-
-
 def test_impossible_rows_raise_in_a_batch() -> None:
     """A batch whose evidence cannot occur raises like a single run."""
     from twitchcds.inference import NoisyOrNetwork

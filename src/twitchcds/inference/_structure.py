@@ -37,7 +37,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 CACHE_SIZE = 2048
-"""Structures, and components, kept per network (least recently used are dropped)."""
+"""Structures kept per network (least recently used are dropped)."""
 
 
 
@@ -142,16 +142,12 @@ def present_links(network: NoisyOrNetwork, present: IntArray) -> Links:
 
 
 def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool = True,
-                    collapse: bool = True, tables: bool = True,
-                    known: Lru[tuple[int, ...], ComponentStructure] | None = None,
-                    ) -> Structure:
+                    collapse: bool = True, tables: bool = True) -> Structure:
     """Build the :class:`Structure` of sorted, distinct ``present`` finding indices.
 
     ``split=False`` puts every tabled finding in one component and ``collapse=False`` keeps
     every relevant condition in the frontier sum; both exist to test that the reductions are
     exact. ``tables=False`` never uses the full-table method (to test the frontier sum).
-    ``known`` maps component findings to components built earlier on ``network`` (reused, and
-    filled with new ones); only for the default reductions.
     """
     links = present_links(network, present)
     linked, cond, prob, log_q, row = links.linked, links.cond, links.prob, links.log_q, links.row
@@ -169,7 +165,7 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
         priv_row, lone_row, lone_cond = row[priv_links], row[lone], cond[lone]
         for rows, sh_links in components(cond, row, is_shared, tabled, split=split):
             comps.append(_component(rows, sh_links, linked=linked, cond=cond, prob=prob,
-                                    row=row, priv=priv, tables=tables, known=known))
+                                    row=row, priv=priv, tables=tables))
     else:  # the common case with few present findings: every link is private, no component
         priv_links = lone = np.arange(cond.size)
         open_rows = np.arange(k)
@@ -190,23 +186,12 @@ def build_structure(network: NoisyOrNetwork, present: IntArray, *, split: bool =
 
 def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: IntArray,
                prob: FloatArray, row: IntArray, priv: npt.NDArray[np.bool_],
-               tables: bool, known: Lru[tuple[int, ...], ComponentStructure] | None = None,
-               ) -> ComponentStructure:
-    """One component's structure from its tabled rows and shared links.
-
-    Everything but ``rows`` and ``priv`` (positions in this structure's arrays) depends only on
-    the component's findings, so it is reused from ``known`` (findings -> an earlier build, for
-    the same network) when there: other present sets often share a component.
-    """
+               tables: bool) -> ComponentStructure:
+    """One component's structure from its tabled rows and shared links."""
     local = np.full(linked.size, -1, dtype=np.intp)
     local[rows] = np.arange(rows.size)
     pv = np.flatnonzero(priv & (local[row] >= 0))
     findings = linked[rows]
-    key = tuple(findings.tolist())
-    if known is not None:
-        seen = known.get(key)
-        if seen is not None:
-            return evolve(seen, rows=rows, priv=pv)
     shared_ids = sorted({int(cond[i]) for i in sh_links})
     position = {c: j for j, c in enumerate(shared_ids)}
     kids: list[list[int]] = [[] for _ in shared_ids]
@@ -224,7 +209,7 @@ def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: I
             table = make_table_plan(children, child_p, rows.size)
     elif not star:
         plan = make_plan(children, rows.size)
-    built = ComponentStructure(
+    return ComponentStructure(
         rows=rows, findings=findings, shared=np.array(shared_ids, dtype=np.intp),
         children=children, child_p=child_p, priv=pv, priv_cond=cond[pv],
         priv_finding=local[row[pv]], plan=plan,
@@ -233,9 +218,6 @@ def _component(rows: IntArray, sh_links: list[int], *, linked: IntArray, cond: I
         max_width=plan.max_width if plan is not None else int(rows.size),
         steps=None if table or star or plan is None else make_steps(children, child_p, plan),
         table=table, star=star)
-    if known is not None:
-        known.put(key, built)
-    return built
 
 
 def _frontier_floor(children: tuple[IntArray, ...]) -> float:
@@ -248,11 +230,10 @@ def _frontier_floor(children: tuple[IntArray, ...]) -> float:
 
 
 class _Cache:
-    """Structures by present-finding tuple, and components by their findings."""
+    """Structures by present-finding tuple."""
 
     def __init__(self) -> None:
         self.structures: Lru[tuple[int, ...], Structure] = Lru(CACHE_SIZE)
-        self.components: Lru[tuple[int, ...], ComponentStructure] = Lru(CACHE_SIZE)
 
 
 # one cache per live network, dropped with it; networks are immutable, so entries never go stale
@@ -273,8 +254,7 @@ def structure(network: NoisyOrNetwork, present: tuple[int, ...]) -> Structure:
     cache = _cache_of(network)
     found = cache.structures.get(present)
     if found is None:
-        found = build_structure(network, np.array(present, dtype=np.intp),
-                                known=cache.components)
+        found = build_structure(network, np.array(present, dtype=np.intp))
         cache.structures.put(present, found)
     return found
 
