@@ -22,6 +22,7 @@ from twitchcds.inference import _table as table
 from twitchcds.inference._brute import brute_force
 from twitchcds.inference._engine import planned_for, run_batch, table_pays
 from twitchcds.inference._reduce import fold_absent, fold_batch
+from twitchcds.inference._split import factor_steps
 from twitchcds.inference._structure import structure
 from twitchcds.outcomes import batched_outcomes, enumerate_outcomes
 from twitchcds.priors import case_priors
@@ -36,18 +37,20 @@ from twitchcds.workup import (
 
 TOL = 1e-9
 
-# largest table planned whole (its steps as dense products, for one row or a batch); larger
-# tables use two Kronecker factors
-KERNELS = [32, 0]
+# (largest one-row table solved entry by entry, largest table planned whole: a batch on it, or
+# a row the per-entry kernel does not take, uses dense products; larger tables use two
+# Kronecker factors)
+KERNELS = [(32, 32), (0, 32), (0, 0)]
 
 
-@pytest.mark.parametrize("whole", KERNELS)
+@pytest.mark.parametrize(("one", "whole"), KERNELS)
 @settings(max_examples=60)
 @given(case=problems(positive_leaks=True))
-def test_table_kernels_match_brute_force(case: Problem, whole: int) -> None:
-    """Every full-table kernel (dense, split) equals brute force."""
+def test_table_kernels_match_brute_force(case: Problem, one: int, whole: int) -> None:
+    """Every full-table kernel (per-entry, dense, split) equals brute force."""
     post, log_ev = brute_force(case.network, case.priors, case.present, case.absent)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(table, "MAX_ONE_CELLS", one)
         mp.setattr(table, "MAX_KRON_CELLS", whole)
         result = infer(case.network, case.priors, case.present, case.absent, method="exact")
     assert np.abs(result.probabilities - post).max() <= TOL
@@ -68,40 +71,33 @@ def _steps(draw: st.DrawFn, max_k: int = 5) -> tuple[tuple[Any, ...], tuple[Any,
     return tuple(children), tuple(probs), k
 
 
-def _enumerated_steps(children: tuple[Any, ...], probs: tuple[Any, ...], k: int) -> Any:
-    """Every step's operator ``K_t[dst, src]`` on ``2**k`` cells, entry by entry: the reference.
-
-    Mass moves from ``src`` to ``dst = src | added`` for every subset ``added`` of the step's
-    children still off in ``src``, with factor ``p`` per child switched on and ``1 - p`` per
-    child left off (a child already on stays on with factor 1).
-    """
-    n = 1 << k
-    out = np.zeros((len(children), n, n))
-    for t, (ch, p) in enumerate(zip(children, probs, strict=True)):
-        for src in range(n):
-            off = [(int(f), float(q)) for f, q in zip(ch, p, strict=True) if not src >> f & 1]
-            for picked in itertools.product((False, True), repeat=len(off)):
-                dst, factor = src, 1.0
-                for (f, q), on in zip(off, picked, strict=True):
-                    dst |= (1 << f) if on else 0
-                    factor *= q if on else 1.0 - q
-                out[t, dst, src] += factor
-    return out
-
-
 @given(steps=_steps())
 def test_kronecker_plans_equal_enumerated_plans(steps: tuple[tuple[Any, ...],
                                                             tuple[Any, ...], int]) -> None:
-    """A small table planned whole (Kronecker products) has the operators enumerated entry by
-    entry, and its cost estimate is below that of the same table as split factors."""
+    """A small table planned whole (Kronecker products) has the same operators as one whose
+    entries are enumerated condition by condition, including every diagonal entry."""
     children, probs, k = steps
     whole = table.make_table_plan(children, probs, k)
+    listed = table._listed_plan(children, probs, k)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(table, "MAX_KRON_CELLS", 0)
-        split_cost = table.table_cost(children, k)
+        entry_cost = table.table_cost(children, k)
     assert whole.dense is not None
-    assert np.allclose(whole.dense, _enumerated_steps(children, probs, k), rtol=0.0, atol=1e-15)
-    assert whole.cost < split_cost
+    assert listed.dense is None
+    n, m = 1 << k, len(children)
+    for plan in (whole, listed):
+        assert plan.bounds[-1] == plan.src.size
+        assert np.array_equal(np.bincount(plan.step, minlength=m),
+                              np.diff(np.array(plan.bounds)))
+    dense, same = np.zeros((2, m, n, n)), np.zeros((2, m, n, n))
+    for i, plan in enumerate((whole, listed)):
+        dense[i, plan.step, plan.dst, plan.src] = plan.val
+        same[i, plan.step, plan.dst, plan.src] = plan.same
+    assert np.allclose(dense[0], dense[1], rtol=0.0, atol=1e-15)
+    assert np.array_equal(dense[0], whole.dense)
+    assert np.array_equal(same[0], same[1])
+    assert np.array_equal(same[0], np.broadcast_to(np.eye(n), (m, n, n)))
+    assert whole.cost < entry_cost  # planned whole, the set-up is cheaper
 
 
 @given(steps=_steps(max_k=7))
@@ -110,16 +106,15 @@ def test_split_factors_multiply_to_step_operators(steps: tuple[tuple[Any, ...],
     """Each step's high and low factors (the split kernel) have the step's operator as their
     Kronecker product, so the split kernel applies the same non-negative matrices."""
     children, probs, k = steps
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(table, "MAX_KRON_CELLS", 0)
-        plan = table.make_table_plan(children, probs, k)
-    assert plan.high is not None
-    assert plan.low is not None
-    want = _enumerated_steps(children, probs, k)
+    plan = table._listed_plan(children, probs, k)
+    high, low = factor_steps(plan)
+    n = 1 << k
+    want = np.zeros((len(children), n, n))
+    want[plan.step, plan.dst, plan.src] = plan.val
     for t in range(len(children)):
-        assert np.allclose(np.kron(plan.high[t], plan.low[t]), want[t], rtol=0.0, atol=1e-15)
-        assert (plan.high[t] >= 0.0).all()
-        assert (plan.low[t] >= 0.0).all()
+        assert np.allclose(np.kron(high[t], low[t]), want[t], rtol=0.0, atol=1e-15)
+        assert (high[t] >= 0.0).all()
+        assert (low[t] >= 0.0).all()
 
 
 @settings(max_examples=60)
@@ -169,10 +164,10 @@ def test_star_closed_form_equals_the_frontier_sum(case: Problem, extremes: bool)
 
 
 @pytest.mark.parametrize("choice", ["by cost", "table whenever planned"])
-@pytest.mark.parametrize("whole", KERNELS)
+@pytest.mark.parametrize(("one", "whole"), KERNELS)
 @settings(max_examples=40)
 @given(case=problems(positive_leaks=True, max_absent=6), data=st.data())
-def test_batch_rows_equal_single_runs(case: Problem, whole: int, choice: str,
+def test_batch_rows_equal_single_runs(case: Problem, one: int, whole: int, choice: str,
                                       data: st.DataObject) -> None:
     """Each row of a batched solve equals solving that row alone (both kernels, any size).
 
@@ -183,6 +178,7 @@ def test_batch_rows_equal_single_runs(case: Problem, whole: int, choice: str,
     priors, pos, neg = arrays(case)
     extra, rows = extra_batch(case, data)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(table, "MAX_ONE_CELLS", one)
         mp.setattr(table, "MAX_KRON_CELLS", whole)
         if choice != "by cost":
             mp.setattr(engine, "table_pays", lambda comp, rows: comp.table is not None)

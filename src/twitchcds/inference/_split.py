@@ -19,7 +19,7 @@ from typing import Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["factor_steps", "kron_stack", "passes_split", "switches"]
+__all__ = ["factor_steps", "passes_split"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -41,28 +41,11 @@ class _Plan(_Steps, Protocol):
     def low(self) -> FloatArray | None: ...
 
 
-def switches(plan: _Steps) -> FloatArray:
-    """Each step's ``2 x 2`` switch per finding, ``(m, k, 2, 2)`` indexed ``[t, i, dst, src]``.
-
-    ``[[1 - p, 0], [p, 1]]`` for a child of step ``t`` with link probability ``p``, the identity
-    for the other findings.
-    """
-    k, m = plan.k, len(plan.children)
-    switch = np.zeros((m, k, 2, 2))
-    switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
-    if m:  # every link at once: (step, child finding, probability)
-        step = np.repeat(np.arange(m), [ch.size for ch in plan.children])
-        child, p = np.concatenate(plan.children), np.concatenate(plan.child_p)
-        switch[step, child, 0, 0] = 1.0 - p
-        switch[step, child, 1, 0] = p
-    return switch
-
-
-def kron_stack(switch: FloatArray) -> FloatArray:
+def _kron_stack(switch: FloatArray) -> FloatArray:
     """Stack ``(m, 2**g, 2**g)`` of the Kronecker products of each step's switches.
 
     ``switch`` is ``(m, g, 2, 2)``, indexed ``[step, finding, dst, src]``; finding ``i`` is cell
-    bit ``i`` (the last finding the most significant).
+    bit ``i``.
     """
     m, g = switch.shape[0], switch.shape[1]
     dense = np.ones((m, 1, 1))
@@ -88,9 +71,16 @@ def factor_steps(plan: _Steps) -> tuple[FloatArray, FloatArray]:
     >>> bool(np.allclose(np.kron(high[0], low[0]), plan.dense[0]))
     True
     """
-    switch = switches(plan)
-    low = plan.k // 2
-    factors = (kron_stack(switch[:, low:]), kron_stack(switch[:, :low]))
+    k, m = plan.k, len(plan.children)
+    switch = np.zeros((m, k, 2, 2))
+    switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
+    if m:  # every link at once: (step, child finding, probability)
+        step = np.repeat(np.arange(m), [ch.size for ch in plan.children])
+        child, p = np.concatenate(plan.children), np.concatenate(plan.child_p)
+        switch[step, child, 0, 0] = 1.0 - p
+        switch[step, child, 1, 0] = p
+    low = k // 2
+    factors = (_kron_stack(switch[:, low:]), _kron_stack(switch[:, :low]))
     for f in factors:
         f.flags.writeable = False
     return factors
