@@ -278,6 +278,24 @@ def _plan(r: int, held: int, absent: npt.NDArray[np.intp],
     return rows[used], signs[:, used]
 
 
+def _unique_rows(rows: npt.NDArray[np.float64],
+                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` for 0/1 rows, in the same order.
+
+    Each row is packed to bytes (first column in the highest bit), so byte order is the rows'
+    lexicographic order; about ten times faster than comparing rows of floats.
+
+    >>> rows = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> unique, inverse = _unique_rows(rows)
+    >>> unique.tolist(), inverse.tolist()
+    ([[0.0, 1.0], [1.0, 0.0]], [1, 0, 1])
+    """
+    packed = np.packbits(rows.astype(np.bool_), axis=1)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return rows[first], inverse.reshape(-1)
+
+
 def _joint_batch(scorer: Scorer, evidence: Evidence,
                  items: Sequence[tuple[Sequence[str], npt.NDArray[np.intp]]],
                  base_log_evidence: float) -> _Joint | None:
@@ -306,8 +324,7 @@ def _joint_batch(scorer: Scorer, evidence: Evidence,
     if len(blocks) == 1:  # one item's rows are distinct already
         rows, pick = blocks[0], np.arange(len(blocks[0]))
     else:
-        rows, pick = np.unique(np.concatenate(blocks), axis=0, return_inverse=True)
-        pick = pick.reshape(-1)
+        rows, pick = _unique_rows(np.concatenate(blocks))
     batch = scorer.run_absent_batch(evidence.present, evidence.absent, list(columns), rows,
                                     shown=list(shown))
     if batch is None:
