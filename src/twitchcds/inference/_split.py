@@ -19,7 +19,7 @@ from typing import Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["factor_steps", "passes_split"]
+__all__ = ["factor_steps", "kron_stack", "passes_split", "switches"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -41,11 +41,29 @@ class _Plan(_Steps, Protocol):
     def low(self) -> FloatArray | None: ...
 
 
-def _kron_stack(switch: FloatArray) -> FloatArray:
+def switches(k: int, children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
+             ) -> FloatArray:
+    """Each step's ``2 x 2`` switch per finding, ``(m, k, 2, 2)`` indexed ``[t, i, dst, src]``.
+
+    ``[[1 - p, 0], [p, 1]]`` for a child of step ``t`` with link probability ``p``, the identity
+    for the other findings.
+    """
+    m = len(children)
+    switch = np.zeros((m, k, 2, 2))
+    switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
+    if m:  # every link at once: (step, child finding, probability)
+        step = np.repeat(np.arange(m), [ch.size for ch in children])
+        child, p = np.concatenate(children), np.concatenate(child_p)
+        switch[step, child, 0, 0] = 1.0 - p
+        switch[step, child, 1, 0] = p
+    return switch
+
+
+def kron_stack(switch: FloatArray) -> FloatArray:
     """Stack ``(m, 2**g, 2**g)`` of the Kronecker products of each step's switches.
 
     ``switch`` is ``(m, g, 2, 2)``, indexed ``[step, finding, dst, src]``; finding ``i`` is cell
-    bit ``i``.
+    bit ``i`` (the last finding the most significant).
     """
     m, g = switch.shape[0], switch.shape[1]
     dense = np.ones((m, 1, 1))
@@ -71,16 +89,9 @@ def factor_steps(plan: _Steps) -> tuple[FloatArray, FloatArray]:
     >>> bool(np.allclose(np.kron(high[0], low[0]), plan.dense[0]))
     True
     """
-    k, m = plan.k, len(plan.children)
-    switch = np.zeros((m, k, 2, 2))
-    switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
-    if m:  # every link at once: (step, child finding, probability)
-        step = np.repeat(np.arange(m), [ch.size for ch in plan.children])
-        child, p = np.concatenate(plan.children), np.concatenate(plan.child_p)
-        switch[step, child, 0, 0] = 1.0 - p
-        switch[step, child, 1, 0] = p
-    low = k // 2
-    factors = (_kron_stack(switch[:, low:]), _kron_stack(switch[:, :low]))
+    switch = switches(plan.k, plan.children, plan.child_p)
+    low = plan.k // 2
+    factors = (kron_stack(switch[:, low:]), kron_stack(switch[:, :low]))
     for f in factors:
         f.flags.writeable = False
     return factors

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import evolve, frozen
 
-from twitchcds.inference._split import factor_steps, passes_split
+from twitchcds.inference._split import factor_steps, kron_stack, passes_split, switches
 
 __all__ = ["MAX_TABLE_FINDINGS", "TABLE_STEP_OVERHEAD", "TablePlan", "make_table_plan",
            "solve_table", "table_cost"]
@@ -224,16 +224,8 @@ def _kron_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], 
     step acts there).
     """
     m = len(children)
-    step_of, child, p = _step_links(children, child_p)
-    switch = np.zeros((m, k, 2, 2))
-    switch[:, :, 0, 0] = switch[:, :, 1, 1] = 1.0
-    switch[step_of, child, 0, 0] = 1.0 - p
-    switch[step_of, child, 1, 0] = p
-    dense = np.ones((m, 1, 1))
-    for i in range(k):  # switch_i (x) dense, finding i the new high bit (long inner loops)
-        r = dense.shape[1]
-        dense = (switch[:, i, :, None, :, None] * dense[:, None, :, None, :]).reshape(
-            m, 2 * r, 2 * r)
+    step_of, child, _ = _step_links(children, child_p)
+    dense = kron_stack(switches(k, children, child_p))
     dense.flags.writeable = False
     masks = np.bincount(step_of, weights=np.left_shift(1, child), minlength=m).astype(int)
     entries = [_mask_entries(k, mask) for mask in masks.tolist()]
