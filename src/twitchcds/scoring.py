@@ -152,10 +152,10 @@ class Scorer:
         position = self.model.finding_position
         found = np.array([position[f] for f in findings], dtype=np.intp)
         on = shows == 1
-        pos = np.union1d(self._indices(present), found[on.any(axis=0)])
+        joining = on.any(axis=0)  # shown present by some row: they join the structure
+        pos = np.union1d(self._indices(present), found[joining])
         unobserved = np.zeros((shows.shape[0], pos.size), dtype=np.bool_)
-        for i in np.flatnonzero(on.any(axis=0)).tolist():
-            unobserved[:, np.searchsorted(pos, found[i])] = ~on[:, i]
+        unobserved[:, np.searchsorted(pos, found[joining])] = ~on[:, joining]
         return run_batch(self.model.network, self.priors, pos, self._indices(absent),
                          extra=(shows == 0).astype(np.float64), extra_findings=found,
                          method=self.method, budget=DEFAULT_BUDGET, unobserved=unobserved)

@@ -169,15 +169,6 @@ def _cell_bits(k: int) -> FloatArray:
     return ((np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
 
 
-def _step_links(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
-                ) -> tuple[IntArray, IntArray, FloatArray]:
-    """Every link as (step, local child finding, probability), steps in order."""
-    if not children:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0)
-    return (np.repeat(np.arange(len(children)), [ch.size for ch in children]),
-            np.concatenate(children), np.concatenate(child_p))
-
-
 def _listed_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...],
                  k: int) -> TablePlan:
     """:func:`make_table_plan` enumerated step by step over ``(cell, subset of children)``.
@@ -224,11 +215,9 @@ def _kron_plan(children: tuple[IntArray, ...], child_p: tuple[FloatArray, ...], 
     step acts there).
     """
     m = len(children)
-    step_of, child, _ = _step_links(children, child_p)
     dense = kron_stack(switches(k, children, child_p))
     dense.flags.writeable = False
-    masks = np.bincount(step_of, weights=np.left_shift(1, child), minlength=m).astype(int)
-    entries = [_mask_entries(k, mask) for mask in masks.tolist()]
+    entries = [_mask_entries(k, int(np.left_shift(1, ch).sum())) for ch in children]
     counts = [e[0].size for e in entries]
     none = [np.zeros(0, dtype=np.intp)]  # no steps (tests only): no entries
     dst = np.concatenate([e[0] for e in entries] or none)
