@@ -20,7 +20,8 @@ Rows (each ``ours`` and ``reference`` are timed on the same cases, in this proce
   (differential, scope and triage) in chunks of 64 and 1024; reference: one ``assess`` call per
   case in a loop.
 * **assess_many, defaults** (work-up on): cases/s on varied random cases (reference: the same
-  cases with ``workup=False``); records/s on Synthea records imported from FHIR
+  cases with ``workup=False``), and on five times as many with ``--workers`` processes
+  (reference: the same cases in this process); records/s on Synthea records imported from FHIR
   (``tests/data/synthea``, or ``--synthea`` the ``R4/SYNTHEA`` folder of
   github.com/smart-on-fhir/generated-sample-data; reference: one ``assess`` per record), where
   many records share their findings and risk factors; and the median time of ``assess`` with
@@ -190,11 +191,15 @@ def batch_rows(n: int, workers: int, inner: int) -> list[Row]:
     return rows
 
 
-def assess_rows(n: int, inner: int, synthea: Path) -> list[Row]:
+def assess_rows(n: int, inner: int, synthea: Path, workers: int) -> list[Row]:
     kb = twitchcds.load_knowledge_base()
     varied = random_cases(kb, n)
     full = rate(lambda: sum(1 for _ in twitchcds.assess_many(varied, kb)), inner)
     bare = rate(lambda: sum(1 for _ in twitchcds.assess_many(varied, kb, workup=False)), inner)
+    more = random_cases(kb, 5 * n, seed=2)  # enough for worker processes to pay off
+    alone = rate(lambda: sum(1 for _ in twitchcds.assess_many(more, kb)), inner)
+    pooled = rate(lambda: sum(1 for _ in twitchcds.assess_many(more, kb, workers=workers)),
+                  inner)
     records = []
     for path in sorted(synthea.glob("*.json")):
         try:
@@ -209,6 +214,8 @@ def assess_rows(n: int, inner: int, synthea: Path) -> list[Row]:
                 for c in records]
     return [_row(f"assess_many defaults, {n} varied cases", full, "cases/s", bare,
                  "same, workup=False"),
+            _row(f"assess_many, {5 * n} varied, {workers} workers", pooled, "cases/s", alone,
+                 "same, 1 process"),
             _row(f"assess_many defaults, {len(records)} Synthea records", population,
                  "cases/s", one_by_one, "assess() per record"),
             _row(f"assess defaults, p50 of {len(records)} Synthea records", statistics.median(per),
@@ -274,7 +281,7 @@ def main() -> None:
     qmr, exact_plain = qmr_row(repeats, args.inner)
     rows += qmr
     rows += batch_rows(1000 if args.quick else 10_000, args.workers, 1)
-    rows += assess_rows(30 if args.quick else 200, args.inner, args.synthea)
+    rows += assess_rows(30 if args.quick else 200, args.inner, args.synthea, args.workers)
     rows += published_rows(args.inner)
     print(f"exactness: max |error| vs brute force {exact_brute:.1e} (with inhibitor links), "
           f"vs pyAgrum {exact_agrum:.1e}, vs plain frontier sum (QMR-like) {exact_plain:.1e}")
