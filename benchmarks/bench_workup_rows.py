@@ -86,8 +86,9 @@ def recorded(cases: Sequence[Any], kb: twitchcds.KnowledgeBase) -> tuple[Rows, f
 
 def compare(name: str, cases: Sequence[Any], kb: twitchcds.KnowledgeBase, inner: int) -> None:
     list(twitchcds.assess_many(cases, kb))  # warm: caches of structures and plans
-    per_case = min(recorded(cases, kb)[1] for _ in range(inner))
-    rows, _ = recorded(cases, kb)
+    runs = [recorded(cases, kb) for _ in range(inner)]
+    per_case = min(spent for _, spent in runs)
+    rows = runs[-1][0]
     priors, present, absent = (np.concatenate(part) for part in zip(*rows, strict=True))
     network = compile_model(kb).network
     one_pass = np.inf
