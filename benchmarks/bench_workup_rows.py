@@ -33,6 +33,7 @@ from bench_table import published_records
 import twitchcds
 from twitchcds.compiled import compile_model
 from twitchcds.inference import infer_many
+from twitchcds.pipeline import _finding_masks
 from twitchcds.scoring import Scorer
 
 Rows = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # priors, present mask, absent mask
@@ -42,14 +43,6 @@ def recorded(cases: Sequence[Any], kb: twitchcds.KnowledgeBase) -> tuple[Rows, f
     """The work-up's evidence rows over ``cases`` and the seconds its batches took."""
     rows: Rows = []
     spent = [0.0]
-    position = compile_model(kb).finding_position
-    n = len(kb.findings)
-
-    def masks(present: Any, absent: Any, size: int) -> tuple[Any, Any]:
-        pos, neg = np.zeros((size, n), dtype=bool), np.zeros((size, n), dtype=bool)
-        pos[:, [position[f] for f in present]] = True
-        neg[:, [position[f] for f in absent]] = True
-        return pos, neg
 
     def timed(method: Callable[..., Any]) -> Callable[..., Any]:
         def run(self: Scorer, *args: Any, **kwargs: Any) -> Any:
@@ -60,23 +53,25 @@ def recorded(cases: Sequence[Any], kb: twitchcds.KnowledgeBase) -> tuple[Rows, f
                 spent[0] += time.perf_counter() - start
         return run
 
-    absent_batch, results = Scorer.run_absent_batch, Scorer.run_results
+    def record(scorer: Scorer, evidence: list[tuple[set[str], set[str]]]) -> None:
+        present, absent = _finding_masks(scorer.model, evidence)
+        rows.append((np.repeat(scorer.priors[None, :], len(evidence), axis=0), present, absent))
+
+    absent_batch, results = timed(Scorer.run_absent_batch), timed(Scorer.run_results)
 
     def run_absent_batch(self: Scorer, present: Any, absent: Any, extra: Sequence[str],
                          batch: np.ndarray, **kwargs: Any) -> Any:
-        pos, neg = masks(present, absent, batch.shape[0])
-        neg[:, [position[f] for f in extra]] |= batch[:, :len(extra)].astype(bool)
-        rows.append((np.repeat(self.priors[None, :], batch.shape[0], axis=0), pos, neg))
-        return timed(absent_batch)(self, present, absent, extra, batch, **kwargs)
+        record(self, [(set(present),
+                       set(absent) | {f for f, x in zip(extra, row, strict=True) if x})
+                      for row in batch[:, :len(extra)].tolist()])
+        return absent_batch(self, present, absent, extra, batch, **kwargs)
 
     def run_results(self: Scorer, present: Any, absent: Any, findings: Sequence[str],
                     shows: np.ndarray) -> Any:
-        pos, neg = masks(present, absent, shows.shape[0])
-        at = [position[f] for f in findings]
-        pos[:, at] |= shows == 1
-        neg[:, at] |= shows == 0
-        rows.append((np.repeat(self.priors[None, :], shows.shape[0], axis=0), pos, neg))
-        return timed(results)(self, present, absent, findings, shows)
+        record(self, [(set(present) | {f for f, s in zip(findings, row, strict=True) if s == 1},
+                       set(absent) | {f for f, s in zip(findings, row, strict=True) if s == 0})
+                      for row in shows.tolist()])
+        return results(self, present, absent, findings, shows)
 
     with mock.patch.object(Scorer, "run_absent_batch", run_absent_batch), \
             mock.patch.object(Scorer, "run_results", run_results):
