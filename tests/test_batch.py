@@ -395,7 +395,8 @@ def test_a_pool_worker_reuses_alike_cases_of_its_earlier_chunks(
     monkeypatch.setattr(_work, "_pool_memory", None)
     _work._start_pool_worker()  # as the pool's initializer does in each worker
     got = [result for chunk in (cases[:2], cases[2:])
-           for ok, result in _work._run_pool_chunk(None, chunk, False, "assessment", options)]
+           for ok, result in _work._unpickle_chunk(
+               _work._run_pool_chunk(None, chunk, False, "assessment", options))]
     monkeypatch.setattr(pipeline, "_complete", complete)
     alone = [next(assess_many([case])) for case in cases]
     assert [a.to_dict() for a in got] == [a.to_dict() for a in alone]

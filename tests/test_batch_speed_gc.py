@@ -1,4 +1,5 @@
-"""A batch block pauses the cyclic garbage collector and always restores its state."""
+"""A batch block, and a pool chunk's pickled outcomes, pause the cyclic garbage collector and
+always restore its state."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import gc
 
 import pytest
 
-from twitchcds.batch._work import _block, _collector_paused
+from twitchcds.batch._work import _block, _collector_paused, _run_pool_chunk, _unpickle_chunk
 from twitchcds.knowledge.loader import builtin_knowledge_base
 from twitchcds.pipeline import check_options
 
@@ -39,3 +40,16 @@ def test_block_restores_it() -> None:
     out = _block(['{"age": 30}', "not json"], builtin_knowledge_base(), True, "scores", options)
     assert [ok for ok, _ in out] == [True, False]
     assert gc.isenabled()
+
+
+def test_a_pool_chunk_comes_back_as_the_block_made_it() -> None:
+    options = check_options(workup=False, explain=False, intervals=False)
+    items = ['{"age": 30}', "not json"]
+    data = _run_pool_chunk(None, items, True, "scores", options)
+    assert gc.isenabled()
+    back = _unpickle_chunk(data)
+    assert gc.isenabled()
+    direct = _block(items, builtin_knowledge_base(), True, "scores", options)
+    assert [ok for ok, _ in back] == [ok for ok, _ in direct] == [True, False]
+    assert back[0][1] == direct[0][1]
+    assert str(back[1][1][0]) == str(direct[1][1][0])

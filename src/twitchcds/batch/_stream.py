@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future
 from typing import Any, Literal, Protocol
 
 from twitchcds._lru import Lru
@@ -24,6 +25,7 @@ from twitchcds.batch._work import (
     _rebuild,
     _run_pool_chunk,
     _start_pool_worker,
+    _unpickle_chunk,
 )
 from twitchcds.knowledge.base import KnowledgeBase
 from twitchcds.pipeline import AlikeKey
@@ -32,6 +34,19 @@ from twitchcds.pipeline import AlikeKey
 class _Future(Protocol):
     def result(self) -> list[tuple[bool, Any]]: ...
     def cancel(self) -> Any: ...
+
+
+class _Pickled:
+    """A pool future whose result comes pickled as one ``bytes`` object (``_unpickle_chunk``)."""
+
+    def __init__(self, future: Future[bytes]) -> None:
+        self._future = future
+
+    def result(self) -> list[tuple[bool, Any]]:
+        return _unpickle_chunk(self._future.result())
+
+    def cancel(self) -> bool:
+        return self._future.cancel()
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -87,7 +102,7 @@ def _stream(items: Iterable[Any], kb: KnowledgeBase | None,
     blob = _kb_blob(kb)
     with ProcessPoolExecutor(max_workers=workers, initializer=_start_pool_worker) as pool:
         def submit(chunk: list[Any]) -> _Future:
-            return pool.submit(_run_pool_chunk, blob, chunk, parse, wire, options)
+            return _Pickled(pool.submit(_run_pool_chunk, blob, chunk, parse, wire, options))
 
         ordered = _ordered(items, chunksize, 2 * workers, submit)
         try:
