@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from twitchcds._state import builtin_knowledge_base
-from twitchcds.batch._stream import _finish, _Future, _ordered
+from twitchcds.batch._stream import _BytesFuture, _finish, _Future, _ordered, _Pickled
 from twitchcds.batch._work import (
     ErrorMode,
     Output,
@@ -50,9 +50,9 @@ def _dask_stream(items: Iterable[Any], client_or_address: Client | str,
         limit = in_flight or 2 * sum(client.nthreads().values()) + 2
 
         def submit(chunk: list[Any]) -> _Future:
-            future: _Future = client.submit(_run_chunk, shared, chunk, parse, wire, options,
-                                            pure=False)
-            return future
+            future: _BytesFuture = client.submit(_run_chunk, shared, chunk, parse, wire,
+                                                 options, pure=False)
+            return _Pickled(future)
 
         local_kb = builtin_knowledge_base() if kb is None else kb
         ordered = _ordered(items, chunksize, limit, submit)

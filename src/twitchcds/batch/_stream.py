@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future
 from typing import Any, Literal, Protocol
 
 from twitchcds._lru import Lru
@@ -36,16 +35,24 @@ class _Future(Protocol):
     def cancel(self) -> Any: ...
 
 
-class _Pickled:
-    """A pool future whose result comes pickled as one ``bytes`` object (``_unpickle_chunk``)."""
+class _BytesFuture(Protocol):
+    def result(self) -> bytes: ...
+    def cancel(self) -> Any: ...
 
-    def __init__(self, future: Future[bytes]) -> None:
+
+class _Pickled:
+    """A worker's future whose result comes pickled as one ``bytes`` object (``_unpickle_chunk``).
+
+    Unpickled when the chunk's turn comes, in the caller's thread, with the collector paused.
+    """
+
+    def __init__(self, future: _BytesFuture) -> None:
         self._future = future
 
     def result(self) -> list[tuple[bool, Any]]:
         return _unpickle_chunk(self._future.result())
 
-    def cancel(self) -> bool:
+    def cancel(self) -> Any:
         return self._future.cancel()
 
 

@@ -239,9 +239,13 @@ _PACKED = tuple(a.name for a in attrs.fields(Assessment) if a.name not in ("kb",
 
 
 def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: Output,
-               options: tuple[tuple[str, Any], ...]) -> list[tuple[bool, Any]]:
-    """Assess a chunk of cases in a Dask worker (which keeps no memory of alike cases)."""
-    return _block(items, _worker_kb(blob), parse, output, options)
+               options: tuple[tuple[str, Any], ...]) -> bytes:
+    """Assess a chunk of cases in a Dask worker (which keeps no memory of alike cases).
+
+    The outcomes go back pickled, as from a process-pool worker (:func:`_run_pool_chunk`).
+    """
+    with _collector_paused():
+        return _dumps(_block(items, _worker_kb(blob), parse, output, options))
 
 
 ALIKE_MEMORY = 64
