@@ -32,8 +32,8 @@ def cpu(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(cases: list[dict[str, Any]], workers: int) -> dict[str, Any]:
-    kb = twitchcds.load_knowledge_base()
+def measure(kb: twitchcds.KnowledgeBase, cases: list[dict[str, Any]],
+            workers: int) -> dict[str, Any]:
     runs: Counter[int] = Counter()
     spent: Counter[int] = Counter()
     started = [0.0]
@@ -69,7 +69,7 @@ def main() -> None:
     cases = random_cases(kb, args.cases, seed=args.seed)
     list(twitchcds.assess_many(cases[:50], kb))  # warm: compiled model, caches
     for workers in (args.workers, 1):
-        got = measure(cases, workers)
+        got = measure(kb, cases, workers)
         collections = ", ".join(f"gen {g}: {n} ({ms:.0f} ms)"
                                 for g, (n, ms) in got["collections"].items()) or "none"
         print(f"{workers} worker(s): {got['rate']:.0f} cases/s; CPU a case: caller "

@@ -239,13 +239,19 @@ _PACKED = tuple(a.name for a in attrs.fields(Assessment) if a.name not in ("kb",
 
 
 def _run_chunk(blob: bytes | None, items: list[Any], parse: bool, output: Output,
-               options: tuple[tuple[str, Any], ...]) -> bytes:
-    """Assess a chunk of cases in a Dask worker (which keeps no memory of alike cases).
+               options: tuple[tuple[str, Any], ...], *,
+               earlier: Lru[AlikeKey, Assessment] | None = None) -> bytes:
+    """Assess a chunk of cases in a worker; a Dask worker keeps no memory of alike cases.
 
-    The outcomes go back pickled, as from a process-pool worker (:func:`_run_pool_chunk`).
+    The outcomes go back pickled as one ``bytes`` object, which the caller unpickles when the
+    chunk's turn comes (:func:`_unpickle_chunk`), with the collector paused. Left to the pool,
+    a chunk of assessments (about 1,000 objects a case) was unpickled in the pool's result
+    thread while the collector ran: each chunk pushed its objects into the oldest generation and
+    set off a full collection of everything the caller holds (22 in a run of 2,000 varied
+    cases), which took half of the caller's CPU time on a core the workers needed.
     """
-    with _collector_paused():
-        return _dumps(_block(items, _worker_kb(blob), parse, output, options))
+    with _collector_paused():  # the outcomes are freed before it resumes: none to traverse
+        return _dumps(_block(items, _worker_kb(blob), parse, output, options, earlier=earlier))
 
 
 ALIKE_MEMORY = 64
@@ -269,22 +275,12 @@ def _start_pool_worker() -> None:
 
 def _run_pool_chunk(blob: bytes | None, items: list[Any], parse: bool, output: Output,
                     options: tuple[tuple[str, Any], ...]) -> bytes:
-    """:func:`_run_chunk` in a process-pool worker, reusing alike cases of its earlier chunks.
-
-    The outcomes go back pickled as one ``bytes`` object, which the caller unpickles when the
-    chunk's turn comes (:func:`_unpickle_chunk`), with the collector paused. Left to the pool,
-    a chunk of assessments (about 1,000 objects a case) was unpickled in the pool's result
-    thread while the collector ran: each chunk pushed its objects into the oldest generation and
-    set off a full collection of everything the caller holds (22 in a run of 2,000 varied
-    cases), which took half of the caller's CPU time on a core the workers needed.
-    """
-    with _collector_paused():  # the outcomes are freed before it resumes: none to traverse
-        return _dumps(_block(items, _worker_kb(blob), parse, output, options,
-                             earlier=_pool_memory))
+    """:func:`_run_chunk` in a process-pool worker, reusing alike cases of its earlier chunks."""
+    return _run_chunk(blob, items, parse, output, options, earlier=_pool_memory)
 
 
 def _unpickle_chunk(data: bytes) -> list[tuple[bool, Any]]:
-    """Unpickle a chunk's outcomes from :func:`_run_pool_chunk`, the collector paused."""
+    """Unpickle a chunk's outcomes from :func:`_run_chunk`, the collector paused."""
     with _collector_paused():
         outcomes: list[tuple[bool, Any]] = pickle.loads(data)  # noqa: S301  (our own bytes)
     return outcomes
