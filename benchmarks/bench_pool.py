@@ -11,12 +11,17 @@ Two workers on two cores can at best double one process; what the caller spends 
 (receiving, unpickling and rebuilding its assessment) comes out of that. Full collections in
 the caller traverse everything it holds, the knowledge base included, so a handful of them cost
 more than all the unpickling.
+
+Last, the ceiling: as many independent processes as workers, each assessing its share of the
+cases in one process (no pool, nothing sent back), started together; their cases/s together
+is what the machine's cores give with no transport at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import resource
 import time
 from collections import Counter
@@ -59,6 +64,30 @@ def measure(kb: twitchcds.KnowledgeBase, cases: list[dict[str, Any]],
             "collections": {g: (runs[g], spent[g] * 1000) for g in sorted(runs)}}
 
 
+def _share(cases: list[dict[str, Any]], start: Any, done: Any) -> None:
+    kb = twitchcds.load_knowledge_base()
+    list(twitchcds.assess_many(cases[:50], kb))  # warm, like the caller
+    start.wait()
+    count = sum(1 for _ in twitchcds.assess_many(cases, kb))
+    done.put((count, time.time()))
+
+
+def independent(cases: list[dict[str, Any]], processes: int) -> float:
+    """Cases/s of ``processes`` independent processes, each on its share, started together."""
+    context = multiprocessing.get_context("spawn")
+    start, done = context.Barrier(processes + 1), context.Queue()
+    jobs = [context.Process(target=_share, args=(cases[i::processes], start, done))
+            for i in range(processes)]
+    for job in jobs:
+        job.start()
+    start.wait()
+    began = time.time()
+    finished = [done.get() for _ in jobs]
+    for job in jobs:
+        job.join()
+    return sum(n for n, _ in finished) / (max(t for _, t in finished) - began)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2000)
@@ -75,6 +104,8 @@ def main() -> None:
         print(f"{workers} worker(s): {got['rate']:.0f} cases/s; CPU a case: caller "
               f"{got['caller']:.2f} ms, workers {got['workers']:.2f} ms; caller's collections: "
               f"{collections}")
+    print(f"{args.workers} independent processes, no pool: "
+          f"{independent(cases, args.workers):.0f} cases/s together")
 
 
 if __name__ == "__main__":
